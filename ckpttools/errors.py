@@ -1,0 +1,73 @@
+"""Domain errors, each carrying the exit code the CLI turns it into.
+
+The library raises these; the CLI prints ``Error: <message>`` on one line and
+exits with ``exit_code``. Messages name the file (and the variable, where there
+is one), say what is wrong, and where possible how to fix it.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1  # reserved for comparisons (`diff`): inputs differ
+EXIT_USAGE = 2  # bad command line (click's own code)
+EXIT_NOT_FOUND = 3
+EXIT_BAD_DATA = 4
+EXIT_OUTPUT = 5
+EXIT_MISSING_DEPENDENCY = 6
+EXIT_INTERNAL = 70
+
+
+class CkptError(Exception):
+    """Base class of every error ckpttools reports to users."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class NotFoundError(CkptError):
+    """A path, checkpoint or variable does not exist."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class CorruptFileError(CkptError):
+    """A file exists but its bytes are not what the format says they must be."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class NotACheckpointError(CorruptFileError):
+    """A file is readable but is not a checkpoint of any format we know."""
+
+
+class ChecksumError(CorruptFileError):
+    """Stored bytes do not match their crc32c."""
+
+
+class MissingDataError(CkptError):
+    """The index lists a tensor whose data shard is missing or short."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class UnsupportedError(CkptError):
+    """A valid file uses a feature this version cannot decode."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class PatternError(CkptError):
+    """A scope pattern cannot be parsed."""
+
+    exit_code = EXIT_USAGE
+
+
+class OutputError(CkptError):
+    """An output cannot be written (exists, not writable, disk full)."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class MissingDependencyError(CkptError):
+    """An optional dependency (TensorFlow) is needed but not installed."""
+
+    exit_code = EXIT_MISSING_DEPENDENCY

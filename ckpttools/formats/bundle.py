@@ -1,0 +1,220 @@
+"""Reader for V2 checkpoints: ``PREFIX.index`` + ``PREFIX.data-KKKKK-of-NNNNN``.
+
+From ``tensorflow/core/util/tensor_bundle/tensor_bundle.{h,cc,proto}``:
+
+``PREFIX.index`` is a table (see ``sstable``) mapping keys to protos:
+
+* key ``""`` -> ``BundleHeaderProto``: ``num_shards``, ``endianness``, version.
+* key = tensor name -> ``BundleEntryProto``: ``dtype``, ``shape``,
+  ``shard_id``, ``offset``, ``size``, masked ``crc32c`` of the stored bytes,
+  and for a partitioned variable the list of its ``slices`` (then no data).
+* key = ``EncodeTensorNameSlice(name, slice)`` (starts with byte 0x00) ->
+  the ``BundleEntryProto`` of one slice of a partitioned variable.
+
+Tensor bytes live in shard ``shard_id`` at ``[offset, offset + size)``:
+the raw array in the writer's byte order, or for strings
+``varint64 len * n | uint32 masked crc of the lengths | bytes * n``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+import numpy as np
+
+from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
+from ..info import SliceInfo, TensorInfo
+from . import dtypes, messages
+from .crc import crc32c, unmask
+from .ordered_code import slice_key
+from .protowire import WireError, read_varint
+from .sstable import TableError, iter_table
+
+
+_READ_CHUNK = 1 << 22
+
+
+def data_file(prefix: str, shard: int, num_shards: int) -> str:
+    """The data shard path, ``PREFIX.data-00000-of-00001`` style."""
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+class BundleReader:
+    """Reads one V2 bundle lazily: the index at open, tensor bytes on demand."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.index_path = prefix + ".index"
+        try:
+            with open(self.index_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFoundError(f"{self.index_path}: no such file") from None
+        except OSError as exc:
+            raise NotFoundError(f"{self.index_path}: cannot read ({exc.strerror})") from None
+        self.header = messages.BundleHeader(num_shards=1)
+        self._entries: dict[str, messages.BundleEntry] = {}
+        self._slice_entries: dict[bytes, messages.BundleEntry] = {}
+        try:
+            self._load_index(data)
+        except (TableError, WireError) as exc:
+            raise CorruptFileError(f"{self.index_path}: corrupt checkpoint index ({exc})") from None
+        self._files: dict[int, BinaryIO] = {}
+        self.tensors = [self._info(key, entry) for key, entry in self._entries.items()]
+
+    def _load_index(self, data: bytes) -> None:
+        seen_header = False
+        for key, value in iter_table(data):
+            if key == b"":
+                self.header = messages.parse_bundle_header(value)
+                seen_header = True
+            elif key[0] == 0:
+                self._slice_entries[key] = messages.parse_bundle_entry(value)
+            else:
+                self._entries[key.decode("utf-8", "replace")] = messages.parse_bundle_entry(value)
+        if not seen_header:
+            raise TableError("no bundle header entry")
+        if self.header.num_shards < 1:
+            raise TableError(f"header says {self.header.num_shards} shards")
+
+    # --- metadata -------------------------------------------------------------
+
+    @property
+    def data_files(self) -> list[str]:
+        n = self.header.num_shards
+        return [data_file(self.prefix, k, n) for k in range(n)]
+
+    def missing_data_files(self) -> list[str]:
+        """Data shards that the index needs but that are absent."""
+        return [path for path in self.data_files if not os.path.isfile(path)]
+
+    def _info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
+        dtype = dtypes.from_enum(entry.dtype)
+        if not entry.slices:
+            return TensorInfo(key, key, dtype.name, entry.shape, entry.size, shards=(entry.shard_id,))
+        slices = []
+        for extents in entry.slices:
+            part = self._slice_entry(key, extents)
+            start = tuple(s for s, _ in extents)
+            shape = tuple(n if n >= 0 else full for (_, n), full in zip(extents, entry.shape))
+            slices.append(SliceInfo(start, shape, part.shard_id, part.size))
+        shards = tuple(sorted({s.shard for s in slices}))
+        nbytes = sum(s.nbytes for s in slices)
+        return TensorInfo(key, key, dtype.name, entry.shape, nbytes, shards=shards, slices=tuple(slices))
+
+    def _slice_entry(self, key: str, extents: list[tuple[int, int]]) -> messages.BundleEntry:
+        part = self._slice_entries.get(slice_key(key, extents))
+        if part is None:
+            raise CorruptFileError(f"{self.index_path}: slice {extents} of '{key}' is listed but not stored")
+        return part
+
+    # --- values ---------------------------------------------------------------
+
+    def read(self, key: str) -> np.ndarray:
+        """Return the value of tensor ``key``, reassembling partitioned variables."""
+        entry = self._entries.get(key)
+        if entry is None:
+            raise NotFoundError(f"{self.prefix}: no tensor '{key}'")
+        dtype = dtypes.from_enum(entry.dtype)
+        if not dtypes.is_readable(dtype):
+            raise UnsupportedError(f"{self.prefix}: '{key}' has dtype {dtype.name}, which ckpttools cannot decode")
+        if not entry.slices:
+            return self._read_entry(key, entry, dtype, entry.shape)
+        full = np.empty(entry.shape, dtype=object if dtype.is_string else dtype.numpy)
+        for extents in entry.slices:
+            part = self._slice_entry(key, extents)
+            index = tuple(
+                slice(start, None if length < 0 else start + length) for start, length in extents
+            )
+            shape = tuple(n if n >= 0 else size for (_, n), size in zip(extents, entry.shape))
+            full[index] = self._read_entry(key, part, dtype, shape)
+        return full
+
+    def _read_entry(self, key: str, entry: messages.BundleEntry, dtype: dtypes.DType, shape: tuple) -> np.ndarray:
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
+        if dtype.is_string:
+            raw, _ = self._read_bytes(key, path, entry)
+            return _decode_strings(raw, count, shape, entry.crc32c, path, key)
+        expected = count * dtype.itemsize
+        if entry.size != expected:
+            raise CorruptFileError(
+                f"{self.index_path}: '{key}' stores {entry.size} bytes but {dtype.name}{list(shape)} needs {expected}"
+            )
+        raw, crc = self._read_bytes(key, path, entry)
+        if count and crc != unmask(entry.crc32c):
+            raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
+        array = np.frombuffer(raw, dtype=dtype.numpy).reshape(shape)
+        if self.header.big_endian:
+            array = array.byteswap()
+        return array
+
+    def _read_bytes(self, key: str, path: str, entry: messages.BundleEntry) -> tuple[bytearray, int]:
+        """Read the entry's bytes into one buffer, computing their crc32c on the way."""
+        buf = bytearray(entry.size)
+        if entry.size == 0:
+            return buf, 0
+        f = self._open(entry.shard_id, path, key)
+        f.seek(entry.offset)
+        view = memoryview(buf)
+        crc = 0
+        done = 0
+        while done < entry.size:
+            chunk = f.read(min(_READ_CHUNK, entry.size - done))
+            if not chunk:
+                raise MissingDataError(
+                    f"{path}: file too short for '{key}' (needs bytes {entry.offset}..{entry.offset + entry.size}, "
+                    f"file has {os.path.getsize(path)})"
+                )
+            view[done : done + len(chunk)] = chunk
+            crc = crc32c(chunk, crc)
+            done += len(chunk)
+        return buf, crc
+
+    def _open(self, shard: int, path: str, key: str) -> BinaryIO:
+        f = self._files.get(shard)
+        if f is None:
+            try:
+                f = open(path, "rb")
+            except OSError as exc:
+                raise MissingDataError(f"{path}: cannot read data shard for '{key}' ({exc.strerror})") from None
+            self._files[shard] = f
+        return f
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
+def _decode_strings(raw: bytes, count: int, shape: tuple, stored_crc: int, path: str, key: str) -> np.ndarray:
+    """Decode a string tensor and verify both of its checksums."""
+    out = np.empty(count, dtype=object)
+    if count == 0 or not raw:
+        out[:] = [b""] * count
+        return out.reshape(shape)
+    lengths = []
+    pos = 0
+    crc = 0
+    try:
+        for _ in range(count):
+            length, pos = read_varint(raw, pos)
+            lengths.append(length)
+            width = 4 if length <= 0xFFFFFFFF else 8
+            crc = crc32c(length.to_bytes(width, "little"), crc)
+    except WireError:
+        raise CorruptFileError(f"{path}: corrupt string lengths in '{key}'") from None
+    if pos + 4 + sum(lengths) != len(raw):
+        raise CorruptFileError(f"{path}: string lengths of '{key}' do not add up to its stored size")
+    length_crc = raw[pos : pos + 4]
+    if unmask(int.from_bytes(length_crc, "little")) != crc:
+        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
+    crc = crc32c(length_crc, crc)
+    pos += 4
+    for i, length in enumerate(lengths):
+        out[i] = bytes(raw[pos : pos + length])
+        pos += length
+    if crc32c(raw[pos - sum(lengths) : pos], crc) != unmask(stored_crc):
+        raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
+    return out.reshape(shape)

@@ -1,0 +1,151 @@
+"""Readable names for TF2 object-based checkpoints.
+
+A ``tf.train.Checkpoint`` stores each variable under the path by which the
+saver first reached it (``model/layer_with_weights-0/kernel/.ATTRIBUTES/
+VARIABLE_VALUE``) and keeps the whole object graph, serialized as a
+``TrackableObjectGraph`` (``trackable_object_graph.proto``) in the string
+tensor ``_CHECKPOINTABLE_OBJECT_GRAPH``. Each node lists its children by local
+name, its saved attributes (``checkpoint_key``) and, for TF2 optimizers, its
+slot variables.
+
+Keras 3 makes the first path often the optimizer's list
+(``optimizer/_trainable_variables/0``) while the layer path
+(``model/_functional/_operations/1/_kernel``) exists only in the graph. We
+name each variable by the first path that avoids optimizers, falling back to
+optimizer paths that avoid the flat ``_variables`` list, then to any path.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+from typing import Callable
+
+from ..info import METADATA, MODEL, OPTIMIZER, TensorInfo
+from .messages import ObjectNode
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_ATTRIBUTES = "/.ATTRIBUTES/"
+_VALUE = "VARIABLE_VALUE"
+_OPTIMIZER_MARKERS = {"_iterations", "iter", "iterations"}
+_FLAT_LISTS = {"_variables", "_trainable_variables"}
+
+
+def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]:
+    """Give each tensor its readable name and optimizer-slot link.
+
+    Roles are set only where the graph knows them (METADATA, OPTIMIZER); other
+    tensors stay MODEL for name-based classification to refine.
+    """
+    optimizers = _optimizer_nodes(nodes)
+    paths = _best_paths(nodes, optimizers)
+    node_of_key = {key: (i, attr) for i, node in enumerate(nodes) for attr, _, key in node.attributes}
+    full_names = {key: full for node in nodes for _, full, key in node.attributes}
+    slots = _slot_links(nodes, optimizers, paths)
+    out = []
+    for info in infos:
+        if info.key == OBJECT_GRAPH_KEY:
+            out.append(replace(info, role=METADATA))
+            continue
+        node_id, attr = node_of_key.get(info.key, (None, None))
+        name = _display_name(info.key, node_id, attr, paths)
+        via_optimizer = node_id is not None and _through_optimizer(node_id, paths, optimizers, nodes)
+        role = OPTIMIZER if via_optimizer or "/.OPTIMIZER_SLOT/" in info.key else MODEL
+        slot_of, slot_name = slots.get(node_id, (None, None)) if node_id is not None else (None, None)
+        out.append(replace(info, name=name, role=role, slot_of=slot_of, slot_name=slot_name,
+                           original_name=full_names.get(info.key) or None))
+    return out
+
+
+def _display_name(key: str, node_id: int | None, attr: str | None, display: dict[int, str]) -> str:
+    base = key.split(_ATTRIBUTES)[0] if _ATTRIBUTES in key else key
+    if node_id is None or node_id not in display or "/.OPTIMIZER_SLOT/" in key:
+        path = base
+    else:
+        path = display[node_id]
+    return path if attr in (None, _VALUE) else f"{path}/{attr}"
+
+
+def _optimizer_nodes(nodes: list[ObjectNode]) -> set[int]:
+    found = set()
+    for i, node in enumerate(nodes):
+        names = {name for _, name in node.children}
+        if node.slots or names & _OPTIMIZER_MARKERS:
+            found.add(i)
+        for child, name in node.children:
+            if name == "optimizer":
+                found.add(child)
+    return found
+
+
+def _bfs(nodes: list[ObjectNode], blocked: Callable[[int, int, str], bool]) -> dict[int, str]:
+    """First path (BFS order) from the root to every node reachable without blocked edges."""
+    paths = {0: ""}
+    queue = deque([0])
+    while queue:
+        parent = queue.popleft()
+        for child, name in nodes[parent].children:
+            if child in paths or child >= len(nodes) or blocked(parent, child, name):
+                continue
+            paths[child] = f"{paths[parent]}/{name}" if paths[parent] else name
+            queue.append(child)
+    return paths
+
+
+def _best_paths(nodes: list[ObjectNode], optimizers: set[int]) -> dict[int, str]:
+    if not nodes:
+        return {}
+    model_paths = _bfs(nodes, lambda parent, child, name: child in optimizers)
+    slot_paths = _bfs(nodes, lambda parent, child, name: parent in optimizers and name in _FLAT_LISTS)
+    any_paths = _bfs(nodes, lambda parent, child, name: False)
+    return {**any_paths, **slot_paths, **model_paths}
+
+
+def _through_optimizer(node_id: int, paths: dict[int, str], optimizers: set[int], nodes: list[ObjectNode]) -> bool:
+    """True when the chosen path to ``node_id`` passes through an optimizer."""
+    path = paths.get(node_id)
+    if path is None:
+        return False
+    current = 0
+    for name in path.split("/"):
+        if current in optimizers:
+            return True
+        current = next((c for c, n in nodes[current].children if n == name), current)
+    return False
+
+
+def _slot_links(nodes: list[ObjectNode], optimizers: set[int], display: dict[int, str]) -> dict[int, tuple[str, str]]:
+    """Map slot-variable node -> (display name of its variable, slot name)."""
+    links: dict[int, tuple[str, str]] = {}
+    for opt in optimizers:
+        for original, slot_name, slot in nodes[opt].slots:  # TF2 optimizers (OptimizerV2)
+            if original in display:
+                links[slot] = (display[original], slot_name)
+        _keras3_slot_lists(nodes, opt, display, links)
+    return links
+
+
+def _keras3_slot_lists(nodes: list[ObjectNode], opt: int, display: dict[int, str], links: dict) -> None:
+    """Keras 3 keeps slots in lists (``_momentums``) parallel to ``_trainable_variables``."""
+    children = dict((name, child) for child, name in nodes[opt].children)
+    trainable = children.get("_trainable_variables")
+    if trainable is None:
+        return
+    variables = [child for child, _ in nodes[trainable].children]
+    for name, list_node in children.items():
+        if name in _FLAT_LISTS or not name.startswith("_"):
+            continue
+        items = nodes[list_node].children
+        if len(items) != len(variables) or not all(n.isdigit() for _, n in items):
+            continue
+        slot_name = _singular(name.lstrip("_"))
+        for (slot, index), variable in zip(((c, int(n)) for c, n in items), variables):
+            target = variables[index] if index < len(variables) else variable
+            if target in display:
+                links[slot] = (display[target], slot_name)
+
+
+def _singular(name: str) -> str:
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    return name[:-1] if name.endswith("s") else name

@@ -1,0 +1,188 @@
+"""Reader for the immutable sorted tables TensorFlow keeps checkpoint indexes in.
+
+Both the V2 bundle index (``PREFIX.index``) and V1 checkpoints are LevelDB-style
+tables (``tensorflow/core/lib/io/table.cc``, ``format.cc``, ``block.cc``)::
+
+    [data block 1] ... [data block N] [metaindex block] [index block] [footer]
+
+footer (48 bytes)
+    metaindex BlockHandle, index BlockHandle (each two varint64s: offset,
+    size), zero padding to 40 bytes, then the magic 0xdb4775248b80fb57 (LE).
+block
+    entries, then uint32 restart offsets, then uint32 restart count. Each entry
+    is ``varint32 shared, varint32 non_shared, varint32 value_length``, the
+    key suffix (the key shares ``shared`` leading bytes with the previous key)
+    and the value.
+block trailer (5 bytes, after each block)
+    compression type (0 none, 1 snappy) and the masked crc32c of block+type.
+
+The index block maps the last key of each data block to its BlockHandle.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterator
+
+from . import snappy
+from .crc import crc32c, unmask
+from .protowire import WireError, read_varint
+
+MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+TRAILER_SIZE = 5
+NO_COMPRESSION, SNAPPY_COMPRESSION = 0, 1
+MAX_BLOCK_SIZE = 1 << 30  # a block is a few KB; refuse absurd lengths
+
+
+class TableError(ValueError):
+    """The bytes are not a well-formed table."""
+
+
+def has_table_magic(data: bytes) -> bool:
+    """True when ``data`` ends with the table magic number."""
+    return len(data) >= FOOTER_SIZE and struct.unpack_from("<Q", data, len(data) - 8)[0] == MAGIC
+
+
+def file_has_table_magic(path: str) -> bool:
+    """True when the file at ``path`` ends with the table magic number."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < FOOTER_SIZE:
+                return False
+            f.seek(-8, 2)
+            return struct.unpack("<Q", f.read(8))[0] == MAGIC
+    except OSError:
+        return False
+
+
+class Table:
+    """A table read block by block from a file (or from bytes already in memory).
+
+    Only the footer and the index block are read at open; data blocks are read
+    when iterated or looked up, so memory stays bounded by one block.
+    """
+
+    def __init__(self, source: str | bytes, verify: bool = True) -> None:
+        self.verify = verify
+        if isinstance(source, bytes):
+            self._data: bytes | None = source
+            self._file = None
+            self.size = len(source)
+        else:
+            self._data = None
+            self._file = open(source, "rb")
+            self._file.seek(0, 2)
+            self.size = self._file.tell()
+        try:
+            self._index = self._open_index()
+        except Exception:
+            self.close()
+            raise
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        if self._data is not None:
+            return self._data[offset : offset + size]
+        self._file.seek(offset)
+        return self._file.read(size)
+
+    def _open_index(self) -> list[tuple[bytes, tuple[int, int]]]:
+        if self.size < FOOTER_SIZE:
+            raise TableError(f"file is {self.size} bytes, shorter than a table footer")
+        footer = self._read_at(self.size - FOOTER_SIZE, FOOTER_SIZE)
+        if struct.unpack_from("<Q", footer, FOOTER_SIZE - 8)[0] != MAGIC:
+            raise TableError("no table magic number at the end (not a checkpoint table, or truncated)")
+        try:
+            _, pos = _read_handle(footer, 0)  # metaindex: unused by TensorFlow
+            index_handle, _ = _read_handle(footer, pos)
+            return [(key, _read_handle(value, 0)[0]) for key, value in _iter_block(self._block(index_handle))]
+        except WireError as exc:
+            raise TableError(f"unreadable footer or index: {exc}") from None
+
+    def _block(self, handle: tuple[int, int]) -> bytes:
+        offset, size = handle
+        if size > MAX_BLOCK_SIZE or offset + size + TRAILER_SIZE > self.size - FOOTER_SIZE:
+            raise TableError(f"block at offset {offset} with size {size} lies outside the file")
+        raw = self._read_at(offset, size + TRAILER_SIZE)
+        return _decode_block(raw, offset, self.verify)
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` in key order."""
+        for _, handle in self._index:
+            yield from _iter_block(self._block(handle))
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under ``key``, or None; reads one data block."""
+        lo, hi = 0, len(self._index)
+        while lo < hi:  # first block whose last key is >= key
+            mid = (lo + hi) // 2
+            if self._index[mid][0] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(self._index):
+            return None
+        for found, value in _iter_block(self._block(self._index[lo][1])):
+            if found == key:
+                return value
+            if found > key:
+                return None
+        return None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def iter_table(data: bytes, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
+    """Yield every ``(key, value)`` of the table held in ``data``, in key order."""
+    yield from Table(data, verify)
+
+
+def _read_handle(buf: bytes, pos: int) -> tuple[tuple[int, int], int]:
+    offset, pos = read_varint(buf, pos)
+    size, pos = read_varint(buf, pos)
+    return (offset, size), pos
+
+
+def _decode_block(raw: bytes, offset: int, verify: bool) -> bytes:
+    """Check the trailer of ``raw`` (block + 5 trailer bytes) and return the contents."""
+    size = len(raw) - TRAILER_SIZE
+    block = raw[:size]
+    kind = raw[size]
+    if verify:
+        stored = struct.unpack_from("<I", raw, size + 1)[0]
+        if unmask(stored) != crc32c(raw[: size + 1]):
+            raise TableError(f"block checksum mismatch at offset {offset}")
+    if kind == NO_COMPRESSION:
+        return block
+    if kind == SNAPPY_COMPRESSION:
+        try:
+            return snappy.decompress(block, MAX_BLOCK_SIZE)
+        except snappy.SnappyError as exc:
+            raise TableError(f"block at offset {offset}: {exc}") from None
+    raise TableError(f"block at offset {offset} has unknown compression type {kind}")
+def _iter_block(block: bytes) -> Iterator[tuple[bytes, bytes]]:
+    if len(block) < 4:
+        raise TableError("block shorter than its restart count")
+    num_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
+    entries_end = len(block) - 4 * (num_restarts + 1)
+    if entries_end < 0:
+        raise TableError("block restart count larger than the block")
+    pos = 0
+    key = b""
+    try:
+        while pos < entries_end:
+            shared, pos = read_varint(block, pos)
+            non_shared, pos = read_varint(block, pos)
+            value_length, pos = read_varint(block, pos)
+            if shared > len(key) or pos + non_shared + value_length > entries_end:
+                raise TableError(f"corrupt block entry at byte {pos}")
+            key = key[:shared] + block[pos : pos + non_shared]
+            pos += non_shared
+            yield key, block[pos : pos + value_length]
+            pos += value_length
+    except WireError as exc:
+        raise TableError(f"corrupt block entry: {exc}") from None
