@@ -31,7 +31,6 @@ from .ordered_code import slice_key
 from .protowire import WireError, read_varint
 from .sstable import TableError, iter_table
 
-
 _READ_CHUNK = 1 << 22
 
 

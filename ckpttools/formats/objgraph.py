@@ -18,8 +18,8 @@ optimizer paths that avoid the flat ``_variables`` list, then to any path.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from ..info import METADATA, MODEL, OPTIMIZER, TensorInfo
 from .messages import ObjectNode

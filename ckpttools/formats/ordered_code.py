@@ -10,7 +10,7 @@ with 00 01; ``signed`` is OrderedCode's order-preserving signed varint.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 # kLengthToHeaderBits: header bits that encode the length of a signed number.
 _HEADER_BITS = [

@@ -11,7 +11,7 @@ length-delimited byte string (https://protobuf.dev/programming-guides/encoding/)
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 

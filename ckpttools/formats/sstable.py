@@ -22,7 +22,7 @@ The index block maps the last key of each data block to its BlockHandle.
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import snappy
 from .crc import crc32c, unmask

@@ -122,7 +122,9 @@ class V1Reader:
             raise CorruptFileError(f"{self.files[0]}: corrupt values for '{name}' ({exc})") from None
         count = int(np.prod(shape, dtype=np.int64))
         if array.size != count:
-            raise CorruptFileError(f"{self.files[0]}: '{name}' holds {array.size} values, shape {list(shape)} needs {count}")
+            raise CorruptFileError(
+                f"{self.files[0]}: '{name}' holds {array.size} values, shape {list(shape)} needs {count}"
+            )
         return array.reshape(shape)
 
     def close(self) -> None:

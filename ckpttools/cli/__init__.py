@@ -1,0 +1,55 @@
+"""The ``ckpttools`` command line: a click group whose commands wrap library calls.
+
+Library errors (``CkptError``) are translated here, once: one ``Error:`` line on
+stderr and the error's exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_INTERNAL, CkptError
+from .ls import ls
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CkptError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BrokenPipeError:
+            sys.stderr.close()  # reader went away (`| head`): not an error
+            ctx.exit(0)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="ckpttools")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """Look inside TensorFlow checkpoints and carry their weights into new models.
+
+    \b
+    Examples:
+      ckpttools ls model.ckpt-20000
+      ckpttools ls runs/cnn --scopes 'conv_block[1-3]' --tree
+    \b
+    Exit codes: 0 ok, 2 usage error, 3 not found, 4 bad or corrupt data,
+    5 output error, 6 missing dependency, 70 internal error.
+    """
+
+
+main.add_command(ls)

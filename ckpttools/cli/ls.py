@@ -1,0 +1,51 @@
+"""``ckpttools ls``: list the variables of a checkpoint."""
+
+from __future__ import annotations
+
+import click
+
+from ..checkpoint import open_checkpoint
+from ..listing import SORT_KEYS, list_variables
+from . import render
+
+
+@click.command()
+@click.argument("path")
+@click.option("--scopes", "-s", multiple=True, metavar="PATTERN",
+              help="Only variables matching PATTERN (repeatable; see README 'Selecting variables').")
+@click.option("--all", "-a", "show_all", is_flag=True, help="Also show optimizer slots and training state.")
+@click.option("--tree", is_flag=True, help="Show the scope hierarchy with parameter totals per scope.")
+@click.option("--slices", is_flag=True, help="Show how partitioned variables are split: parts, ranges, shards.")
+@click.option("--stats", is_flag=True, help="Read values: min, max, mean, std, NaN and Inf counts.")
+@click.option("--sort", type=click.Choice(SORT_KEYS), default="name", show_default=True, help="Row order.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema in the README).")
+def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: bool, stats: bool,
+       sort: str, as_json: bool) -> None:
+    """List the variables in a checkpoint: name, dtype, shape, parameters, bytes.
+
+    PATH is a checkpoint prefix, one of its files (.index, .data-*, .meta), a
+    directory (uses its 'checkpoint' file, else the newest step), a SavedModel
+    directory or a V1 checkpoint file. Optimizer state is hidden unless --all.
+    Output is a table on a terminal and tab-separated lines when piped.
+
+    \b
+    Examples:
+      ckpttools ls runs/cnn
+      ckpttools ls model.ckpt-20000 --scopes 'conv_block[1-3]' --tree
+      ckpttools ls model.ckpt-20000 --all --sort size
+      ckpttools ls model.ckpt-20000 --json | jq '.totals'
+    """
+    with open_checkpoint(path) as ckpt:
+        listing = list_variables(ckpt, scopes, show_all=show_all, sort=sort)
+        values = render.read_stats(ckpt, listing.shown) if stats else None
+        out = render.Output.for_stdout()
+        if as_json:
+            out.json(render.listing_json(path, ckpt, listing, values, with_tree=tree, with_slices=slices))
+            return
+        out.notes(render.listing_notes(ckpt, listing))
+        if tree:
+            out.tree(ckpt, listing)
+        elif slices:
+            out.slices(listing)
+        else:
+            out.table(ckpt, listing, values)

@@ -1,0 +1,80 @@
+"""Why a variable is in a checkpoint, from its name alone (TF1 names, TF2 keys and paths).
+
+The first rule that matches wins; TF2 keys are read without their `/.ATTRIBUTES/...` suffix.
+
+- METADATA: `_CHECKPOINTABLE_OBJECT_GRAPH`, the TF2 object graph.
+- OPTIMIZER:
+  - a TF1 slot, whose last component is an optimizer's name with an optional `_N`
+    (`cnn/conv/kernel/Adam_1`, `emb/part_0/Momentum`; names in `OPTIMIZER_NAMES`);
+  - `beta1_power`, `beta2_power` (optionally `_N`) at any depth;
+  - a TF2 slot (a `.OPTIMIZER_SLOT` component) or anything under a top-level `optimizer/`;
+  - anything under a top-level optimizer scope or `training/<optimizer>/` (Keras in graph mode:
+    `Adam/iterations`, `training/Adam/dense/kernel/m`), or under an `OptimizeLoss/` scope.
+  Lower-case slot names (`m`, `v`, `accumulator`, `momentum`) count only inside those scopes: on
+  their own they are too often real model variables.
+- TRAINING: a `global_step` component at any depth; a last component `save_counter`; the
+  top-level name `step` only (the `tf.train.Checkpoint(step=...)` idiom; deeper `step`s may be
+  model state); a component `ExponentialMovingAverage` (or `_N`), i.e. moving-average shadows; the
+  zero-debias state `<var>/local_step` and `moving_mean/biased`, `moving_variance/biased`.
+- MODEL: everything else, including batch-norm `moving_mean`/`moving_variance`, which inference needs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .info import METADATA, MODEL, OPTIMIZER, TRAINING
+
+OPTIMIZER_NAMES = (
+    "Adam", "AdamW", "Adamax", "AdaMax", "LazyAdam", "Nadam", "Momentum", "RMSProp",
+    "Adagrad", "AdagradDA", "ProximalAdagrad", "Adadelta", "Ftrl", "LARS", "LARSOptimizer",
+    "LAMB", "Adafactor", "Yogi", "AddSign", "PowerSign", "SGD", "GradientDescent",
+)  # fmt: skip
+_OPTIMIZER = "(?:" + "|".join(OPTIMIZER_NAMES) + r")(?:_\d+)?"
+
+_TF2_ATTRIBUTES = re.compile(r"/\.ATTRIBUTES/.*\Z", re.DOTALL)
+_TF1_SLOT = re.compile(rf"(?P<variable>.+)/(?P<slot>{_OPTIMIZER})")
+
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(regex), role)
+    for regex, role in (
+        (r"^_CHECKPOINTABLE_OBJECT_GRAPH$", METADATA),
+        (rf"^.+/{_OPTIMIZER}$", OPTIMIZER),
+        (r"(?:^|/)beta[12]_power(?:_\d+)?$", OPTIMIZER),
+        (r"(?:^|/)\.OPTIMIZER_SLOT(?:/|$)", OPTIMIZER),
+        (r"^optimizer(?:/|$)", OPTIMIZER),
+        (rf"^(?:training/)?{_OPTIMIZER}/", OPTIMIZER),
+        (r"(?:^|/)OptimizeLoss/", OPTIMIZER),
+        (r"(?:^|/)global_step(?:/|$)", TRAINING),
+        (r"(?:^|/)save_counter$", TRAINING),
+        (r"^step$", TRAINING),
+        (r"(?:^|/)ExponentialMovingAverage(?:_\d+)?(?:/|$)", TRAINING),
+        (r"(?:^|/)local_step$", TRAINING),
+        (r"(?:^|/)moving_(?:mean|variance)/biased$", TRAINING),
+    )
+)
+
+
+def classify(name: str) -> str:
+    """The role (MODEL, OPTIMIZER, TRAINING or METADATA) a variable plays, judged by its name.
+
+    Example:
+        >>> classify("cnn/conv/kernel/Adam_1"), classify("global_step"), classify("cnn/conv/kernel")
+        ('optimizer', 'training', 'model')
+    """
+    path = _TF2_ATTRIBUTES.sub("", name)
+    for regex, role in _RULES:
+        if regex.search(path):
+            return role
+    return MODEL
+
+
+def slot_target(name: str) -> tuple[str, str] | None:
+    """For a TF1 optimizer slot, ``(variable_name, slot_name)``; None for anything else.
+
+    Example:
+        >>> slot_target("cnn/conv/kernel/Adam_1")
+        ('cnn/conv/kernel', 'Adam_1')
+    """
+    found = _TF1_SLOT.fullmatch(name)
+    return (found["variable"], found["slot"]) if found else None
