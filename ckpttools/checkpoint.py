@@ -19,7 +19,9 @@ from . import roles
 from .errors import CkptError, NotFoundError
 from .formats import messages, objgraph
 from .formats.bundle import BundleReader
+from .formats.npz import NpzReader
 from .formats.protowire import WireError
+from .formats.safetensors import SafetensorsReader
 from .formats.v1 import V1Reader
 from .info import MODEL, TensorInfo
 from .resolve import Resolved, resolve
@@ -38,10 +40,7 @@ class Checkpoint:
         self.prefix = resolved.prefix
         self.saved_model = resolved.saved_model
         self.warnings: list[str] = []
-        if resolved.format == "v2":
-            self._reader: BundleReader | V1Reader = BundleReader(resolved.prefix)
-        else:
-            self._reader = V1Reader(list(resolved.files))
+        self._reader = _READERS[resolved.format](resolved)
         infos = list(self._reader.tensors)
         self.format = resolved.format
         if any(info.key == objgraph.OBJECT_GRAPH_KEY for info in infos):
@@ -91,7 +90,8 @@ class Checkpoint:
         return found
 
     def data_files(self) -> list[str]:
-        return self._reader.data_files if isinstance(self._reader, BundleReader) else list(self._reader.files)
+        """The files holding tensor values (V2 shards, V1 files, the npz/safetensors file)."""
+        return list(self._reader.data_files)
 
     def missing_data_files(self) -> list[str]:
         """Data files the index refers to that do not exist."""
@@ -114,6 +114,14 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.format} {self.prefix!r}: {len(self)} tensors>"
+
+
+_READERS = {
+    "v2": lambda resolved: BundleReader(resolved.prefix),
+    "v1": lambda resolved: V1Reader(list(resolved.files)),
+    "npz": lambda resolved: NpzReader(resolved.prefix),
+    "safetensors": lambda resolved: SafetensorsReader(resolved.prefix),
+}
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:

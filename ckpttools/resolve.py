@@ -3,7 +3,8 @@
 Accepted: a checkpoint prefix (``model.ckpt-20``); any of its files
 (``.index``, ``.data-00000-of-00001``, ``.meta``); a directory (its
 ``checkpoint`` state file, else the newest checkpoint by global step); a
-SavedModel directory; a V1 checkpoint file or a sharded V1 pattern.
+SavedModel directory; a V1 checkpoint file or a sharded V1 pattern; an
+``.npz`` or ``.safetensors`` weights file (as ``ckpttools extract`` writes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _NOT_V1 = re.compile(  # names in a run directory that are never V1 checkpoint f
 class Resolved:
     """A concrete checkpoint: its format, prefix and files, and how we got there."""
 
-    format: str  # "v2" or "v1"
+    format: str  # "v2", "v1", "npz" or "safetensors"
     prefix: str
     files: tuple[str, ...] = ()  # V1 files (V2 files follow from the prefix)
     note: str | None = None
@@ -63,6 +64,9 @@ def _resolve_prefix(prefix: str) -> Resolved | None:
 
 
 def _resolve_file(path: str) -> Resolved:
+    for suffix, kind in ((".npz", "npz"), (".safetensors", "safetensors")):
+        if path.endswith(suffix):
+            return Resolved(kind, path, (path,))
     for suffix in (".index", ".meta"):
         if path.endswith(suffix):
             prefix = path[: -len(suffix)]

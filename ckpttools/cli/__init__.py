@@ -12,6 +12,8 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, CkptError
+from .diff import diff_command
+from .extract import extract
 from .ls import ls
 
 
@@ -47,9 +49,11 @@ def main(debug: bool) -> None:
       ckpttools ls model.ckpt-20000
       ckpttools ls runs/cnn --scopes 'conv_block[1-3]' --tree
     \b
-    Exit codes: 0 ok, 2 usage error, 3 not found, 4 bad or corrupt data,
-    5 output error, 6 missing dependency, 70 internal error.
+    Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
+    4 bad or corrupt data, 5 output error, 6 missing dependency, 70 internal error.
     """
 
 
 main.add_command(ls)
+main.add_command(extract)
+main.add_command(diff_command)

@@ -94,6 +94,7 @@ class Output:
         for column in _STATS_COLUMNS if stats is not None else ():
             table.add_column(column, justify="right")
         for info, row in zip(listing.shown, rows):
+            row[4] = f"{info.nbytes:,}"
             table.add_row(*row, style=None if info.role == MODEL else "dim")
         self.console.print(table)
 

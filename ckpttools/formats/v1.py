@@ -51,6 +51,10 @@ class V1Reader:
             raise
         self.tensors = [self._info(name) for name in sorted(self._metas)]
 
+    @property
+    def data_files(self) -> list[str]:
+        return list(self.files)
+
     def _load(self, index: int, path: str) -> None:
         try:
             table = Table(path)

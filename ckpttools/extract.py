@@ -1,0 +1,153 @@
+"""Weights out of checkpoints: into Python dicts, ``.npz`` files or ``.safetensors`` files.
+
+Tensors are read one at a time and streamed into the output, so peak memory
+stays near the largest single tensor, never the whole checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .atomic import atomic_path, check_writable
+from .checkpoint import Checkpoint, open_checkpoint
+from .errors import NotFoundError
+from .formats.safetensors import CODE_FOR_NAME, DTYPES
+from .info import TensorInfo
+from .listing import list_variables
+
+FORMATS = ("npz", "safetensors")
+# npz (numpy) has no bfloat16/float8: these are widened to float32, which holds them exactly.
+_WIDENED = ("bfloat16", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz")
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ExtractReport:
+    """What an extraction wrote and what it had to leave out or convert."""
+
+    path: str
+    format: str
+    written: list[TensorInfo] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
+    converted: dict[str, str] = field(default_factory=dict)  # name -> what changed
+
+    @property
+    def nbytes(self) -> int:
+        return sum(info.nbytes for info in self.written)
+
+
+def select(ckpt: Checkpoint, scopes: Sequence[str] = (), include_all: bool = False) -> list[TensorInfo]:
+    """The tensors an extraction takes: matching ``scopes``; model variables unless ``include_all``."""
+    chosen = list_variables(ckpt, scopes, show_all=include_all).shown
+    if not chosen:
+        what = f"matching {', '.join(scopes)}" if scopes else "to extract"
+        raise NotFoundError(f"{ckpt.prefix}: no variables {what}")
+    return chosen
+
+
+def extract(path: str, scopes: Sequence[str] = (), include_all: bool = False) -> dict[str, np.ndarray]:
+    """Read the selected variables into a dict keyed by variable name.
+
+    Example:
+        >>> weights = extract("runs/cnn", scopes=["conv_block[1-3]"])
+        >>> weights["cnn/conv_block1/conv/kernel"].shape
+        (3, 3, 1, 8)
+    """
+    with open_checkpoint(path) as ckpt:
+        return {info.name: ckpt.get(info.name) for info in select(ckpt, scopes, include_all)}
+
+
+def write_weights(
+    source: str,
+    out: str,
+    scopes: Sequence[str] = (),
+    include_all: bool = False,
+    fmt: str | None = None,
+    compress: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExtractReport:
+    """Stream the selected variables of ``source`` into ``out`` (.npz or .safetensors), atomically.
+
+    Example:
+        >>> write_weights("runs/cnn", "weights.npz", scopes=["cnn/*"]).nbytes
+        1041632
+    """
+    fmt = fmt or ("safetensors" if out.endswith(".safetensors") else "npz")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    check_writable(out, force)
+    with open_checkpoint(source) as ckpt:
+        chosen = select(ckpt, scopes, include_all)
+        report = ExtractReport(out, fmt)
+        with atomic_path(out, force) as tmp:
+            if fmt == "npz":
+                _write_npz(ckpt, chosen, tmp, compress, report, progress or (lambda n: None))
+            else:
+                _write_safetensors(ckpt, chosen, tmp, report, progress or (lambda n: None))
+    return report
+
+
+def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
+               progress: Progress) -> None:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(tmp, "w", compression=method, allowZip64=True) as archive:
+        for info in chosen:
+            value = _npz_value(info, ckpt.get(info.name), report)
+            if value is not None:
+                with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, value, allow_pickle=False)
+                report.written.append(info)
+            progress(info.nbytes)
+
+
+def _npz_value(info: TensorInfo, value: np.ndarray, report: ExtractReport) -> np.ndarray | None:
+    if info.dtype in _WIDENED:
+        report.converted[info.name] = f"{info.dtype} stored as float32 (exact; npz has no {info.dtype})"
+        return value.astype(np.float32)
+    if info.dtype == "string":
+        items = value.reshape(-1).tolist()
+        if any(item.endswith(b"\x00") for item in items):
+            report.skipped[info.name] = "strings ending in NUL bytes cannot be stored without pickle"
+            return None
+        return np.array(items, dtype=np.bytes_).reshape(value.shape) if items else np.zeros(value.shape, "S1")
+    if value.dtype.hasobject or value.dtype.kind == "V":
+        report.skipped[info.name] = f"dtype {info.dtype} has no npz representation"
+        return None
+    return value
+
+
+def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, report: ExtractReport,
+                       progress: Progress) -> None:
+    header: dict[str, object] = {"__metadata__": {"format": "tf", "source": os.path.basename(ckpt.prefix)}}
+    offset = 0
+    kept = []
+    for info in chosen:
+        code = CODE_FOR_NAME.get(info.dtype)
+        if code is None:
+            report.skipped[info.name] = f"safetensors has no {info.dtype} type"
+            continue
+        nbytes = info.size * DTYPES[code][1].itemsize
+        header[info.name] = {"dtype": code, "shape": list(info.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+        kept.append((info, nbytes))
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the format asks for 8-byte alignment of the data
+    with open(tmp, "wb") as f:
+        f.write(len(encoded).to_bytes(8, "little"))
+        f.write(encoded)
+        for info, nbytes in kept:
+            raw = np.ascontiguousarray(ckpt.get(info.name)).reshape(-1).view(np.uint8)  # native = little-endian
+            if raw.size != nbytes:
+                raise ValueError(f"'{info.name}': {len(raw)} bytes read, header says {nbytes}")
+            f.write(memoryview(raw))
+            report.written.append(info)
+            progress(info.nbytes)
+

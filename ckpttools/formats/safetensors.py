@@ -1,0 +1,103 @@
+"""Reader for ``.safetensors`` files (https://github.com/huggingface/safetensors#format).
+
+Layout: an 8-byte little-endian header length N, N bytes of JSON mapping each
+tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (offsets
+relative to the end of the header; optional ``"__metadata__"``), then the
+raw little-endian tensor bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import ml_dtypes
+import numpy as np
+
+from ..errors import CorruptFileError, NotFoundError
+from ..info import TensorInfo
+
+# safetensors dtype code <-> (TensorFlow-style name, numpy dtype)
+DTYPES: dict[str, tuple[str, np.dtype]] = {
+    "F64": ("float64", np.dtype(np.float64)),
+    "F32": ("float32", np.dtype(np.float32)),
+    "F16": ("float16", np.dtype(np.float16)),
+    "BF16": ("bfloat16", np.dtype(ml_dtypes.bfloat16)),
+    "I64": ("int64", np.dtype(np.int64)),
+    "I32": ("int32", np.dtype(np.int32)),
+    "I16": ("int16", np.dtype(np.int16)),
+    "I8": ("int8", np.dtype(np.int8)),
+    "U64": ("uint64", np.dtype(np.uint64)),
+    "U32": ("uint32", np.dtype(np.uint32)),
+    "U16": ("uint16", np.dtype(np.uint16)),
+    "U8": ("uint8", np.dtype(np.uint8)),
+    "BOOL": ("bool", np.dtype(np.bool_)),
+    "F8_E5M2": ("float8_e5m2", np.dtype(ml_dtypes.float8_e5m2)),
+    "F8_E4M3": ("float8_e4m3fn", np.dtype(ml_dtypes.float8_e4m3fn)),
+}
+CODE_FOR_NAME = {name: code for code, (name, _) in DTYPES.items()}
+MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
+
+
+def read_header(path: str) -> tuple[dict, int]:
+    """Parse the JSON header; return it and the offset where tensor data starts."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CorruptFileError(f"{path}: too short for a safetensors header")
+            (length,) = struct.unpack("<Q", head)
+            if length > MAX_HEADER:
+                raise CorruptFileError(f"{path}: safetensors header claims {length} bytes")
+            raw = f.read(length)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    if len(raw) != length:
+        raise CorruptFileError(f"{path}: truncated safetensors header")
+    try:
+        header = json.loads(raw)
+    except ValueError as exc:
+        raise CorruptFileError(f"{path}: safetensors header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise CorruptFileError(f"{path}: safetensors header is not a JSON object")
+    return header, 8 + length
+
+
+class SafetensorsReader:
+    """Lists a safetensors file from its header; reads tensors by seeking."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.data_files = [path]
+        header, self._start = read_header(path)
+        self.metadata = header.pop("__metadata__", None) or {}
+        self._entries: dict[str, tuple[np.dtype, tuple[int, ...], int, int]] = {}
+        size = os.path.getsize(path) - self._start
+        self.tensors = []
+        for name, entry in header.items():
+            try:
+                tf_name, dtype = DTYPES[entry["dtype"]]
+                shape = tuple(int(d) for d in entry["shape"])
+                begin, end = (int(x) for x in entry["data_offsets"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CorruptFileError(f"{path}: bad header entry for '{name}' ({exc!r})") from None
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if end - begin != nbytes or begin < 0 or end > size:
+                raise CorruptFileError(f"{path}: '{name}' offsets {begin}..{end} do not fit its shape or the file")
+            self._entries[name] = (dtype, shape, begin, end)
+            self.tensors.append(TensorInfo(name, name, tf_name, shape, nbytes))
+
+    def read(self, name: str) -> np.ndarray:
+        if name not in self._entries:
+            raise NotFoundError(f"{self.path}: no tensor '{name}'")
+        dtype, shape, begin, end = self._entries[name]
+        buf = bytearray(end - begin)
+        with open(self.path, "rb") as f:
+            f.seek(self._start + begin)
+            if f.readinto(buf) != len(buf):
+                raise CorruptFileError(f"{self.path}: file too short for '{name}'")
+        return np.frombuffer(buf, dtype=dtype).reshape(shape)
+
+    def close(self) -> None:
+        pass
