@@ -12,19 +12,18 @@ import difflib
 import os
 from collections.abc import Iterator
 from dataclasses import replace
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import roles
 from .errors import CkptError, NotFoundError
 from .formats import messages, objgraph
 from .formats.bundle import BundleReader
-from .formats.npz import NpzReader
 from .formats.protowire import WireError
-from .formats.safetensors import SafetensorsReader
-from .formats.v1 import V1Reader
 from .info import MODEL, TensorInfo
 from .resolve import Resolved, resolve
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Checkpoint:
@@ -116,11 +115,30 @@ class Checkpoint:
         return f"<Checkpoint {self.format} {self.prefix!r}: {len(self)} tensors>"
 
 
+def _v1_reader(resolved: Resolved):
+    from .formats.v1 import V1Reader
+
+    return V1Reader(list(resolved.files))
+
+
+def _npz_reader(resolved: Resolved):
+    from .formats.npz import NpzReader
+
+    return NpzReader(resolved.prefix)
+
+
+def _safetensors_reader(resolved: Resolved):
+    from .formats.safetensors import SafetensorsReader
+
+    return SafetensorsReader(resolved.prefix)
+
+
+# V2 is the common case and needs no numpy to list; the others load on demand.
 _READERS = {
     "v2": lambda resolved: BundleReader(resolved.prefix),
-    "v1": lambda resolved: V1Reader(list(resolved.files)),
-    "npz": lambda resolved: NpzReader(resolved.prefix),
-    "safetensors": lambda resolved: SafetensorsReader(resolved.prefix),
+    "v1": _v1_reader,
+    "npz": _npz_reader,
+    "safetensors": _safetensors_reader,
 }
 
 
@@ -144,11 +162,13 @@ def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:
     out = []
     for info in infos:
         role = info.role if info.role != MODEL else roles.classify(info.name)
-        target = roles.slot_target(info.name) if info.slot_of is None else None
+        target = roles.slot_target(info.name) if info.slot_of is None and role != MODEL else None
         if target is not None and target[0] in names:
             out.append(replace(info, role=role, slot_of=target[0], slot_name=target[1]))
-        else:
+        elif role != info.role:
             out.append(replace(info, role=role))
+        else:
+            out.append(info)  # dataclasses.replace costs ~10 us: skip it when nothing changes
     return out
 
 

@@ -55,6 +55,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+_ANY_RULE = re.compile("|".join(f"(?:{regex.pattern})" for regex, _ in _RULES))  # one search rules most names out
+
+
 def classify(name: str) -> str:
     """The role (MODEL, OPTIMIZER, TRAINING or METADATA) a variable plays, judged by its name.
 
@@ -62,7 +65,9 @@ def classify(name: str) -> str:
         >>> classify("cnn/conv/kernel/Adam_1"), classify("global_step"), classify("cnn/conv/kernel")
         ('optimizer', 'training', 'model')
     """
-    path = _TF2_ATTRIBUTES.sub("", name)
+    path = _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
+    if not _ANY_RULE.search(path):
+        return MODEL
     for regex, role in _RULES:
         if regex.search(path):
             return role

@@ -6,18 +6,34 @@ stderr and the error's exit code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, CkptError
-from .diff import diff_command
-from .extract import extract
-from .ls import ls
 
 
 class _Group(click.Group):
+    """Commands load on first use (click's "lazy subcommands"), so `ls` never pays for TensorFlow-side imports."""
+
+    lazy_commands = {
+        "ls": "ckpttools.cli.ls:ls",
+        "extract": "ckpttools.cli.extract:extract",
+        "diff": "ckpttools.cli.diff:diff_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = self.lazy_commands.get(name)
+        if target is None:
+            return super().get_command(ctx, name)
+        module, attribute = target.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
@@ -53,7 +69,3 @@ def main(debug: bool) -> None:
     4 bad or corrupt data, 5 output error, 6 missing dependency, 70 internal error.
     """
 
-
-main.add_command(ls)
-main.add_command(extract)
-main.add_command(diff_command)

@@ -38,7 +38,7 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
     with open_checkpoint(path) as ckpt:
         listing = list_variables(ckpt, scopes, show_all=show_all, sort=sort)
         values = render.read_stats(ckpt, listing.shown) if stats else None
-        out = render.Output.for_stdout()
+        out = render.output_for_stdout()
         if as_json:
             out.json(render.listing_json(path, ckpt, listing, values, with_tree=tree, with_slices=slices))
             return

@@ -6,15 +6,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 MIN_BYTES = 64 * 1024 * 1024  # below this the work is too quick for a bar to help
 
 
@@ -24,6 +15,15 @@ def byte_progress(total: int, description: str) -> Iterator[Callable[[int], None
     if total < MIN_BYTES or not sys.stderr.isatty():
         yield lambda nbytes: None
         return
+    from rich.progress import (  # only when a bar is drawn
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, transient=True, redirect_stdout=False) as progress:

@@ -1,7 +1,8 @@
-"""Turn listings into rich tables and trees, tab-separated lines, or JSON.
+"""Turn listings into tab-separated lines, indented trees or JSON; pick the rich renderer on a terminal.
 
-The only module (with ``progress``) that knows about rich. Tables and trees go
-to stdout; notes and progress go to stderr so piped output stays pure data.
+Piped output never imports rich (nor numpy, unless --stats reads values):
+``ls`` stays a few-millisecond job. Tables and trees go to stdout; notes and
+progress go to stderr so piped output stays pure data.
 """
 
 from __future__ import annotations
@@ -11,15 +12,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.filesize import decimal as human_bytes
-from rich.table import Table
-from rich.tree import Tree
-
 from ..checkpoint import Checkpoint
-from ..info import MODEL, TensorInfo
+from ..errors import UnsupportedError
+from ..info import TensorInfo
 from ..listing import Listing, ScopeNode, scope_tree
-from ..stats import TensorStats, tensor_stats
 from .progress import byte_progress
 
 JSON_SCHEMA = "ckpttools.ls/1"
@@ -48,126 +44,120 @@ def listing_notes(ckpt: Checkpoint, listing: Listing) -> list[str]:
     return notes
 
 
-def read_stats(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> dict[str, TensorStats | None]:
+def human_bytes(size: int) -> str:
+    """Decimal units, as rich prints them: 950 bytes, 1.2 kB, 3.4 MB."""
+    if size < 1000:
+        return f"{size:,} bytes" if size != 1 else "1 byte"
+    for unit in ("kB", "MB", "GB", "TB", "PB", "EB"):
+        size /= 1000
+        if size < 1000 or unit == "EB":
+            return f"{size:,.1f} {unit}"
+    return ""
+
+
+def read_stats(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> dict:
     """Read each tensor once and summarise it, with a progress bar on big checkpoints."""
-    stats: dict[str, TensorStats | None] = {}
+    from ..stats import tensor_stats  # numpy: only when values are read
+
+    stats: dict = {}
     with byte_progress(sum(info.nbytes for info in infos), "reading values") as advance:
         for info in infos:
-            stats[info.name] = tensor_stats(ckpt.get(info.name))
+            try:
+                stats[info.name] = tensor_stats(ckpt.get(info.name))
+            except UnsupportedError:  # listed, but its dtype cannot be decoded: no stats, keep going
+                stats[info.name] = None
             advance(info.nbytes)
     return stats
 
 
-class Output:
-    """Where listings go: a rich table on a terminal, tab-separated lines when piped."""
+def output_for_stdout():  # -> PlainOutput | RichOutput
+    """A rich table renderer on a terminal, tab-separated lines when piped."""
+    if sys.stdout.isatty():
+        from .rich_render import RichOutput
 
-    def __init__(self, console: Console, errors: Console) -> None:
-        self.console = console
-        self.errors = errors
-        self.plain = not console.is_terminal
+        return RichOutput()
+    return PlainOutput()
 
-    @classmethod
-    def for_stdout(cls) -> Output:
-        return cls(Console(soft_wrap=False), Console(stderr=True))
+
+class PlainOutput:
+    """Pipe-friendly output: one tab-separated line per row; notes and totals on stderr."""
 
     def notes(self, notes: Sequence[str]) -> None:
         for note in notes:
-            self.errors.print(f"[dim]note:[/dim] {note}", highlight=False, soft_wrap=True)
+            sys.stderr.write(f"note: {note}\n")
 
     def json(self, document: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
-        rows = [_row(info, stats) for info in listing.shown]
-        if self.plain:
-            for row in rows:
-                sys.stdout.write("\t".join(row) + "\n")
-            self.errors.print(_totals_text(listing), highlight=False)
-            return
-        table = Table(title=f"{ckpt.prefix} [dim]({ckpt.format})[/dim]", title_justify="left",
-                      show_footer=True, header_style="bold")
-        table.add_column("name", footer=f"{listing.totals.variables} variables", overflow="fold")
-        table.add_column("dtype")
-        table.add_column("shape")
-        table.add_column("parameters", justify="right", footer=f"{listing.totals.parameters:,}")
-        table.add_column("bytes", justify="right", footer=human_bytes(listing.totals.nbytes))
-        for column in _STATS_COLUMNS if stats is not None else ():
-            table.add_column(column, justify="right")
-        for info, row in zip(listing.shown, rows):
-            row[4] = f"{info.nbytes:,}"
-            table.add_row(*row, style=None if info.role == MODEL else "dim")
-        self.console.print(table)
+        for info in listing.shown:
+            sys.stdout.write("\t".join(row(info, stats)) + "\n")
+        sys.stderr.write(totals_text(listing) + "\n")
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:
         root = scope_tree(listing.shown)
-        label = f"{ckpt.prefix}  {root.parameters:,} parameters, {human_bytes(root.nbytes)}"
-        tree = Tree(label, guide_style="dim")
-        _grow(tree, root)
-        self.console.print(tree, highlight=False)
+        sys.stdout.write(f"{ckpt.prefix}\t{root.parameters:,} parameters\t{human_bytes(root.nbytes)}\n")
+        for depth, name, node in walk_tree(root):
+            sys.stdout.write("  " * depth + scope_text(name, node, markup=False) + "\n")
 
     def slices(self, listing: Listing) -> None:
         parted = [info for info in listing.shown if info.partitioned]
         if not parted:
-            self.errors.print("note: no partitioned variables among those selected", highlight=False)
-            return
-        if self.plain:
-            for info in parted:
-                for number, part in enumerate(info.slices):
-                    fields = [info.name, str(number), _range_text(part.start, part.stop),
-                              shape_text(part.shape), _shard_text(part.shard), str(part.nbytes)]
-                    sys.stdout.write("\t".join(fields) + "\n")
-            return
-        table = Table(title="partitioned variables", title_justify="left", header_style="bold")
-        for column in ("variable", "part", "range", "shape", "shard", "bytes"):
-            table.add_column(column, justify="right" if column in ("part", "bytes") else "left")
+            sys.stderr.write("note: no partitioned variables among those selected\n")
         for info in parted:
-            table.add_row(f"{info.name} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes),
-                          style="bold")
             for number, part in enumerate(info.slices):
-                table.add_row("", str(number), _range_text(part.start, part.stop), shape_text(part.shape),
-                              _shard_text(part.shard), human_bytes(part.nbytes))
-        self.console.print(table)
+                fields = [info.name, str(number), range_text(part.start, part.stop),
+                          shape_text(part.shape), shard_text(part.shard), str(part.nbytes)]
+                sys.stdout.write("\t".join(fields) + "\n")
 
 
-_STATS_COLUMNS = ("min", "max", "mean", "std", "nan", "inf")
+STATS_COLUMNS = ("min", "max", "mean", "std", "nan", "inf")
 
 
-def _row(info: TensorInfo, stats: dict | None) -> list[str]:
-    row = [info.name, info.dtype, shape_text(info.shape), f"{info.size:,}", str(info.nbytes)]
+def row(info: TensorInfo, stats: dict | None) -> list[str]:
+    """One variable's cells: name, dtype, shape, parameters, bytes (and the stats columns)."""
+    cells = [info.name, info.dtype, shape_text(info.shape), f"{info.size:,}", str(info.nbytes)]
     if stats is None:
-        return row
+        return cells
     found = stats.get(info.name)
     if found is None:
-        return row + ["-"] * len(_STATS_COLUMNS)
+        return cells + ["-"] * len(STATS_COLUMNS)
     numbers = [found.min, found.max, found.mean, found.std]
-    return row + ["-" if n is None else f"{n:.6g}" for n in numbers] + [str(found.nan), str(found.inf)]
+    return cells + ["-" if n is None else f"{n:.6g}" for n in numbers] + [str(found.nan), str(found.inf)]
 
 
-def _totals_text(listing: Listing) -> str:
+def totals_text(listing: Listing) -> str:
     totals = listing.totals
     return f"total: {totals.variables} variables, {totals.parameters:,} parameters, {human_bytes(totals.nbytes)}"
 
 
-def _range_text(start: Sequence[int], stop: Sequence[int]) -> str:
+def range_text(start: Sequence[int], stop: Sequence[int]) -> str:
     return "[" + ", ".join(f"{a}:{b}" for a, b in zip(start, stop)) + "]"
 
 
-def _shard_text(shard: int | None) -> str:
+def shard_text(shard: int | None) -> str:
     return "-" if shard is None else str(shard)
 
 
-def _grow(branch: Tree, node: ScopeNode) -> None:
+def walk_tree(node: ScopeNode, depth: int = 0):  # -> Iterator[tuple[int, str, ScopeNode]]
+    """Yield (depth, label, node) in display order, folding single-child chains (a/b/c) into one line."""
     for child in node.children.values():
         name = child.name
-        while len(child.children) == 1 and child.tensor is None:  # fold a/b/c chains into one line
+        while len(child.children) == 1 and child.tensor is None:
             child = next(iter(child.children.values()))
             name = f"{name}/{child.name}"
-        if child.tensor is not None and not child.children:
-            info = child.tensor
-            text = f"{name}  [dim]{info.dtype} {shape_text(info.shape)}  {info.size:,}[/dim]"
-        else:
-            text = f"[bold]{name}[/bold]  {child.parameters:,} parameters, {human_bytes(child.nbytes)}"
-        _grow(branch.add(text), child)
+        yield depth, name, child
+        yield from walk_tree(child, depth + 1)
+
+
+def scope_text(name: str, node: ScopeNode, markup: bool) -> str:
+    """A tree line: a variable with dtype, shape and size, or a scope with its totals."""
+    if node.tensor is not None and not node.children:
+        info = node.tensor
+        detail = f"{info.dtype} {shape_text(info.shape)}  {info.size:,}"
+        return f"{name}  [dim]{detail}[/dim]" if markup else f"{name}  {detail}"
+    detail = f"{node.parameters:,} parameters, {human_bytes(node.nbytes)}"
+    return f"[bold]{name}[/bold]  {detail}" if markup else f"{name}  {detail}"
 
 
 # --- JSON --------------------------------------------------------------------

@@ -18,10 +18,9 @@ the raw array in the writer's byte order, or for strings
 
 from __future__ import annotations
 
+import math
 import os
-from typing import BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import SliceInfo, TensorInfo
@@ -30,6 +29,9 @@ from .crc import crc32c, unmask
 from .ordered_code import slice_key
 from .protowire import WireError, read_varint
 from .sstable import TableError, iter_table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _READ_CHUNK = 1 << 22
 
@@ -120,7 +122,9 @@ class BundleReader:
             raise UnsupportedError(f"{self.prefix}: '{key}' has dtype {dtype.name}, which ckpttools cannot decode")
         if not entry.slices:
             return self._read_entry(key, entry, dtype, entry.shape)
-        full = np.empty(entry.shape, dtype=object if dtype.is_string else dtype.numpy)
+        from . import arrays  # numpy is imported only when values are read
+
+        full = arrays.empty(entry.shape, dtype)
         for extents in entry.slices:
             part = self._slice_entry(key, extents)
             index = tuple(
@@ -131,11 +135,13 @@ class BundleReader:
         return full
 
     def _read_entry(self, key: str, entry: messages.BundleEntry, dtype: dtypes.DType, shape: tuple) -> np.ndarray:
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        from . import arrays  # numpy is imported only when values are read
+
+        count = math.prod(shape)
         path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
         if dtype.is_string:
             raw, _ = self._read_bytes(key, path, entry)
-            return _decode_strings(raw, count, shape, entry.crc32c, path, key)
+            return arrays.strings(_decode_strings(raw, count, entry.crc32c, path, key), shape)
         expected = count * dtype.itemsize
         if entry.size != expected:
             raise CorruptFileError(
@@ -144,10 +150,7 @@ class BundleReader:
         raw, crc = self._read_bytes(key, path, entry)
         if count and crc != unmask(entry.crc32c):
             raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
-        array = np.frombuffer(raw, dtype=dtype.numpy).reshape(shape)
-        if self.header.big_endian:
-            array = array.byteswap()
-        return array
+        return arrays.from_buffer(raw, dtype, shape, self.header.big_endian)
 
     def _read_bytes(self, key: str, path: str, entry: messages.BundleEntry) -> tuple[bytearray, int]:
         """Read the entry's bytes into one buffer, computing their crc32c on the way."""
@@ -187,12 +190,10 @@ class BundleReader:
         self._files.clear()
 
 
-def _decode_strings(raw: bytes, count: int, shape: tuple, stored_crc: int, path: str, key: str) -> np.ndarray:
-    """Decode a string tensor and verify both of its checksums."""
-    out = np.empty(count, dtype=object)
+def _decode_strings(raw: bytearray, count: int, stored_crc: int, path: str, key: str) -> list[bytes]:
+    """Decode a string tensor's elements and verify both of its checksums."""
     if count == 0 or not raw:
-        out[:] = [b""] * count
-        return out.reshape(shape)
+        return [b""] * count
     lengths = []
     pos = 0
     crc = 0
@@ -211,9 +212,10 @@ def _decode_strings(raw: bytes, count: int, shape: tuple, stored_crc: int, path:
         raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     crc = crc32c(length_crc, crc)
     pos += 4
-    for i, length in enumerate(lengths):
-        out[i] = bytes(raw[pos : pos + length])
+    items = []
+    for length in lengths:
+        items.append(bytes(raw[pos : pos + length]))
         pos += length
     if crc32c(raw[pos - sum(lengths) : pos], crc) != unmask(stored_crc):
         raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
-    return out.reshape(shape)
+    return items

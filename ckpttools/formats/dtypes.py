@@ -8,22 +8,25 @@ print matches what TensorFlow prints. bfloat16 and the float8 types come from
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import ml_dtypes
-import numpy as np
+from functools import cache
 
 
 @dataclass(frozen=True)
 class DType:
-    """One TensorFlow dtype: its enum value, name and numpy storage type."""
+    """One TensorFlow dtype: its enum value, name, element size and numpy storage type.
+
+    The numpy type is resolved on first use so that listing a checkpoint never
+    imports numpy or ml_dtypes (importing them costs more than reading an index).
+    """
 
     enum: int
     name: str
-    numpy: np.dtype | None  # None: not stored as a fixed-size array (string)
+    itemsize: int  # 0: not a fixed-size element (string) or not decodable
+    storage: str | None  # "numpy:float32" / "ml_dtypes:bfloat16"; None for strings and unsupported types
 
     @property
-    def itemsize(self) -> int:
-        return self.numpy.itemsize if self.numpy is not None else 0
+    def numpy(self):  # -> numpy.dtype | None
+        return None if self.storage is None else _numpy_dtype(self.storage)
 
     @property
     def is_string(self) -> bool:
@@ -33,41 +36,51 @@ class DType:
 STRING = 7
 
 _TABLE = [
-    (1, "float32", np.float32),
-    (2, "float64", np.float64),
-    (3, "int32", np.int32),
-    (4, "uint8", np.uint8),
-    (5, "int16", np.int16),
-    (6, "int8", np.int8),
-    (7, "string", None),
-    (8, "complex64", np.complex64),
-    (9, "int64", np.int64),
-    (10, "bool", np.bool_),
-    (11, "qint8", np.int8),
-    (12, "quint8", np.uint8),
-    (13, "qint32", np.int32),
-    (14, "bfloat16", ml_dtypes.bfloat16),
-    (15, "qint16", np.int16),
-    (16, "quint16", np.uint16),
-    (17, "uint16", np.uint16),
-    (18, "complex128", np.complex128),
-    (19, "float16", np.float16),
-    (22, "uint32", np.uint32),
-    (23, "uint64", np.uint64),
-    (24, "float8_e5m2", ml_dtypes.float8_e5m2),
-    (25, "float8_e4m3fn", ml_dtypes.float8_e4m3fn),
-    (26, "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
-    (27, "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz),
-    (28, "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz),
+    (1, "float32", 4, "numpy:float32"),
+    (2, "float64", 8, "numpy:float64"),
+    (3, "int32", 4, "numpy:int32"),
+    (4, "uint8", 1, "numpy:uint8"),
+    (5, "int16", 2, "numpy:int16"),
+    (6, "int8", 1, "numpy:int8"),
+    (7, "string", 0, None),
+    (8, "complex64", 8, "numpy:complex64"),
+    (9, "int64", 8, "numpy:int64"),
+    (10, "bool", 1, "numpy:bool_"),
+    (11, "qint8", 1, "numpy:int8"),
+    (12, "quint8", 1, "numpy:uint8"),
+    (13, "qint32", 4, "numpy:int32"),
+    (14, "bfloat16", 2, "ml_dtypes:bfloat16"),
+    (15, "qint16", 2, "numpy:int16"),
+    (16, "quint16", 2, "numpy:uint16"),
+    (17, "uint16", 2, "numpy:uint16"),
+    (18, "complex128", 16, "numpy:complex128"),
+    (19, "float16", 2, "numpy:float16"),
+    (22, "uint32", 4, "numpy:uint32"),
+    (23, "uint64", 8, "numpy:uint64"),
+    (24, "float8_e5m2", 1, "ml_dtypes:float8_e5m2"),
+    (25, "float8_e4m3fn", 1, "ml_dtypes:float8_e4m3fn"),
+    (26, "float8_e4m3fnuz", 1, "ml_dtypes:float8_e4m3fnuz"),
+    (27, "float8_e4m3b11fnuz", 1, "ml_dtypes:float8_e4m3b11fnuz"),
+    (28, "float8_e5m2fnuz", 1, "ml_dtypes:float8_e5m2fnuz"),
+    (29, "int4", 1, "ml_dtypes:int4"),  # sub-byte types: TensorFlow stores one element per byte
+    (30, "uint4", 1, "ml_dtypes:uint4"),
+    (31, "int2", 1, "ml_dtypes:int2"),
+    (32, "uint2", 1, "ml_dtypes:uint2"),
+    (33, "float4_e2m1fn", 1, "ml_dtypes:float4_e2m1fn"),
 ]
 
-_BY_ENUM = {
-    enum: DType(enum, name, None if kind is None else np.dtype(kind)) for enum, name, kind in _TABLE
-}
-_UNSUPPORTED = {
-    0: "invalid", 20: "resource", 21: "variant", 29: "int4", 30: "uint4",
-    31: "int2", 32: "uint2", 33: "float4_e2m1fn",
-}
+_BY_ENUM = {enum: DType(enum, name, size, storage) for enum, name, size, storage in _TABLE}
+_UNSUPPORTED = {0: "invalid", 20: "resource", 21: "variant"}
+
+
+@cache
+def _numpy_dtype(storage: str):  # -> numpy.dtype
+    import importlib
+
+    import numpy as np
+
+    module, attr = storage.split(":")
+    return np.dtype(getattr(importlib.import_module(module), attr))
 
 
 def from_enum(enum: int) -> DType:
@@ -79,9 +92,9 @@ def from_enum(enum: int) -> DType:
     dtype = _BY_ENUM.get(enum)
     if dtype is not None:
         return dtype
-    return DType(enum, _UNSUPPORTED.get(enum, f"dtype_{enum}"), None)
+    return DType(enum, _UNSUPPORTED.get(enum, f"dtype_{enum}"), 0, None)
 
 
 def is_readable(dtype: DType) -> bool:
     """True when we can decode this dtype's values."""
-    return dtype.numpy is not None or dtype.is_string
+    return dtype.storage is not None or dtype.is_string

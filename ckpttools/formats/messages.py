@@ -9,8 +9,9 @@ skipped, as protobuf itself does, so newer writers stay readable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from .protowire import as_int64, fields, packed_varints
+from .protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, as_int64, fields, packed_varints, read_varint
 
 FULL_EXTENT = -1  # TensorSlice::kFullExtent
 
@@ -48,27 +49,71 @@ def parse_bundle_header(buf: bytes) -> BundleHeader:
 
 
 def parse_bundle_entry(buf: bytes) -> BundleEntry:
+    """Decode one index entry; runs once per tensor, so the common fields are read inline."""
     entry = BundleEntry()
-    for number, _, value in fields(buf):
-        if number == 1:
-            entry.dtype = value
-        elif number == 2:
-            entry.shape = parse_shape(value)
-        elif number == 3:
-            entry.shard_id = as_int64(value)
-        elif number == 4:
-            entry.offset = as_int64(value)
-        elif number == 5:
-            entry.size = as_int64(value)
-        elif number == 6:
-            entry.crc32c = value
-        elif number == 7:
-            entry.slices.append(parse_slice(value))
+    pos, end = 0, len(buf)
+    try:
+        while pos < end:
+            key = buf[pos]
+            pos += 1
+            if key > 0x7F:  # a field number >= 16: not ours (a newer writer); take the general path
+                return _parse_bundle_entry_fields(buf)
+            number, wire_type = key >> 3, key & 7
+            if wire_type == VARINT:
+                value = buf[pos]
+                pos += 1
+                if value > 0x7F:
+                    value, pos = read_varint(buf, pos - 1)
+            elif wire_type == LENGTH:
+                size = buf[pos]
+                pos += 1
+                if size > 0x7F:
+                    size, pos = read_varint(buf, pos - 1)
+                if pos + size > end:
+                    raise WireError("length-delimited field runs past the end")
+                value = buf[pos : pos + size]
+                pos += size
+            elif wire_type == FIXED32 and pos + 4 <= end:
+                value = int.from_bytes(buf[pos : pos + 4], "little")
+                pos += 4
+            elif wire_type == FIXED64 and pos + 8 <= end:
+                value = int.from_bytes(buf[pos : pos + 8], "little")
+                pos += 8
+            else:
+                raise WireError(f"bad or truncated field (wire type {wire_type})")
+            _set_entry_field(entry, number, value)
+    except IndexError:
+        raise WireError("truncated entry") from None
     return entry
 
 
+def _parse_bundle_entry_fields(buf: bytes) -> BundleEntry:
+    entry = BundleEntry()
+    for number, _, value in fields(buf):
+        _set_entry_field(entry, number, value)
+    return entry
+
+
+def _set_entry_field(entry: BundleEntry, number: int, value: int | bytes) -> None:
+    if number == 1:
+        entry.dtype = value
+    elif number == 2:
+        entry.shape = parse_shape(value)
+    elif number == 3:
+        entry.shard_id = as_int64(value)
+    elif number == 4:
+        entry.offset = as_int64(value)
+    elif number == 5:
+        entry.size = as_int64(value)
+    elif number == 6:
+        entry.crc32c = value
+    elif number == 7:
+        entry.slices.append(parse_slice(value))
+
+
+@lru_cache(maxsize=4096)
 def parse_shape(buf: bytes) -> tuple[int, ...]:
-    """Decode a TensorShapeProto into a tuple of dimension sizes."""
+    """Decode a TensorShapeProto into a tuple of dimension sizes (cached: most shapes repeat)."""
     dims = []
     for number, _, value in fields(buf):
         if number == 2:

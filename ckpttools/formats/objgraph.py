@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..info import METADATA, MODEL, OPTIMIZER, TensorInfo
 from .messages import ObjectNode
@@ -38,7 +38,8 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
     tensors stay MODEL for name-based classification to refine.
     """
     optimizers = _optimizer_nodes(nodes)
-    paths = _best_paths(nodes, optimizers)
+    routes = _best_routes(nodes, optimizers)
+    paths = {node: route.path for node, route in routes.items()}
     node_of_key = {key: (i, attr) for i, node in enumerate(nodes) for attr, _, key in node.attributes}
     full_names = {key: full for node in nodes for _, full, key in node.attributes}
     slots = _slot_links(nodes, optimizers, paths)
@@ -49,7 +50,7 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
             continue
         node_id, attr = node_of_key.get(info.key, (None, None))
         name = _display_name(info.key, node_id, attr, paths)
-        via_optimizer = node_id is not None and _through_optimizer(node_id, paths, optimizers, nodes)
+        via_optimizer = node_id in routes and bool(routes[node_id].ancestors & optimizers)
         role = OPTIMIZER if via_optimizer or "/.OPTIMIZER_SLOT/" in info.key else MODEL
         slot_of, slot_name = slots.get(node_id, (None, None)) if node_id is not None else (None, None)
         out.append(replace(info, name=name, role=role, slot_of=slot_of, slot_name=slot_name,
@@ -78,40 +79,40 @@ def _optimizer_nodes(nodes: list[ObjectNode]) -> set[int]:
     return found
 
 
-def _bfs(nodes: list[ObjectNode], blocked: Callable[[int, int, str], bool]) -> dict[int, str]:
-    """First path (BFS order) from the root to every node reachable without blocked edges."""
-    paths = {0: ""}
+def escape(local_name: str) -> str:
+    """Escape a local name as TensorFlow does in checkpoint keys: ``.`` -> ``..``, ``/`` -> ``.S``."""
+    return local_name.replace(".", "..").replace("/", ".S")
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str  # escaped local names joined by "/"
+    ancestors: frozenset[int]  # nodes passed on the way (root included, the node itself not)
+
+
+def _bfs(nodes: list[ObjectNode], blocked: Callable[[int, int, str], bool]) -> dict[int, _Route]:
+    """First route (BFS order) from the root to every node reachable without blocked edges."""
+    routes = {0: _Route("", frozenset())}
     queue = deque([0])
     while queue:
         parent = queue.popleft()
+        above = routes[parent]
         for child, name in nodes[parent].children:
-            if child in paths or child >= len(nodes) or blocked(parent, child, name):
+            if child in routes or child >= len(nodes) or blocked(parent, child, name):
                 continue
-            paths[child] = f"{paths[parent]}/{name}" if paths[parent] else name
+            path = f"{above.path}/{escape(name)}" if above.path else escape(name)
+            routes[child] = _Route(path, above.ancestors | {parent})
             queue.append(child)
-    return paths
+    return routes
 
 
-def _best_paths(nodes: list[ObjectNode], optimizers: set[int]) -> dict[int, str]:
+def _best_routes(nodes: list[ObjectNode], optimizers: set[int]) -> dict[int, _Route]:
     if not nodes:
         return {}
-    model_paths = _bfs(nodes, lambda parent, child, name: child in optimizers)
-    slot_paths = _bfs(nodes, lambda parent, child, name: parent in optimizers and name in _FLAT_LISTS)
-    any_paths = _bfs(nodes, lambda parent, child, name: False)
-    return {**any_paths, **slot_paths, **model_paths}
-
-
-def _through_optimizer(node_id: int, paths: dict[int, str], optimizers: set[int], nodes: list[ObjectNode]) -> bool:
-    """True when the chosen path to ``node_id`` passes through an optimizer."""
-    path = paths.get(node_id)
-    if path is None:
-        return False
-    current = 0
-    for name in path.split("/"):
-        if current in optimizers:
-            return True
-        current = next((c for c, n in nodes[current].children if n == name), current)
-    return False
+    model_routes = _bfs(nodes, lambda parent, child, name: child in optimizers)
+    slot_routes = _bfs(nodes, lambda parent, child, name: parent in optimizers and name in _FLAT_LISTS)
+    any_routes = _bfs(nodes, lambda parent, child, name: False)
+    return {**any_routes, **slot_routes, **model_routes}
 
 
 def _slot_links(nodes: list[ObjectNode], optimizers: set[int], display: dict[int, str]) -> dict[int, tuple[str, str]]:

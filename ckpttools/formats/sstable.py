@@ -22,6 +22,7 @@ The index block maps the last key of each data block to its BlockHandle.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from . import snappy
@@ -33,6 +34,7 @@ FOOTER_SIZE = 48
 TRAILER_SIZE = 5
 NO_COMPRESSION, SNAPPY_COMPRESSION = 0, 1
 MAX_BLOCK_SIZE = 1 << 30  # a block is a few KB; refuse absurd lengths
+_CACHED_BLOCKS = 4  # decoded data blocks kept by Table.get (V1 blocks hold values, up to ~256 KiB each)
 
 
 class TableError(ValueError):
@@ -80,6 +82,8 @@ class Table:
         except Exception:
             self.close()
             raise
+        self._index_keys = [key for key, _ in self._index]
+        self._cache: dict[int, dict[bytes, bytes]] = {}
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if self._data is not None:
@@ -113,22 +117,21 @@ class Table:
             yield from _iter_block(self._block(handle))
 
     def get(self, key: bytes) -> bytes | None:
-        """The value stored under ``key``, or None; reads one data block."""
-        lo, hi = 0, len(self._index)
-        while lo < hi:  # first block whose last key is >= key
-            mid = (lo + hi) // 2
-            if self._index[mid][0] < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == len(self._index):
+        """The value stored under ``key``, or None; reads (and caches) one data block."""
+        position = bisect_left(self._index_keys, key)  # first block whose last key is >= key
+        if position == len(self._index):
             return None
-        for found, value in _iter_block(self._block(self._index[lo][1])):
-            if found == key:
-                return value
-            if found > key:
-                return None
-        return None
+        return self._block_dict(position).get(key)
+
+    def _block_dict(self, position: int) -> dict[bytes, bytes]:
+        """A data block as a dict, kept for the next lookups (V1 readers look up keys block by block)."""
+        cached = self._cache.pop(position, None)
+        if cached is None:
+            cached = dict(_iter_block(self._block(self._index[position][1])))
+            if len(self._cache) >= _CACHED_BLOCKS:
+                self._cache.pop(next(iter(self._cache)))
+        self._cache[position] = cached  # most recently used last
+        return cached
 
     def close(self) -> None:
         if self._file is not None:

@@ -109,7 +109,8 @@ class V1Reader:
 
     def _read_slice(self, name: str, extents: list, dtype: dtypes.DType, shape: tuple) -> np.ndarray:
         key = slice_key(name, extents)
-        for table in self._tables:
+        home = self._metas[name][0]
+        for table in [self._tables[home]] + self._tables[:home] + self._tables[home + 1 :]:
             try:
                 value = table.get(key)
             except TableError as exc:
