@@ -14,6 +14,7 @@ EXIT_NOT_FOUND = 3
 EXIT_BAD_DATA = 4
 EXIT_OUTPUT = 5
 EXIT_MISSING_DEPENDENCY = 6
+EXIT_TRANSFER = 7
 EXIT_INTERNAL = 70
 
 
@@ -71,3 +72,21 @@ class MissingDependencyError(CkptError):
     """An optional dependency (TensorFlow) is needed but not installed."""
 
     exit_code = EXIT_MISSING_DEPENDENCY
+
+
+class DataError(CkptError):
+    """A data set file (IDX) is malformed, truncated or inconsistent with its partner."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class ConfigError(CkptError):
+    """A training or evaluation setting is invalid or conflicts with the run it targets."""
+
+    exit_code = EXIT_USAGE
+
+
+class TransferError(CkptError):
+    """A transfer plan cannot be carried out under the chosen policies (e.g. --strict)."""
+
+    exit_code = EXIT_TRANSFER
