@@ -44,6 +44,7 @@ def atomic_path(path: str, force: bool = False) -> Iterator[str]:
         raise OutputError(f"{path}: cannot create a file in {directory} ({exc.strerror})") from None
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
         yield tmp
         if os.path.exists(path) and not force:  # appeared while we worked
             raise OutputError(f"{path}: already exists (use --force to overwrite)")
@@ -56,6 +57,12 @@ def atomic_path(path: str, force: bool = False) -> Iterator[str]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove(path: str) -> None:

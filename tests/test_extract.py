@@ -194,3 +194,13 @@ def test_json_report(tmp_path: Path) -> None:
     code, out, _ = run("extract", str(CNN), "-o", str(tmp_path / "w.npz"), "--json")
     report = json.loads(out)
     assert code == 0 and report["variables"] == len(model_names(CNN)) and report["format"] == "npz"
+
+
+def test_output_gets_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "w.npz"
+    write_weights(str(CNN), str(out))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -22,6 +22,7 @@ class _Group(click.Group):
         "ls": "ckpttools.cli.ls:ls",
         "extract": "ckpttools.cli.extract:extract",
         "diff": "ckpttools.cli.diff:diff_command",
+        "graph": "ckpttools.cli.graph:graph",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -66,6 +67,7 @@ def main(debug: bool) -> None:
       ckpttools ls runs/cnn --scopes 'conv_block[1-3]' --tree
     \b
     Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
-    4 bad or corrupt data, 5 output error, 6 missing dependency, 70 internal error.
+    4 bad or corrupt data, 5 output error, 6 missing dependency, 7 transfer plan
+    error, 70 internal error.
     """
 
