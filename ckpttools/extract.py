@@ -103,9 +103,24 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
             value = _npz_value(info, ckpt.get(info.name), report)
             if value is not None:
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, value, allow_pickle=False)
+                    _write_npy(member, value)
                 report.written.append(info)
             progress(info.nbytes)
+
+
+def _write_npy(member, value: np.ndarray) -> None:
+    """Write one ``.npy``: the header, then the array's memory in one write (numpy copies it in chunks)."""
+    if not value.flags.c_contiguous:
+        value = value.copy(order="C")  # (not np.ascontiguousarray: it turns scalars into 1-d arrays)
+    header = np.lib.format.header_data_from_array_1_0(value)
+    try:
+        np.lib.format.write_array_header_1_0(member, header)
+    except ValueError:  # header too long for format 1.0
+        np.lib.format.write_array_header_2_0(member, header)
+    if value.dtype.kind == "S":
+        member.write(value.tobytes())
+    else:
+        member.write(memoryview(value.reshape(-1).view(np.uint8)))
 
 
 def _npz_value(info: TensorInfo, value: np.ndarray, report: ExtractReport) -> np.ndarray | None:
@@ -144,7 +159,10 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
         f.write(len(encoded).to_bytes(8, "little"))
         f.write(encoded)
         for info, nbytes in kept:
-            raw = np.ascontiguousarray(ckpt.get(info.name)).reshape(-1).view(np.uint8)  # native = little-endian
+            value = ckpt.get(info.name)
+            if not value.flags.c_contiguous:
+                value = value.copy(order="C")
+            raw = value.reshape(-1).view(np.uint8)  # native byte order = little-endian, as safetensors wants
             if raw.size != nbytes:
                 raise ValueError(f"'{info.name}': {len(raw)} bytes read, header says {nbytes}")
             f.write(memoryview(raw))

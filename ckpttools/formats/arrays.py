@@ -11,14 +11,19 @@ import numpy as np
 from .dtypes import DType
 
 
+def buffer(nbytes: int) -> np.ndarray:
+    """An uninitialised, writable byte buffer (unlike ``bytearray(n)``, not zero-filled first)."""
+    return np.empty(nbytes, dtype=np.uint8)
+
+
 def empty(shape: tuple[int, ...], dtype: DType) -> np.ndarray:
     """An uninitialised array to assemble a partitioned tensor into."""
     return np.empty(shape, dtype=object if dtype.is_string else dtype.numpy)
 
 
-def from_buffer(raw: bytearray, dtype: DType, shape: tuple[int, ...], big_endian: bool) -> np.ndarray:
+def from_buffer(raw: np.ndarray, dtype: DType, shape: tuple[int, ...], big_endian: bool) -> np.ndarray:
     """View the stored bytes as an array (writable: ``raw`` is ours), in native byte order."""
-    array = np.frombuffer(raw, dtype=dtype.numpy).reshape(shape)
+    array = raw.view(dtype.numpy).reshape(shape)
     return array.byteswap() if big_endian else array
 
 

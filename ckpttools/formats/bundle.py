@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import SliceInfo, TensorInfo
@@ -32,9 +32,6 @@ from .sstable import TableError, iter_table
 
 if TYPE_CHECKING:
     import numpy as np
-
-_READ_CHUNK = 1 << 22
-
 
 def data_file(prefix: str, shard: int, num_shards: int) -> str:
     """The data shard path, ``PREFIX.data-00000-of-00001`` style."""
@@ -141,7 +138,7 @@ class BundleReader:
         path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
         if dtype.is_string:
             raw, _ = self._read_bytes(key, path, entry)
-            return arrays.strings(_decode_strings(raw, count, entry.crc32c, path, key), shape)
+            return arrays.strings(_decode_strings(raw.tobytes(), count, entry.crc32c, path, key), shape)
         expected = count * dtype.itemsize
         if entry.size != expected:
             raise CorruptFileError(
@@ -152,33 +149,36 @@ class BundleReader:
             raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
         return arrays.from_buffer(raw, dtype, shape, self.header.big_endian)
 
-    def _read_bytes(self, key: str, path: str, entry: messages.BundleEntry) -> tuple[bytearray, int]:
-        """Read the entry's bytes into one buffer, computing their crc32c on the way."""
-        buf = bytearray(entry.size)
+    def _read_bytes(self, key: str, path: str, entry: messages.BundleEntry) -> tuple[Any, int]:
+        """Read the entry's bytes straight into one uninitialised buffer; return it and its crc32c.
+
+        One ``readinto`` on an unbuffered file, no zero-filling and no per-chunk allocations:
+        reading runs at close to copy speed.
+        """
+        from . import arrays  # numpy is imported only when values are read
+
+        buf = arrays.buffer(entry.size)
         if entry.size == 0:
             return buf, 0
         f = self._open(entry.shard_id, path, key)
         f.seek(entry.offset)
         view = memoryview(buf)
-        crc = 0
         done = 0
         while done < entry.size:
-            chunk = f.read(min(_READ_CHUNK, entry.size - done))
-            if not chunk:
+            got = f.readinto(view[done:])
+            if not got:
                 raise MissingDataError(
                     f"{path}: file too short for '{key}' (needs bytes {entry.offset}..{entry.offset + entry.size}, "
                     f"file has {os.path.getsize(path)})"
                 )
-            view[done : done + len(chunk)] = chunk
-            crc = crc32c(chunk, crc)
-            done += len(chunk)
-        return buf, crc
+            done += got
+        return buf, crc32c(view)
 
     def _open(self, shard: int, path: str, key: str) -> BinaryIO:
         f = self._files.get(shard)
         if f is None:
             try:
-                f = open(path, "rb")
+                f = open(path, "rb", buffering=0)  # reads go straight into the tensor's buffer
             except OSError as exc:
                 raise MissingDataError(f"{path}: cannot read data shard for '{key}' ({exc.strerror})") from None
             self._files[shard] = f
@@ -190,7 +190,7 @@ class BundleReader:
         self._files.clear()
 
 
-def _decode_strings(raw: bytearray, count: int, stored_crc: int, path: str, key: str) -> list[bytes]:
+def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str) -> list[bytes]:
     """Decode a string tensor's elements and verify both of its checksums."""
     if count == 0 or not raw:
         return [b""] * count
