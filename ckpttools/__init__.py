@@ -11,4 +11,18 @@ from .info import SliceInfo, TensorInfo
 
 __version__ = "0.1.0"
 
-__all__ = ["Checkpoint", "CkptError", "SliceInfo", "TensorInfo", "__version__", "open_checkpoint"]
+__all__ = ["Checkpoint", "CkptError", "SliceInfo", "TensorInfo", "__version__", "extract", "open_checkpoint",
+           "warm_start", "write_weights"]
+
+
+def __getattr__(name: str):
+    """``extract``/``write_weights`` (numpy) and ``warm_start`` (TensorFlow) load on first use."""
+    if name in ("extract", "write_weights"):
+        from . import weights
+
+        return getattr(weights, name)
+    if name == "warm_start":
+        from .tfcore.warm_start import warm_start
+
+        return warm_start
+    raise AttributeError(f"module 'ckpttools' has no attribute '{name}'")

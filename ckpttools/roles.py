@@ -15,7 +15,8 @@ The first rule that matches wins; TF2 keys are read without their `/.ATTRIBUTES/
 - TRAINING: a `global_step` component at any depth; a last component `save_counter`; the
   top-level name `step` only (the `tf.train.Checkpoint(step=...)` idiom; deeper `step`s may be
   model state); a component `ExponentialMovingAverage` (or `_N`), i.e. moving-average shadows; the
-  zero-debias state `<var>/local_step` and `moving_mean/biased`, `moving_variance/biased`.
+  zero-debias state `<var>/local_step` and `moving_mean/biased`, `moving_variance/biased`;
+  `examples_seen`, the data position ckpttools' training saves for `--resume`.
 - MODEL: everything else, including batch-norm `moving_mean`/`moving_variance`, which inference needs.
 """
 
@@ -51,6 +52,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:^|/)ExponentialMovingAverage(?:_\d+)?(?:/|$)", TRAINING),
         (r"(?:^|/)local_step$", TRAINING),
         (r"(?:^|/)moving_(?:mean|variance)/biased$", TRAINING),
+        (r"(?:^|/)examples_seen$", TRAINING),  # ckpttools' own data position, saved for --resume
     )
 )
 

@@ -23,6 +23,9 @@ class _Group(click.Group):
         "extract": "ckpttools.cli.extract:extract",
         "diff": "ckpttools.cli.diff:diff_command",
         "graph": "ckpttools.cli.graph:graph",
+        "train": "ckpttools.cli.train:train",
+        "eval": "ckpttools.cli.evaluate:evaluate",
+        "transfer": "ckpttools.cli.transfer:transfer",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.filesize import decimal as human_bytes
 
 from ..checkpoint import open_checkpoint
-from ..extract import FORMATS, select, write_weights
+from ..weights import FORMATS, select, write_weights
 from .progress import byte_progress
 
 

@@ -1,0 +1,115 @@
+"""``ckpttools train``: train a model into a run directory (thin wrapper over ``tfcore.train``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..datasets import parse_classes
+from ..runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
+from . import trainview
+from .tfimport import import_tfcore
+
+EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
+_DEFAULTS = RunConfig()
+
+
+def _default(name: str) -> str:
+    value = getattr(_DEFAULTS, name)
+    return "bundled Fashion-MNIST subset" if name == "data" and value is None else str(value)
+
+
+# The training settings, shared by `train` and `transfer` (each maps onto a RunConfig field).
+TRAINING_OPTIONS = [
+    click.option("--model", "-m", metavar="NAME",
+                 help=f"deep_mnist, lenet5, slim_cnn, cnn5 or a registered model  [default: {_default('model')}]"),
+    click.option("--data", "-d", metavar="DIR",
+                 help=f"directory of MNIST-format IDX files  [default: {_default('data')}]"),
+    click.option("--out", "-o", metavar="RUN", help="run directory  [default: runs/MODEL]"),
+    click.option("--steps", type=int, help="train until this global step (overrides --epochs)"),
+    click.option("--epochs", type=float, help=f"passes over the training set  [default: {_default('epochs')}]"),
+    click.option("--classes", metavar="LIST", help="train on these labels only, relabelled 0..k-1: '5-9', '0,2,4'"),
+    click.option("--per-class", type=int, metavar="N", help="few-shot: N training examples per class"),
+    click.option("--validation", type=float, metavar="FRACTION",
+                 help="hold out this fraction of each class for validation  [default: 0]"),
+    click.option("--batch-size", type=int, help=f"[default: {_default('batch_size')}]"),
+    click.option("--optimizer", type=click.Choice(OPTIMIZERS), help=f"[default: {_default('optimizer')}]"),
+    click.option("--lr", "learning_rate", type=float, help=f"learning rate  [default: {_default('learning_rate')}]"),
+    click.option("--momentum", type=float, help=f"for --optimizer momentum  [default: {_default('momentum')}]"),
+    click.option("--decay-steps", type=int, help="decay the learning rate exponentially every N steps  [default: off]"),
+    click.option("--decay-rate", type=float, help=f"[default: {_default('decay_rate')}]"),
+    click.option("--staircase/--smooth", default=None, help="decay in steps or smoothly  [default: smooth]"),
+    click.option("--weight-decay", type=float, help="L2 factor on kernels  [default: the model's own]"),
+    click.option("--keep-prob", type=float, help=f"dropout keep probability  [default: {_default('keep_prob')}]"),
+    click.option("--num-classes", type=int, help="size of the output layer  [default: from the data]"),
+    click.option("--seed", type=int, help=f"[default: {_default('seed')}]"),
+    click.option("--checkpoint-every", type=int, metavar="N",
+                 help=f"steps between checkpoints and test evaluations  [default: {_default('checkpoint_every')}]"),
+    click.option("--max-to-keep", type=int, metavar="N",
+                 help=f"checkpoints kept  [default: {_default('max_to_keep')}]"),
+    click.option("--summary-every", type=int, metavar="N",
+                 help=f"steps between TensorBoard scalars  [default: {_default('summary_every')}]"),
+]
+
+
+def training_options(command: Any) -> Any:
+    """Add the training settings to a click command, in the order --help lists them."""
+    for option in reversed(TRAINING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def config_from_options(settings: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """A RunConfig from the given options (None = not given) over ``base`` (a resumed run's, or the defaults)."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    if "classes" in given:
+        given["classes"] = parse_classes(given["classes"])
+    if "epochs" in given and "steps" not in given:
+        given["steps"] = None  # --epochs replaces a --steps the run was started with
+    return dataclasses.replace(base or RunConfig(), **given)
+
+
+@click.command()
+@training_options
+@click.option("--resume", is_flag=True, help="continue the run in --out from its latest checkpoint")
+@click.option("--force", is_flag=True, help="start a new run in a directory that holds one (old files are moved)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON (schema ckpttools.train/1)")
+def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
+    """Train a model and write checkpoints, TensorBoard summaries and run.json to RUN.
+
+    With no options, trains cnn5 on the Fashion-MNIST subset bundled with
+    ckpttools. A run stopped with Ctrl-C saves a checkpoint first; --resume
+    continues it exactly where it stopped (same settings required, except
+    --steps/--epochs and how often to save).
+
+    \b
+    Examples:
+      ckpttools train
+      ckpttools train --model deep_mnist --data ~/data/fashion-mnist --epochs 10 --out runs/deep
+      ckpttools train --model lenet5 --classes 5-9 --per-class 20 --steps 300 --out runs/fewshot
+      ckpttools train --out runs/deep --steps 20000 --resume
+    \b
+    Exit codes: 0 done, 2 bad option or settings that conflict with the run
+    being resumed, 3 data or run not found, 4 malformed data, 5 RUN not
+    writable or holding another run, 6 TensorFlow missing, 130 Ctrl-C.
+    """
+    run_dir = Path(out or f"runs/{settings.get('model') or _DEFAULTS.model}")
+    base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else RunConfig()
+    config = config_from_options(settings, base)
+    tfcore = import_tfcore()
+    with trainview.EpochProgress() as progress:
+        result = tfcore.train(config, run_dir, resume=resume, force=force, on_step=progress)
+    if result.moved_to:
+        click.echo(f"note: moved the previous run's files to {result.moved_to}", err=True)
+    if result.interrupted:
+        click.echo(f"Interrupted at step {result.step}: saved {result.checkpoint}; continue with: "
+                   f"ckpttools train --out {run_dir} --resume", err=True)
+    if as_json:
+        trainview.print_json(trainview.train_json(result))
+    elif not result.interrupted:
+        click.echo(trainview.train_line(result))
+    if result.interrupted:
+        raise SystemExit(EXIT_INTERRUPTED)

@@ -1,0 +1,123 @@
+"""``ckpttools transfer``: warm-start a model from selected scopes of a checkpoint, then fine-tune it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import ConfigError
+from ..runconfig import RUN_FILE, load_run
+from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
+from . import trainview
+from .tfimport import import_tfcore
+from .train import EXIT_INTERRUPTED, config_from_options, training_options
+from .transfer_view import print_plan
+
+
+@click.command()
+@click.option("--from", "source", metavar="SOURCE",
+              help="checkpoint prefix or directory, SavedModel, .npz or .safetensors to start from")
+@click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="source variables to take (repeatable)")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="source variables to leave out (repeatable)")
+@click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
+              help="rename source scopes onto the model's, in order; 're:REGEX=REPL' for regular expressions")
+@click.option("--with-optimizer-state", is_flag=True, help="also copy optimizer slots (never by default)")
+@click.option("--on-missing", type=click.Choice(MISSING_POLICIES), default="warn", show_default=True,
+              help="a selected source variable with no target")
+@click.option("--on-shape-mismatch", type=click.Choice(SHAPE_POLICIES), default="skip", show_default=True,
+              help="skip: initialise the target fresh; error: stop")
+@click.option("--on-dtype-mismatch", type=click.Choice(DTYPE_POLICIES), default="skip", show_default=True,
+              help="skip, cast the source value, or stop")
+@click.option("--strict", is_flag=True, help="every selected variable must be restored (all policies 'error')")
+@click.option("--freeze", "freeze", multiple=True, is_flag=False, flag_value="", metavar="[PATTERN]",
+              help="keep restored variables (or those matching PATTERN, repeatable) out of training")
+@click.option("--lr-mult", multiple=True, metavar="PATTERN=FACTOR",
+              help="scale the learning rate of matching variables instead of freezing them")
+@click.option("--dry-run", is_flag=True, help="print the plan and stop")
+@click.option("--init-only", is_flag=True, help="write the warm-started checkpoint (step 0) without training")
+@training_options
+@click.option("--resume", is_flag=True, help="continue a transfer run in --out from its latest checkpoint")
+@click.option("--force", is_flag=True, help="start in a directory that holds another run (old files are moved)")
+@click.option("--json", "as_json", is_flag=True, help="print the plan and result as JSON (schema ckpttools.transfer/1)")
+def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ...], mapping: tuple[str, ...],
+             with_optimizer_state: bool, on_missing: str, on_shape_mismatch: str, on_dtype_mismatch: str,
+             strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool, init_only: bool,
+             out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
+    """Start a new model from selected layers of a checkpoint, then fine-tune it.
+
+    Prints the plan first: every variable of the new model with its source and
+    status (restored, new, skipped with both shapes), and the selected source
+    variables that found no target, with a "did you mean" suggestion.
+    Optimizer state is never copied unless --with-optimizer-state; batch-norm
+    moving averages are (TensorFlow's own warm start leaves them out).
+
+    \b
+    Examples:
+      ckpttools transfer --from runs/pretrain --scopes 'conv_block[1-3]' --freeze \\
+          --model cnn5 --classes 5-9 --per-class 100 --out runs/transfer
+      ckpttools transfer --from old/model.ckpt-20000 --map Net/=cnn/ --dry-run
+      ckpttools transfer --from weights.npz --scopes 'conv_block*' --lr-mult 'conv_block*=0.1' --out runs/ft
+      ckpttools transfer --out runs/transfer --resume --steps 2000
+    \b
+    Exit codes: 0 done, 2 bad option or --map, 3 source or data not found,
+    4 malformed data, 5 RUN not writable or holding another run, 6 TensorFlow
+    missing, 7 plan fails --strict or an 'error' policy, 130 Ctrl-C.
+    """
+    import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
+    from ..tfcore import transfer as engine
+    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
+    options = _options(engine, run_dir, resume, source, scopes, exclude, mapping, with_optimizer_state,
+                       on_missing, on_shape_mismatch, on_dtype_mismatch, strict, freeze, lr_mult)
+    base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else None
+    config = config_from_options(settings, base)
+    if dry_run:
+        _, start = engine.plan_transfer(config, options)
+        _show_plan(start.plan, as_json)
+        return
+    if not resume:
+        _, start = engine.plan_transfer(config, options)
+        if not as_json:
+            print_plan(start.plan)
+    with trainview.EpochProgress() as progress:
+        result = engine.transfer(config, run_dir, options, resume=resume, force=force,
+                                          init_only=init_only, on_step=progress)
+    if as_json:
+        document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
+                    "train": trainview.train_json(result.train)}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif not result.train.interrupted:
+        click.echo(trainview.train_line(result.train))
+    if result.train.interrupted:
+        click.echo(f"Interrupted at step {result.train.step}: saved {result.train.checkpoint}; continue with: "
+                   f"ckpttools transfer --out {run_dir} --resume", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _options(module: Any, run_dir: Path, resume: bool, source: str | None, scopes: tuple, exclude: tuple,
+             mapping: tuple, with_optimizer_state: bool, on_missing: str, on_shape: str, on_dtype: str,
+             strict: bool, freeze: tuple, lr_mult: tuple) -> Any:
+    """TransferOptions from the flags, or from the run's transfer.json when resuming."""
+    if resume:
+        saved = module.load_transfer_options(run_dir)
+        if saved is None:
+            raise ConfigError(f"{run_dir}: not a transfer run (no {module.TRANSFER_FILE}); resume it with "
+                              "'ckpttools train --resume'")
+        return saved
+    if not source:
+        raise click.UsageError("--from SOURCE is required (a checkpoint, run directory, .npz or .safetensors)")
+    if strict:
+        on_missing = on_shape = on_dtype = "error"
+    freeze_patterns = None if not freeze else tuple(p for p in freeze if p)
+    return module.TransferOptions(source, scopes, exclude, mapping, with_optimizer_state, on_missing, on_shape,
+                                  on_dtype, freeze_patterns, module.parse_lr_mult(lr_mult))
+
+
+def _show_plan(plan: Plan, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"schema": "ckpttools.transfer/1", "plan": plan.to_dict()}, indent=2) + "\n")
+    else:
+        print_plan(plan)

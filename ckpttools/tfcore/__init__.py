@@ -1,0 +1,22 @@
+"""Training and evaluation with TensorFlow: the only subpackage that imports it.
+
+Importing ``ckpttools.tfcore`` without TensorFlow installed raises ``MissingDependencyError`` with
+the install hint. Commands import it inside their callbacks, so ``ckpttools ls`` never pays for it.
+
+Example:
+    >>> from ckpttools.runconfig import RunConfig
+    >>> from ckpttools.tfcore import train, evaluate
+    >>> result = train(RunConfig(model="cnn5", steps=300), "runs/cnn5")
+    >>> evaluate("runs/cnn5").accuracy
+"""
+
+from __future__ import annotations
+
+from .evaluate import ClassAccuracy, EvalResult, evaluate
+from .models import MODELS, ModelContext, ModelSpec, get_model, register_model
+from .session import graph_session, load_variables, tf
+from .train import Score, StepInfo, TrainHooks, TrainResult, train
+
+__all__ = ["MODELS", "ClassAccuracy", "EvalResult", "ModelContext", "ModelSpec", "Score", "StepInfo",
+           "TrainHooks", "TrainResult", "evaluate", "get_model", "graph_session", "load_variables",
+           "register_model", "tf", "train"]
