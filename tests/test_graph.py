@@ -294,7 +294,7 @@ def test_plain_summary_sections() -> None:
     assert ["variable", "cnn/conv_block1/conv/kernel", "VarHandleOp", "float32", "[3, 3, 1, 8]", "72", "yes",
             "model"] in lines
     assert ["input", "images", "float32", "[?, 28, 28, 1]"] in lines
-    assert ["parameters", "2794", "8481", "2762"] in lines
+    assert ["parameters", "model=2794", "all=8481", "trainable=2762"] in lines
 
 
 def test_tree_counts_and_depth() -> None:

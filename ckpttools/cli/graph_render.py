@@ -239,7 +239,8 @@ def _plain_summary(summary: GraphSummary) -> list[list[Any]]:
         lines.append(["producer", source.producer])
     lines.append(["nodes", summary.node_count])
     trainable = "-" if summary.trainable_parameters is None else summary.trainable_parameters
-    lines.append(["parameters", summary.parameters, summary.all_parameters, trainable])
+    lines.append(["parameters", f"model={summary.parameters}", f"all={summary.all_parameters}",
+                  f"trainable={trainable}"])  # named: three bare numbers would be a puzzle
     lines += [["op", op, count] for op, count in summary.ops]
     lines += [["variable", v.name, v.op, v.dtype or "?", shape_text(v.shape), _count(v.parameters).replace(",", ""),
                _yes_no(v.trainable), v.role] for v in summary.variables]
