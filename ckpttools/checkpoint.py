@@ -102,6 +102,14 @@ class Checkpoint:
         """Read one tensor's value (verified against its checksum, for V2)."""
         return self._reader.read(self.info(name).key)
 
+    def stream(self, name: str) -> Iterator[bytes] | None:
+        """The tensor's stored bytes in chunks when they are its array's memory (V2, whole, native order).
+
+        None otherwise; use ``get``. Lets ``extract`` copy tensors without holding them in memory.
+        """
+        stream = getattr(self._reader, "stream", None)
+        return stream(self.info(name).key) if stream else None
+
     def close(self) -> None:
         self._reader.close()
 

@@ -17,6 +17,7 @@ import numpy as np
 from .atomic import atomic_path, check_writable
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import NotFoundError
+from .formats import dtypes
 from .formats.safetensors import CODE_FOR_NAME, DTYPES
 from .info import TensorInfo
 from .listing import list_variables
@@ -100,23 +101,35 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(tmp, "w", compression=method, allowZip64=True) as archive:
         for info in chosen:
-            value = _npz_value(info, ckpt.get(info.name), report)
-            if value is not None:
+            stream = None if info.dtype in _WIDENED else ckpt.stream(info.name)
+            if stream is not None:  # the stored bytes are the array: copy them through in chunks
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
-                    _write_npy(member, value)
+                    _write_npy_header(member, info.shape, dtypes.from_name(info.dtype).numpy)
+                    for chunk in stream:
+                        member.write(chunk)
                 report.written.append(info)
+            else:
+                value = _npz_value(info, ckpt.get(info.name), report)
+                if value is not None:
+                    with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
+                        _write_npy(member, value)
+                    report.written.append(info)
             progress(info.nbytes)
+
+
+def _write_npy_header(member, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+    try:
+        np.lib.format.write_array_header_1_0(member, header)
+    except ValueError:  # header too long for format 1.0
+        np.lib.format.write_array_header_2_0(member, header)
 
 
 def _write_npy(member, value: np.ndarray) -> None:
     """Write one ``.npy``: the header, then the array's memory in one write (numpy copies it in chunks)."""
     if not value.flags.c_contiguous:
         value = value.copy(order="C")  # (not np.ascontiguousarray: it turns scalars into 1-d arrays)
-    header = np.lib.format.header_data_from_array_1_0(value)
-    try:
-        np.lib.format.write_array_header_1_0(member, header)
-    except ValueError:  # header too long for format 1.0
-        np.lib.format.write_array_header_2_0(member, header)
+    _write_npy_header(member, value.shape, value.dtype)
     if value.dtype.kind == "S":
         member.write(value.tobytes())
     else:
@@ -159,13 +172,18 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
         f.write(len(encoded).to_bytes(8, "little"))
         f.write(encoded)
         for info, nbytes in kept:
-            value = ckpt.get(info.name)
-            if not value.flags.c_contiguous:
-                value = value.copy(order="C")
-            raw = value.reshape(-1).view(np.uint8)  # native byte order = little-endian, as safetensors wants
-            if raw.size != nbytes:
-                raise ValueError(f"'{info.name}': {len(raw)} bytes read, header says {nbytes}")
-            f.write(memoryview(raw))
+            stream = ckpt.stream(info.name)
+            if stream is None:
+                value = ckpt.get(info.name)
+                if not value.flags.c_contiguous:
+                    value = value.copy(order="C")
+                stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
+            written = 0
+            for chunk in stream:
+                f.write(chunk)
+                written += len(chunk)
+            if written != nbytes:
+                raise ValueError(f"'{info.name}': {written} bytes read, header says {nbytes}")
             report.written.append(info)
             progress(info.nbytes)
 

@@ -143,32 +143,65 @@ def test_no_variable_selected(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def fail_on_third_read(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """Make the third tensor read (streamed or whole) raise ``error``: some tensors are written by then."""
+    calls = {"n": 0}
+
+    def counting(method):
+        def wrapper(self, name):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise error
+            return method(self, name)
+
+        return wrapper
+
+    monkeypatch.setattr(ckpttools.Checkpoint, "get", counting(ckpttools.Checkpoint.get))
+    monkeypatch.setattr(ckpttools.Checkpoint, "stream", counting(ckpttools.Checkpoint.stream))
+
+
 @pytest.mark.parametrize("fmt", ["w.npz", "w.safetensors"])
 def test_disk_full_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     """A writer failing with ENOSPC mid-way: clean error, no partial or temporary file."""
-    real_get = ckpttools.Checkpoint.get
-    calls = {"n": 0}
-
-    def failing_get(self, name):  # the third tensor read happens after the first writes
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_get(self, name)
-
-    monkeypatch.setattr(ckpttools.Checkpoint, "get", failing_get)
+    fail_on_third_read(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
     code, _, err = run("extract", str(CNN), "-o", str(tmp_path / fmt))
     assert code == 5 and "disk full" in err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_interrupt_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(self, name):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ckpttools.Checkpoint, "get", interrupted)
+    fail_on_third_read(monkeypatch, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         write_weights(str(CNN), str(tmp_path / "w.npz"))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["w.npz", "w.safetensors"])
+def test_checksum_failure_while_streaming_leaves_nothing(tmp_path: Path, fmt: str) -> None:
+    """Bytes are copied through before the tensor's crc32c is known: a mismatch must discard the output."""
+    import shutil
+
+    damaged = Path(shutil.copytree(CNN, tmp_path / "cnn"))
+    with ckpttools.open_checkpoint(damaged) as ckpt:
+        last = max((v for v in ckpt if v.role == "model"), key=lambda v: v.nbytes)
+        data_file = Path(ckpt.data_files()[0])
+        offset = ckpt._reader._entries[last.key].offset  # noqa: SLF001 - the byte to damage
+    data = bytearray(data_file.read_bytes())
+    data[offset + last.nbytes - 1] ^= 0x40  # the tensor's last byte: found only after the rest was written
+    data_file.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = run("extract", str(damaged), "-o", str(out / fmt))
+    assert code == 4 and "checksum mismatch" in err and last.key in err
+    assert list(out.iterdir()) == []
+
+
+def test_streamed_and_decoded_paths_agree(tmp_path: Path) -> None:
+    with ckpttools.open_checkpoint(CNN) as ckpt:
+        for info in ckpt:
+            stream = ckpt.stream(info.name)
+            assert stream is not None, info.name  # every tensor of this sample can be copied through
+            assert b"".join(stream) == ckpt.get(info.name).tobytes(), info.name
 
 
 def test_pickled_npz_is_refused_never_unpickled(tmp_path: Path) -> None:

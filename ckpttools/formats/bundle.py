@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
@@ -130,6 +131,38 @@ class BundleReader:
             shape = tuple(n if n >= 0 else size for (_, n), size in zip(extents, entry.shape))
             full[index] = self._read_entry(key, part, dtype, shape)
         return full
+
+    def stream(self, key: str, chunk_size: int = 8 << 20) -> Iterator[bytes] | None:
+        """The stored bytes of ``key`` in chunks, or None when they need decoding first.
+
+        Only for whole (unpartitioned), fixed-size, native-byte-order tensors, whose stored bytes
+        are exactly the array's memory. The crc32c is checked after the last chunk: a caller that
+        writes chunks as they come must discard its output on ChecksumError.
+        """
+        entry = self._entries.get(key)
+        dtype = dtypes.from_enum(entry.dtype) if entry else None
+        if entry is None or entry.slices or dtype.storage is None or self.header.big_endian:
+            return None
+        if entry.size != math.prod(entry.shape) * dtype.itemsize:
+            return None  # let read() report the inconsistency
+        return self._chunks(key, entry, chunk_size)
+
+    def _chunks(self, key: str, entry: messages.BundleEntry, chunk_size: int) -> Iterator[bytes]:
+        path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
+        f = self._open(entry.shard_id, path, key)
+        f.seek(entry.offset)
+        crc = 0
+        left = entry.size
+        while left:
+            chunk = f.read(min(chunk_size, left))
+            if not chunk:
+                raise MissingDataError(f"{path}: file too short for '{key}' (needs bytes {entry.offset}.."
+                                       f"{entry.offset + entry.size}, file has {os.path.getsize(path)})")
+            crc = crc32c(chunk, crc)
+            left -= len(chunk)
+            yield chunk
+        if entry.size and crc != unmask(entry.crc32c):
+            raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
 
     def _read_entry(self, key: str, entry: messages.BundleEntry, dtype: dtypes.DType, shape: tuple) -> np.ndarray:
         from . import arrays  # numpy is imported only when values are read

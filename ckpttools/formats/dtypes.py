@@ -95,6 +95,14 @@ def from_enum(enum: int) -> DType:
     return DType(enum, _UNSUPPORTED.get(enum, f"dtype_{enum}"), 0, None)
 
 
+def from_name(name: str) -> DType:
+    """The dtype with TensorFlow name ``name`` (``"float32"``); KeyError for unknown names."""
+    return _BY_NAME[name]
+
+
+_BY_NAME = {dtype.name: dtype for dtype in _BY_ENUM.values()}
+
+
 def is_readable(dtype: DType) -> bool:
     """True when we can decode this dtype's values."""
     return dtype.storage is not None or dtype.is_string
