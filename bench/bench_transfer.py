@@ -1,0 +1,165 @@
+"""Benchmark: does transfer help? Few-shot learning of new classes, from scratch vs from a pretrained model.
+
+On Fashion-MNIST (``../shared/datasets/fashion-mnist``; skipped when absent):
+pretrain a model on classes 0-4 with all their data, then learn classes 5-9 from
+only N images per class (default 100) three ways, each over several seeds:
+
+  scratch   a fresh model
+  frozen    transfer the early layers, frozen (cnn5: conv_block[1-3]; deep_mnist: conv1)
+  finetune  transfer every conv layer and fine-tune everything
+
+All three use the same steps, batch size and learning rate. Accuracy is on the
+full test set of classes 5-9 (5,000 images). It also checks that the values
+ckpttools restores equal what TensorFlow's own ``init_from_checkpoint`` loads.
+
+    python bench/bench_transfer.py [--seeds 3] [--steps 300] [--per-class 100] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "datasets" / "fashion-mnist"
+WORK = ROOT / "bench" / "out" / "transfer"
+OLD, NEW = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
+# model -> (pretraining epochs, early layers to freeze, all conv layers)
+MODELS = {
+    "cnn5": (3.0, "conv_block[1-3]", "conv_block*"),
+    "deep_mnist": (2.0, "conv1", "conv*"),
+}
+TARGET_POINTS = 5.0
+
+
+@dataclass
+class Outcome:
+    model: str
+    method: str
+    accuracies: list[float]
+    seconds: list[float]
+
+    def row(self) -> str:
+        accs = self.accuracies
+        spread = statistics.pstdev(accs) if len(accs) > 1 else 0.0
+        return (f"{self.model:<11} {self.method:<34} {statistics.mean(accs):>8.4f} {spread:>7.4f}  "
+                f"{min(accs):.3f}-{max(accs):.3f}   {statistics.mean(self.seconds):>6.1f}s")
+
+
+def pretrain(model: str, epochs: float, fresh: bool) -> str:
+    """Train on classes 0-4 with all their data once; reuse the run afterwards."""
+    from ckpttools.runconfig import RunConfig
+    from ckpttools.tfcore import train
+
+    out = WORK / f"pretrain-{model}"
+    done = out / "run.json"
+    if done.exists() and not fresh:
+        print(f"reusing {out}", file=sys.stderr)
+        return str(out)
+    began = time.perf_counter()
+    result = train(RunConfig(model=model, data=str(DATA), classes=OLD, epochs=epochs, checkpoint_every=100_000),
+                   out, force=True)
+    print(f"pretrained {model} on classes 0-4: test accuracy {result.test.accuracy:.4f}, "
+          f"{time.perf_counter() - began:.0f}s", file=sys.stderr)
+    return str(out)
+
+
+def learn_new_classes(model: str, method: str, source: str, seed: int, args: argparse.Namespace) -> tuple[float, float]:
+    """One few-shot run on classes 5-9; returns (test accuracy, seconds)."""
+    from ckpttools.runconfig import RunConfig
+    from ckpttools.tfcore import train
+    from ckpttools.tfcore.transfer import TransferOptions, transfer
+
+    _, early, convs = MODELS[model]
+    config = RunConfig(model=model, data=str(DATA), classes=NEW, per_class=args.per_class, steps=args.steps,
+                       batch_size=args.batch_size, seed=seed, checkpoint_every=100_000, summary_every=100_000,
+                       histogram_every=100_000)
+    out = WORK / f"{model}-{method}-{seed}"
+    began = time.perf_counter()
+    if method == "scratch":
+        result = train(config, out, force=True)
+    else:
+        options = TransferOptions(source, scopes=(early if method == "frozen" else convs,),
+                                  freeze=() if method == "frozen" else None)
+        result = transfer(config, out, options, force=True).train
+    return result.test.accuracy, time.perf_counter() - began
+
+
+def compare_with_tensorflow(source: str) -> str:
+    """Our --init-only values vs tf.compat.v1.train.init_from_checkpoint for cnn5's conv_block[1-3]."""
+    import tensorflow as tf
+
+    import ckpttools
+    from ckpttools.runconfig import RunConfig
+    from ckpttools.tfcore.transfer import TransferOptions, transfer
+
+    out = WORK / "init-only"
+    config = RunConfig(model="cnn5", data=str(DATA), classes=NEW, per_class=10, steps=1)
+    transfer(config, out, TransferOptions(source, scopes=("conv_block[1-3]",)), force=True, init_only=True)
+    names = [f"cnn/conv_block{k}/conv/{part}" for k in (1, 2, 3) for part in ("kernel", "bias")]
+    with ckpttools.open_checkpoint(source) as ckpt, tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        variables = {name: tf.compat.v1.get_variable(name, ckpt.info(name).shape) for name in names}
+        prefix = ckpt.prefix
+        tf.compat.v1.train.init_from_checkpoint(prefix, {f"cnn/conv_block{k}/": f"cnn/conv_block{k}/"
+                                                         for k in (1, 2, 3)})
+        session.run(tf.compat.v1.global_variables_initializer())
+        theirs = session.run(variables)
+    with ckpttools.open_checkpoint(out / "model.ckpt-0") as ours:
+        same = all(ours.get(name).tobytes() == theirs[name].tobytes() for name in names)
+    return f"restored values identical to tf.compat.v1.train.init_from_checkpoint: {'yes' if same else 'NO'} " \
+           f"({len(names)} variables)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--quick", action="store_true", help="cnn5 only, 1 seed, 150 steps")
+    parser.add_argument("--fresh", action="store_true", help="pretrain again")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.steps, args.models = 1, 150, ["cnn5"]
+    if not (DATA / "train-images-idx3-ubyte.gz").exists():
+        print(f"skipped: the full Fashion-MNIST is not at {DATA}")
+        return 0
+    WORK.mkdir(parents=True, exist_ok=True)
+    outcomes: list[Outcome] = []
+    for model in args.models:
+        source = pretrain(model, MODELS[model][0], args.fresh)
+        for method in ("scratch", "frozen", "finetune"):
+            runs = [learn_new_classes(model, method, source, seed, args) for seed in range(args.seeds)]
+            outcomes.append(Outcome(model, method, [a for a, _ in runs], [s for _, s in runs]))
+            print(f"  {outcomes[-1].row()}", file=sys.stderr)
+    labels = {"scratch": "from scratch", "frozen": "transfer {early} frozen",
+              "finetune": "transfer {convs}, fine-tune all"}
+    print(f"\nclasses 5-9 from {args.per_class} images per class; {args.steps} steps, batch {args.batch_size}, "
+          f"Adam lr 0.001, {args.seeds} seeds; accuracy on the 5,000 test images of classes 5-9\n")
+    print(f"{'model':<11} {'method':<34} {'acc mean':>8} {'std':>7}  {'min-max':<11} {'time/run':>8}")
+    for outcome in outcomes:
+        _, early, convs = MODELS[outcome.model]
+        outcome.method = labels[outcome.method].format(early=early, convs=convs)
+        print(outcome.row())
+    print()
+    for model in args.models:
+        mine = [o for o in outcomes if o.model == model]
+        scratch = statistics.mean(mine[0].accuracies)
+        best = max(mine[1:], key=lambda o: statistics.mean(o.accuracies))
+        gain = 100 * (statistics.mean(best.accuracies) - scratch)
+        verdict = "PASS" if gain >= TARGET_POINTS else "FAIL"
+        print(f"{verdict}: {model}: best transfer ({best.method}) beats from scratch by {gain:+.1f} points "
+              f"(target >= {TARGET_POINTS:.0f})")
+    if "cnn5" in args.models:
+        print(compare_with_tensorflow(str(WORK / "pretrain-cnn5")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
