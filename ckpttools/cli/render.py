@@ -164,7 +164,7 @@ def scope_text(name: str, node: ScopeNode, markup: bool) -> str:
 
 
 def listing_json(path: str, ckpt: Checkpoint, listing: Listing, stats: dict | None,
-                 with_tree: bool = False, with_slices: bool = True) -> dict[str, Any]:
+                 with_tree: bool = False) -> dict[str, Any]:
     """The documented ``ckpttools ls --json`` document (schema ``ckpttools.ls/1``)."""
     document: dict[str, Any] = {
         "schema": JSON_SCHEMA,

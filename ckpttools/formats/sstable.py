@@ -41,11 +41,6 @@ class TableError(ValueError):
     """The bytes are not a well-formed table."""
 
 
-def has_table_magic(data: bytes) -> bool:
-    """True when ``data`` ends with the table magic number."""
-    return len(data) >= FOOTER_SIZE and struct.unpack_from("<Q", data, len(data) - 8)[0] == MAGIC
-
-
 def file_has_table_magic(path: str) -> bool:
     """True when the file at ``path`` ends with the table magic number."""
     try:

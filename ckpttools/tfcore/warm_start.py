@@ -46,9 +46,6 @@ class WarmStart:
                 done.append(entry.target.name)
         return done
 
-    def restored_variables(self) -> list[Any]:
-        return [self.variables[entry.target.name] for entry in self.plan.restored]
-
 
 def target_variables(graph: Any | None = None) -> tuple[list[TargetVariable], dict[str, Any]]:
     """The graph's global variables as plan targets, and by name."""
