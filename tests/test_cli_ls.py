@@ -284,3 +284,23 @@ def test_version_and_help() -> None:
     assert code == 0 and ckpttools.__version__ in out
     code, out, _ = run("ls", "--help")
     assert code == 0 and "Examples:" in out and "--scopes" in out
+
+
+@pytest.mark.parametrize(("sample", "expect_column"), [("tf2_keras", True), ("tf1_cnn", False)])
+def test_terminal_table_shows_tf2_variable_names(sample: str, expect_column: bool) -> None:
+    """On a terminal, TF2 object paths come with the variables' own names (Keras: sequential/conv/kernel)."""
+    from rich.console import Console
+
+    from ckpttools.cli.rich_render import RichOutput
+    from ckpttools.listing import list_variables
+
+    console = Console(record=True, width=200, force_terminal=True)
+    with ckpttools.open_checkpoint(SAMPLES / sample) as ckpt:
+        listing = list_variables(ckpt)
+        RichOutput(console, Console(stderr=True)).table(ckpt, listing, None)
+        text = console.export_text()
+        assert ("variable name" in text) == expect_column
+        for info in listing.shown:
+            assert info.name in text
+            if expect_column:
+                assert info.original_name and info.original_name in text

@@ -41,9 +41,15 @@ class RichOutput:
         table.add_column("bytes", justify="right", footer=human_bytes(listing.totals.nbytes))
         for column in STATS_COLUMNS if stats is not None else ():
             table.add_column(column, justify="right")
+        # TF2: the variable's own name (Keras: sequential/dense/kernel) beside its object path
+        own_names = any(info.original_name and info.original_name != info.name for info in listing.shown)
+        if own_names:
+            table.add_column("variable name", style="dim", overflow="fold")
         for info in listing.shown:
             cells = row(info, stats)
             cells[4] = f"{info.nbytes:,}"
+            if own_names:
+                cells.append(info.original_name or "")
             table.add_row(*cells, style=None if info.role == MODEL else "dim")
         self.console.print(table)
 
