@@ -10,14 +10,16 @@ only N images per class (default 100) three ways, each over several seeds:
 
 All three use the same steps, batch size and learning rate. Accuracy is on the
 full test set of classes 5-9 (5,000 images). It also checks that the values
-ckpttools restores equal what TensorFlow's own ``init_from_checkpoint`` loads.
+ckpttools restores equal what TensorFlow's own ``init_from_checkpoint`` loads, and
+that frozen layers come out of fine-tuning bitwise unchanged (``ckpttools.diff``).
 
-    python bench/bench_transfer.py [--seeds 3] [--steps 300] [--per-class 100] [--quick]
+    python bench/bench_transfer.py [--seeds 3] [--steps 300] [--per-class 100] [--quick] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -47,26 +49,29 @@ class Outcome:
     def row(self) -> str:
         accs = self.accuracies
         spread = statistics.pstdev(accs) if len(accs) > 1 else 0.0
-        return (f"{self.model:<11} {self.method:<34} {statistics.mean(accs):>8.4f} {spread:>7.4f}  "
-                f"{min(accs):.3f}-{max(accs):.3f}   {statistics.mean(self.seconds):>6.1f}s")
+        return (f"{self.model:<11} {self.method:<36} {statistics.mean(accs):>9.4f} {spread:>7.4f}  "
+                f"{min(accs):.3f}-{max(accs):.3f}  {statistics.mean(self.seconds):>8.1f}s")
 
 
-def pretrain(model: str, epochs: float, fresh: bool) -> str:
-    """Train on classes 0-4 with all their data once; reuse the run afterwards."""
+def pretrain(model: str, epochs: float, fresh: bool) -> tuple[str, str]:
+    """Train on classes 0-4 with all their data once, reuse the run afterwards; returns (run dir, report line)."""
     from ckpttools.runconfig import RunConfig
-    from ckpttools.tfcore import train
+    from ckpttools.tfcore import evaluate, train
 
     out = WORK / f"pretrain-{model}"
-    done = out / "run.json"
-    if done.exists() and not fresh:
-        print(f"reusing {out}", file=sys.stderr)
-        return str(out)
+    record = out / "bench.json"  # accuracy and time of the pretraining, for the report when the run is reused
+    if (out / "run.json").exists() and not fresh:
+        saved = json.loads(record.read_text()) if record.exists() else {}
+        accuracy = saved["accuracy"] if "accuracy" in saved else evaluate(out).accuracy
+        took = f"{saved['seconds']:.0f}s when trained" if "seconds" in saved else "time not recorded"
+        return str(out), f"{model}: reused {out.name}: test accuracy {accuracy:.4f} on classes 0-4 ({took})"
     began = time.perf_counter()
     result = train(RunConfig(model=model, data=str(DATA), classes=OLD, epochs=epochs, checkpoint_every=100_000),
                    out, force=True)
-    print(f"pretrained {model} on classes 0-4: test accuracy {result.test.accuracy:.4f}, "
-          f"{time.perf_counter() - began:.0f}s", file=sys.stderr)
-    return str(out)
+    seconds = time.perf_counter() - began
+    record.write_text(json.dumps({"accuracy": result.test.accuracy, "seconds": seconds}) + "\n")
+    return str(out), (f"{model}: pretrained {epochs:g} epochs on classes 0-4: test accuracy "
+                      f"{result.test.accuracy:.4f}, {seconds:.0f}s")
 
 
 def learn_new_classes(model: str, method: str, source: str, seed: int, args: argparse.Namespace) -> tuple[float, float]:
@@ -115,34 +120,53 @@ def compare_with_tensorflow(source: str) -> str:
            f"({len(names)} variables)"
 
 
+def frozen_unchanged(model: str, source: str, seeds: int) -> str:
+    """Whether the frozen layers of every 'frozen' run equal the pretrained ones bitwise after fine-tuning."""
+    from ckpttools.diff import diff
+
+    early = MODELS[model][1]
+    results = [diff(source, str(WORK / f"{model}-frozen-{seed}"), scopes=[early]) for seed in range(seeds)]
+    same = all(result.equal and result.values for result in results)
+    return f"{model}: {early} unchanged by fine-tuning in the frozen runs: {'yes' if same else 'NO'} " \
+           f"({len(results[0].values)} variables x {seeds} runs)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seeds", type=int, help="default 3 (1 with --quick)")
+    parser.add_argument("--steps", type=int, help="fine-tuning steps, default 300 (150 with --quick)")
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--quick", action="store_true", help="cnn5 only, 1 seed, 150 steps")
+    parser.add_argument("--quick", action="store_true", help="cnn5 only, 1 seed, 150 steps: a smoke run")
     parser.add_argument("--fresh", action="store_true", help="pretrain again")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.steps, args.models = 1, 150, ["cnn5"]
+        args.models = ["cnn5"]
+    args.seeds = args.seeds or (1 if args.quick else 3)
+    args.steps = args.steps or (150 if args.quick else 300)
     if not (DATA / "train-images-idx3-ubyte.gz").exists():
         print(f"skipped: the full Fashion-MNIST is not at {DATA}")
         return 0
     WORK.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
+    sources: dict[str, str] = {}
+    pretrained: list[str] = []
     for model in args.models:
-        source = pretrain(model, MODELS[model][0], args.fresh)
+        sources[model], line = pretrain(model, MODELS[model][0], args.fresh)
+        pretrained.append(line)
+        print(line, file=sys.stderr)
+        source = sources[model]
         for method in ("scratch", "frozen", "finetune"):
             runs = [learn_new_classes(model, method, source, seed, args) for seed in range(args.seeds)]
             outcomes.append(Outcome(model, method, [a for a, _ in runs], [s for _, s in runs]))
             print(f"  {outcomes[-1].row()}", file=sys.stderr)
     labels = {"scratch": "from scratch", "frozen": "transfer {early} frozen",
               "finetune": "transfer {convs}, fine-tune all"}
+    print("\n" + "\n".join(pretrained))
     print(f"\nclasses 5-9 from {args.per_class} images per class; {args.steps} steps, batch {args.batch_size}, "
           f"Adam lr 0.001, {args.seeds} seeds; accuracy on the 5,000 test images of classes 5-9\n")
-    print(f"{'model':<11} {'method':<34} {'acc mean':>8} {'std':>7}  {'min-max':<11} {'time/run':>8}")
+    print(f"{'model':<11} {'method':<36} {'acc(mean)':>9} {'±std':>7}  {'min-max':<11} {'time/run':>9}")
     for outcome in outcomes:
         _, early, convs = MODELS[outcome.model]
         outcome.method = labels[outcome.method].format(early=early, convs=convs)
@@ -154,10 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         best = max(mine[1:], key=lambda o: statistics.mean(o.accuracies))
         gain = 100 * (statistics.mean(best.accuracies) - scratch)
         verdict = "PASS" if gain >= TARGET_POINTS else "FAIL"
-        print(f"{verdict}: {model}: best transfer ({best.method}) beats from scratch by {gain:+.1f} points "
-              f"(target >= {TARGET_POINTS:.0f})")
+        print(f"{model}: transfer beats from-scratch by {gain:+.1f} points (target >= {TARGET_POINTS:.0f}): "
+              f"{verdict}  (best: {best.method})")
+    print()
+    for model in args.models:
+        print(frozen_unchanged(model, sources[model], args.seeds))
     if "cnn5" in args.models:
-        print(compare_with_tensorflow(str(WORK / "pretrain-cnn5")))
+        print(compare_with_tensorflow(sources["cnn5"]))
     return 0
 
 
