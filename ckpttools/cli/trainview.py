@@ -30,13 +30,15 @@ class EpochProgress:
         self.last: Any = None
 
     def __enter__(self) -> EpochProgress:
-        if self.live:
-            columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("step {task.fields[step]}"),
-                       TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[accuracy]:.3f}"),
-                       TextColumn("{task.fields[rate]:,.0f} img/s"), TimeElapsedColumn())
-            self.progress = Progress(*columns, console=self.console)
-            self.progress.start()
-        return self
+        return self  # the bar starts with the first step, so whatever is printed before it (a plan) stays intact
+
+    def _start(self) -> Progress:
+        columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("step {task.fields[step]}"),
+                   TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[accuracy]:.3f}"),
+                   TextColumn("{task.fields[rate]:,.0f} img/s"), TimeElapsedColumn())
+        progress = Progress(*columns, console=self.console)
+        progress.start()
+        return progress
 
     def __exit__(self, *exc: object) -> None:
         if self.progress:
@@ -47,6 +49,8 @@ class EpochProgress:
             self._line(self.last)  # the last, possibly partial, epoch
 
     def __call__(self, info: Any) -> None:
+        if self.live and self.progress is None:
+            self.progress = self._start()
         if info.epoch != self.epoch:
             if not self.live and self.last is not None:
                 self._line(self.last)

@@ -75,16 +75,12 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else None
     config = config_from_options(settings, base)
     if dry_run:
-        _, start = engine.plan_transfer(config, options)
-        _show_plan(start.plan, as_json)
+        _show_plan(engine.plan_transfer(config, options).plan, as_json)
         return
-    if not resume:
-        _, start = engine.plan_transfer(config, options)
-        if not as_json:
-            print_plan(start.plan)
+    show = None if resume or as_json else print_plan  # a resumed run's plan is in its transfer.json
     with trainview.EpochProgress() as progress:
-        result = engine.transfer(config, run_dir, options, resume=resume, force=force,
-                                          init_only=init_only, on_step=progress)
+        result = engine.transfer(config, run_dir, options, resume=resume, force=force, init_only=init_only,
+                                 on_step=progress, on_plan=show)
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
                     "train": trainview.train_json(result.train)}

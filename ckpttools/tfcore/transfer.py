@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,20 +55,21 @@ class TransferResult:
     train: TrainResult
 
 
-def plan_transfer(config: RunConfig, options: TransferOptions) -> tuple[RunConfig, WarmStart]:
+def plan_transfer(config: RunConfig, options: TransferOptions) -> WarmStart:
     """Build the training graph of ``config`` in a scratch graph and plan the warm start against it."""
     data = datasets.prepare(config.data, config.classes, config.per_class, config.validation, config.seed)
     config = resolve_config(config, data)
     with graph_session(config.seed) as (graph, _):
         build_train(get_model(config.model), config, len(data.train))
-        start = warm_start(options.source, options.scopes, options.exclude, options.mapping,
-                           options.with_optimizer_state, options.on_missing, options.on_shape_mismatch,
-                           options.on_dtype_mismatch, graph=graph)
-    return config, start
+        return warm_start(options.source, scopes=options.scopes, exclude=options.exclude, mapping=options.mapping,
+                          with_optimizer_state=options.with_optimizer_state, on_missing=options.on_missing,
+                          on_shape_mismatch=options.on_shape_mismatch, on_dtype_mismatch=options.on_dtype_mismatch,
+                          graph=graph)
 
 
 def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions, *, resume: bool = False,
-             force: bool = False, init_only: bool = False, on_step: StepCallback | None = None) -> TransferResult:
+             force: bool = False, init_only: bool = False, on_step: StepCallback | None = None,
+             on_plan: Callable[[Plan], None] | None = None) -> TransferResult:
     """Warm-start ``config``'s model from ``options.source`` and fine-tune it into ``out``.
 
     Example:
@@ -76,7 +77,9 @@ def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions
         >>> result = transfer(RunConfig(model="cnn5", classes=(5, 6, 7, 8, 9), steps=300), "runs/ft", options)
         >>> len(result.plan.restored), result.train.test.accuracy
     """
-    _, start = plan_transfer(config, options)
+    start = plan_transfer(config, options)
+    if on_plan:  # e.g. print it: after planning, before anything is written
+        on_plan(start.plan)
     hooks = TrainHooks(warm_start=lambda session: _restore(start, session),
                        trainable=frozen_filter(start, options.freeze),
                        lr_scale=_lr_scale(options.lr_mult))
