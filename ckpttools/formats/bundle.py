@@ -156,8 +156,7 @@ class BundleReader:
         while left:
             chunk = f.read(min(chunk_size, left))
             if not chunk:
-                raise MissingDataError(f"{path}: file too short for '{key}' (needs bytes {entry.offset}.."
-                                       f"{entry.offset + entry.size}, file has {os.path.getsize(path)})")
+                raise _too_short(path, key, entry)
             crc = crc32c(chunk, crc)
             left -= len(chunk)
             yield chunk
@@ -200,10 +199,7 @@ class BundleReader:
         while done < entry.size:
             got = f.readinto(view[done:])
             if not got:
-                raise MissingDataError(
-                    f"{path}: file too short for '{key}' (needs bytes {entry.offset}..{entry.offset + entry.size}, "
-                    f"file has {os.path.getsize(path)})"
-                )
+                raise _too_short(path, key, entry)
             done += got
         return buf, crc32c(view)
 
@@ -252,3 +248,9 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
     if crc32c(raw[pos - sum(lengths) : pos], crc) != unmask(stored_crc):
         raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
     return items
+
+
+def _too_short(path: str, key: str, entry: messages.BundleEntry) -> MissingDataError:
+    """A data shard ends before the bytes the index promises for ``key``."""
+    return MissingDataError(f"{path}: file too short for '{key}' (needs bytes {entry.offset}.."
+                            f"{entry.offset + entry.size}, file has {os.path.getsize(path)})")
