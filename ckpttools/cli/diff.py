@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -11,7 +10,7 @@ from rich.table import Table
 
 from ..diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
 from ..errors import EXIT_DIFFERENT
-from .render import shape_text
+from .render import print_json, shape_text
 
 
 @click.command(name="diff")
@@ -38,7 +37,7 @@ def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rto
     """
     result = diff(a, b, scopes, include_all, rtol, atol)
     if as_json:
-        sys.stdout.write(json.dumps(diff_json(a, b, result), indent=2) + "\n")
+        print_json(diff_json(a, b, result))
     elif not quiet:
         _print(Console(), a, b, result)
     if not result.equal:

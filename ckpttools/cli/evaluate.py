@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import trainview
+from .render import print_json
 from .tfimport import import_tfcore
 
 
@@ -34,6 +35,6 @@ def evaluate(path: str, data: str | None, split: str, batch_size: int, as_json: 
     tfcore = import_tfcore()
     result = tfcore.evaluate(path, data=data, split=split, batch_size=batch_size)
     if as_json:
-        trainview.print_json(trainview.eval_json(result))
+        print_json(trainview.eval_json(result))
     else:
         trainview.print_eval(result)

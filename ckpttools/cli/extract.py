@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 from rich.console import Console
 from rich.filesize import decimal as human_bytes
@@ -12,6 +9,7 @@ from rich.filesize import decimal as human_bytes
 from ..checkpoint import open_checkpoint
 from ..weights import FORMATS, select, write_weights
 from .progress import byte_progress
+from .render import print_json
 
 
 @click.command()
@@ -45,11 +43,11 @@ def extract(path: str, output: str, scopes: tuple[str, ...], include_all: bool, 
     with byte_progress(total, f"writing {output}") as advance:
         report = write_weights(path, output, scopes, include_all, fmt, compress, force, advance)
     if as_json:
-        sys.stdout.write(json.dumps({
+        print_json({
             "output": report.path, "format": report.format, "variables": len(report.written),
             "nbytes": report.nbytes, "written": [info.name for info in report.written],
             "skipped": report.skipped, "converted": report.converted,
-        }, indent=2) + "\n")
+        })
         return
     errors = Console(stderr=True)
     for name, reason in report.skipped.items():

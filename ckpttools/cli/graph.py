@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from .render import print_json
+
 
 @click.command()
 @click.argument("file")
@@ -88,7 +90,7 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
         if not as_json:
             out.nodes(rows, render.source_title(source))
     if as_json:
-        out.json(document)
+        print_json(document)
 
 
 def _write_outputs(graphs: Any, loaded: Any, selection: Any, dot_path: str | None, logdir: str | None,

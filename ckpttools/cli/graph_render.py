@@ -6,7 +6,6 @@ to stderr so piped output stays pure data.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -89,9 +88,6 @@ class GraphOutput:
     def notes(self, notes: Sequence[str]) -> None:
         for note in notes:
             self.errors.print(f"[dim]note:[/dim] {_escape(note)}", highlight=False, soft_wrap=True)
-
-    def json(self, document: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
     def _lines(self, rows: Sequence[Sequence[Any]]) -> None:
         sys.stdout.write("".join("\t".join(str(field) for field in row) + "\n" for row in rows))

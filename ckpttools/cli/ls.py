@@ -40,7 +40,7 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
         values = render.read_stats(ckpt, listing.shown) if stats else None
         out = render.output_for_stdout()
         if as_json:
-            out.json(render.listing_json(path, ckpt, listing, values, with_tree=tree))
+            render.print_json(render.listing_json(path, ckpt, listing, values, with_tree=tree))
             return
         out.notes(render.listing_notes(ckpt, listing))
         if tree:

@@ -79,15 +79,17 @@ def output_for_stdout():  # -> PlainOutput | RichOutput
     return PlainOutput()
 
 
+def print_json(document: dict[str, Any]) -> None:
+    """The ``--json`` output of every command: one indented document on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
 class PlainOutput:
     """Pipe-friendly output: one tab-separated line per row; notes and totals on stderr."""
 
     def notes(self, notes: Sequence[str]) -> None:
         for note in notes:
             sys.stderr.write(f"note: {note}\n")
-
-    def json(self, document: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
         for info in listing.shown:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -27,9 +24,6 @@ class RichOutput:
     def notes(self, notes: Sequence[str]) -> None:
         for note in notes:
             self.errors.print(f"[dim]note:[/dim] {note}", highlight=False, soft_wrap=True, markup=True)
-
-    def json(self, document: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
         table = Table(title=f"{ckpt.prefix} [dim]({ckpt.format})[/dim]", title_justify="left",

@@ -11,6 +11,7 @@ import click
 from ..datasets import parse_classes
 from ..runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
+from .render import print_json
 from .tfimport import import_tfcore
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
@@ -108,7 +109,7 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
         click.echo(f"Interrupted at step {result.step}: saved {result.checkpoint}; continue with: "
                    f"ckpttools train --out {run_dir} --resume", err=True)
     if as_json:
-        trainview.print_json(trainview.train_json(result))
+        print_json(trainview.train_json(result))
     elif not result.interrupted:
         click.echo(trainview.train_line(result))
     if result.interrupted:

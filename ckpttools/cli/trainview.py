@@ -6,8 +6,6 @@ results go to stdout, so ``ckpttools eval --json`` and the final ``train`` line 
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -104,10 +102,6 @@ def eval_json(result: Any) -> dict[str, Any]:
             "confusion_matrix": result.confusion.tolist()}
 
 
-def print_json(value: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
-
-
 def print_eval(result: Any, console: Console | None = None) -> None:
     """A summary line and the confusion matrix (rows: true class; columns: predicted) with per-class accuracy."""
     console = console or Console()
@@ -130,4 +124,4 @@ def _cell(count: int, diagonal: bool) -> str:
     return f"[bold]{count}[/bold]" if diagonal else (str(count) if count else "[dim]0[/dim]")
 
 
-__all__ = ["EpochProgress", "eval_json", "print_eval", "print_json", "train_json", "train_line"]
+__all__ = ["EpochProgress", "eval_json", "print_eval", "train_json", "train_line"]

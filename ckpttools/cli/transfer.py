@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from ..errors import ConfigError
 from ..runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from . import trainview
+from .render import print_json
 from .tfimport import import_tfcore
 from .train import EXIT_INTERRUPTED, config_from_options, training_options
 from .transfer_view import print_plan
@@ -84,7 +83,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
                     "train": trainview.train_json(result.train)}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        print_json(document)
     elif not result.train.interrupted:
         click.echo(trainview.train_line(result.train))
     if result.train.interrupted:
@@ -114,6 +113,6 @@ def _options(module: Any, run_dir: Path, resume: bool, source: str | None, scope
 
 def _show_plan(plan: Plan, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({"schema": "ckpttools.transfer/1", "plan": plan.to_dict()}, indent=2) + "\n")
+        print_json({"schema": "ckpttools.transfer/1", "plan": plan.to_dict()})
     else:
         print_plan(plan)
