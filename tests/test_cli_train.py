@@ -204,12 +204,18 @@ def test_eval_needs_a_run(tmp_path: Path) -> None:
                                   f"from the run.json that 'ckpttools train' writes")
 
 
+def _default_sigint() -> None:
+    """The child handles Ctrl-C like a foreground command, even when pytest runs as a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.tf
 def test_ctrl_c_saves_and_exits_130(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "ckpttools", "train", "--steps", "100000", *TINY,
-                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not list(out.glob("summaries/train/events.*")):  # written once the loop (and its handler) runs

@@ -235,8 +235,17 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tfcore, 
     assert resumed.test == straight.test
 
 
+@pytest.fixture
+def sigint(request):
+    """Run the test with SIGINT handled as ``request.param`` (however pytest itself was started), then put it back."""
+    before = signal.signal(signal.SIGINT, request.param)
+    yield request.param
+    signal.signal(signal.SIGINT, before)
+
+
 @tf_only
-def test_ctrl_c_saves_a_checkpoint_and_returns(tfcore, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint", [signal.default_int_handler], indirect=True)
+def test_ctrl_c_saves_a_checkpoint_and_returns(tfcore, tmp_path: Path, sigint) -> None:
     def interrupt(info) -> None:
         if info.step == 2:
             os.kill(os.getpid(), signal.SIGINT)
@@ -247,6 +256,21 @@ def test_ctrl_c_saves_a_checkpoint_and_returns(tfcore, tmp_path: Path) -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
     finished = tfcore.train(TINY, tmp_path, resume=True)
     assert finished.resumed_from == 2 and finished.step == 6 and not finished.interrupted
+
+
+@tf_only
+@pytest.mark.parametrize("sigint", [signal.SIG_IGN], indirect=True)
+def test_an_ignored_sigint_stays_ignored(tfcore, tmp_path: Path, sigint) -> None:
+    """A background job of a shell ignores Ctrl-C; training must not start catching it."""
+    seen = []
+
+    def interrupt(info) -> None:
+        seen.append(signal.getsignal(signal.SIGINT))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    result = tfcore.train(TINY, tmp_path, on_step=interrupt)
+    assert seen and all(handler is signal.SIG_IGN for handler in seen)
+    assert not result.interrupted and result.step == 6
 
 
 @tf_only

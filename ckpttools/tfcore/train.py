@@ -301,9 +301,13 @@ class _StopFlag:
 
 @contextmanager
 def _sigint_flag(enabled: bool) -> Iterator[_StopFlag]:
-    """While training, the first Ctrl-C asks the loop to save and stop; a second one stops at once."""
+    """While training, the first Ctrl-C asks the loop to save and stop; a second one stops at once.
+
+    A process told to ignore SIGINT (a shell's background job) keeps ignoring it, as Python itself does.
+    """
     flag = _StopFlag()
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not enabled or not main_thread or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield flag
         return
 
