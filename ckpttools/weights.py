@@ -1,7 +1,8 @@
 """Weights out of checkpoints: into Python dicts, ``.npz`` files or ``.safetensors`` files.
 
 Tensors are read one at a time and streamed into the output, so peak memory
-stays near the largest single tensor, never the whole checkpoint.
+stays near the largest single tensor, never the whole checkpoint. Reading runs a
+couple of chunks ahead of writing, on a thread, so the two overlap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .formats import dtypes
 from .formats.safetensors import CODE_FOR_NAME, DTYPES
 from .info import TensorInfo
 from .listing import list_variables
+from .prefetch import prefetch
 
 FORMATS = ("npz", "safetensors")
 # npz (numpy) has no bfloat16/float8: these are widened to float32, which holds them exactly.
@@ -105,7 +107,7 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
             if stream is not None:  # the stored bytes are the array: copy them through in chunks
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
                     _write_npy_header(member, info.shape, dtypes.from_name(info.dtype).numpy)
-                    for chunk in stream:
+                    for chunk in prefetch(stream):  # the next chunk is read while this one is written
                         member.write(chunk)
                 report.written.append(info)
             else:
@@ -179,7 +181,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
                     value = value.copy(order="C")
                 stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
             written = 0
-            for chunk in stream:
+            for chunk in prefetch(stream):
                 f.write(chunk)
                 written += len(chunk)
             if written != nbytes:
