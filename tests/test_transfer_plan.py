@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,20 @@ def test_json_counts(ckpt) -> None:
     doc = make_plan(ckpt, targets_like(ckpt), scopes=["conv_block1"]).to_dict()
     assert doc["schema"] == "ckpttools.plan/1"
     assert doc["counts"][RESTORED] + doc["counts"][NEW] == len(doc["variables"])
+
+
+def test_terminal_table_escapes_names_and_shortens_same_sources(ckpt, monkeypatch, capsys) -> None:
+    """On a terminal: names with brackets print as they are (not as rich markup); an unrenamed source says so."""
+    from ckpttools.cli.transfer_view import print_plan
+
+    targets = targets_like(ckpt, rename=lambda name: name.replace("conv_block2", "blk[b]2"))
+    plan = make_plan(ckpt, targets, scopes=["conv_block[1-2]"], mapping=["conv_block2=blk[b]2"])
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("NO_COLOR", "1")
+    print_plan(plan)
+    lines = capsys.readouterr().out.splitlines()
+    renamed = next(line for line in lines if "cnn/blk[b]2/conv/kernel" in line)
+    assert "restored" in renamed and "cnn/conv_block2/conv/kernel" in renamed
+    kept = next(line for line in lines if "cnn/conv_block1/conv/kernel" in line)
+    assert "restored" in kept and "same name" in kept and kept.count("conv_block1") == 1

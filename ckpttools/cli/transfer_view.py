@@ -30,17 +30,20 @@ def print_plan(plan: Plan) -> None:
         sys.stderr.write(summary + "\n")
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"transfer from {plan.source}", title_justify="left", header_style="bold")
+    table = Table(title=f"transfer from {escape(plan.source)}", title_justify="left", header_style="bold")
     for column in ("target variable", "status", "source", "detail"):
         table.add_column(column, overflow="fold")
-    for row in rows:
-        style = _STYLE.get(row[1], "yellow")
-        table.add_row(row[0], f"[{style}]{row[1]}[/{style}]", row[2], row[3])
+    for target, status, source, detail in rows:
+        style = _STYLE.get(status, "yellow")
+        same = source and target.startswith(source) and target[len(source):] in ("", " (not trainable)")
+        shown_source = "[dim]same name[/dim]" if same else escape(source)  # a narrower table on a terminal
+        table.add_row(escape(target), f"[{style}]{status}[/{style}]", shown_source, escape(detail))
     console = Console()
     console.print(table)
-    console.print(summary, highlight=False)
+    console.print(summary, highlight=False, markup=False)
 
 
 def _target(entry: PlanEntry) -> str:
