@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
@@ -63,24 +64,26 @@ def diff_json(a: str, b: str, result: Diff) -> dict:
 
 
 def _print(console: Console, a: str, b: str, result: Diff) -> None:
-    table = Table(title=f"A = {a}\nB = {b}", title_justify="left", header_style="bold")
+    table = Table(title=f"A = {escape(a)}\nB = {escape(b)}", title_justify="left", header_style="bold")
     for column in ("variable", "status", "detail"):
         table.add_column(column, overflow="fold")
     for info in result.only_in_a:
-        table.add_row(info.name, "[red]only in A[/red]", f"{info.dtype} {shape_text(info.shape)}, missing from B")
+        table.add_row(escape(info.name), "[red]only in A[/red]",
+                      f"{info.dtype} {shape_text(info.shape)}, missing from B")
     for info in result.only_in_b:
-        table.add_row(info.name, "[red]only in B[/red]", f"{info.dtype} {shape_text(info.shape)}, missing from A")
+        table.add_row(escape(info.name), "[red]only in B[/red]",
+                      f"{info.dtype} {shape_text(info.shape)}, missing from A")
     for x, y in result.shape_changed:
-        table.add_row(x.name, "[red]shape[/red]", f"A {shape_text(x.shape)} vs B {shape_text(y.shape)}")
+        table.add_row(escape(x.name), "[red]shape[/red]", f"A {shape_text(x.shape)} vs B {shape_text(y.shape)}")
     for x, y in result.dtype_changed:
-        table.add_row(x.name, "[red]dtype[/red]", f"A {x.dtype} vs B {y.dtype}")
+        table.add_row(escape(x.name), "[red]dtype[/red]", f"A {x.dtype} vs B {y.dtype}")
     for value in result.values:
         if value.status == CHANGED:
             detail = f"{value.mismatched:,} values differ" + (
                 f"; max abs {value.max_abs:.3g}, max rel {value.max_rel:.3g}" if value.max_abs is not None else "")
-            table.add_row(value.name, "[red]changed[/red]", detail)
+            table.add_row(escape(value.name), "[red]changed[/red]", detail)
         elif value.status == CLOSE:
-            table.add_row(value.name, "[yellow]close[/yellow]",
+            table.add_row(escape(value.name), "[yellow]close[/yellow]",
                           f"within tolerance; max abs {value.max_abs:.3g}, max rel {value.max_rel:.3g}")
     identical = sum(1 for v in result.values if v.status == IDENTICAL)
     if table.row_count:

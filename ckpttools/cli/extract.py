@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.console import Console
 from rich.filesize import decimal as human_bytes
+from rich.markup import escape
 
 from ..checkpoint import open_checkpoint
 from ..weights import FORMATS, select, write_weights
@@ -51,8 +52,8 @@ def extract(path: str, output: str, scopes: tuple[str, ...], include_all: bool, 
         return
     errors = Console(stderr=True)
     for name, reason in report.skipped.items():
-        errors.print(f"[yellow]skipped[/yellow] {name}: {reason}", highlight=False)
+        errors.print(f"[yellow]skipped[/yellow] {escape(name)}: {escape(reason)}", highlight=False)
     for name, change in report.converted.items():
-        errors.print(f"[dim]note:[/dim] {name}: {change}", highlight=False)
-    errors.print(f"wrote {len(report.written)} variables ({human_bytes(report.nbytes)}) to {report.path}",
+        errors.print(f"[dim]note:[/dim] {escape(name)}: {escape(change)}", highlight=False)
+    errors.print(f"wrote {len(report.written)} variables ({human_bytes(report.nbytes)}) to {escape(report.path)}",
                  highlight=False)

@@ -15,6 +15,7 @@ def byte_progress(total: int, description: str) -> Iterator[Callable[[int], None
     if total < MIN_BYTES or not sys.stderr.isatty():
         yield lambda nbytes: None
         return
+    from rich.markup import escape
     from rich.progress import (  # only when a bar is drawn
         BarColumn,
         DownloadColumn,
@@ -27,5 +28,5 @@ def byte_progress(total: int, description: str) -> Iterator[Callable[[int], None
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, transient=True, redirect_stdout=False) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(escape(description), total=total)  # a path is text, not markup
         yield lambda nbytes: progress.advance(task, nbytes)

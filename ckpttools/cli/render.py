@@ -154,6 +154,10 @@ def walk_tree(node: ScopeNode, depth: int = 0):  # -> Iterator[tuple[int, str, S
 
 def scope_text(name: str, node: ScopeNode, markup: bool) -> str:
     """A tree line: a variable with dtype, shape and size, or a scope with its totals."""
+    if markup:
+        from rich.markup import escape  # rich is loaded already whenever markup is wanted
+
+        name = escape(name)
     if node.tensor is not None and not node.children:
         info = node.tensor
         detail = f"{info.dtype} {shape_text(info.shape)}  {info.size:,}"

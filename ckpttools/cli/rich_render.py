@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -23,10 +24,10 @@ class RichOutput:
 
     def notes(self, notes: Sequence[str]) -> None:
         for note in notes:
-            self.errors.print(f"[dim]note:[/dim] {note}", highlight=False, soft_wrap=True, markup=True)
+            self.errors.print(f"[dim]note:[/dim] {escape(note)}", highlight=False, soft_wrap=True, markup=True)
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
-        table = Table(title=f"{ckpt.prefix} [dim]({ckpt.format})[/dim]", title_justify="left",
+        table = Table(title=f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", title_justify="left",
                       show_footer=True, header_style="bold")
         table.add_column("name", footer=f"{listing.totals.variables} variables", overflow="fold")
         table.add_column("dtype")
@@ -40,16 +41,17 @@ class RichOutput:
         if own_names:
             table.add_column("variable name", style="dim", overflow="fold")
         for info in listing.shown:
-            cells = row(info, stats)
+            cells = [escape(cell) for cell in row(info, stats)]  # names are text, never markup
             cells[4] = f"{info.nbytes:,}"
             if own_names:
-                cells.append(info.original_name or "")
+                cells.append(escape(info.original_name or ""))
             table.add_row(*cells, style=None if info.role == MODEL else "dim")
         self.console.print(table)
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:
         root = scope_tree(listing.shown)
-        tree = Tree(f"{ckpt.prefix}  {root.parameters:,} parameters, {human_bytes(root.nbytes)}", guide_style="dim")
+        title = f"{escape(ckpt.prefix)}  {root.parameters:,} parameters, {human_bytes(root.nbytes)}"
+        tree = Tree(title, guide_style="dim")
         branches = {-1: tree}
         for depth, name, node in walk_tree(root):
             branches[depth] = branches[depth - 1].add(scope_text(name, node, markup=True))
@@ -64,7 +66,7 @@ class RichOutput:
         for column in ("variable", "part", "range", "shape", "shard", "bytes"):
             table.add_column(column, justify="right" if column in ("part", "bytes") else "left")
         for info in parted:
-            table.add_row(f"{info.name} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes),
+            table.add_row(f"{escape(info.name)} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes),
                           style="bold")
             for number, part in enumerate(info.slices):
                 table.add_row("", str(number), range_text(part.start, part.stop), shape_text(part.shape),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -106,7 +107,7 @@ def print_eval(result: Any, console: Console | None = None) -> None:
     """A summary line and the confusion matrix (rows: true class; columns: predicted) with per-class accuracy."""
     console = console or Console()
     step = f" (step {result.step})" if result.step is not None else ""
-    console.print(f"{result.checkpoint}{step}, {result.split} split, {result.examples:,} examples: "
+    console.print(f"{escape(result.checkpoint)}{step}, {result.split} split, {result.examples:,} examples: "
                   f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}", highlight=False, soft_wrap=True)
     table = Table(title="confusion matrix: rows are true classes, columns predicted", title_justify="left")
     table.add_column("true class")
@@ -116,7 +117,7 @@ def print_eval(result: Any, console: Console | None = None) -> None:
     for row in result.per_class:
         counts = [_cell(int(n), label == row.label) for label, n in enumerate(result.confusion[row.label])]
         accuracy = f"{row.accuracy:.3f}" if row.examples else "-"
-        table.add_row(f"{row.label} {row.name}", *counts, accuracy)
+        table.add_row(f"{row.label} {escape(row.name)}", *counts, accuracy)
     console.print(table)
 
 
