@@ -9,6 +9,7 @@ from ..transfer.plan import NEW, RESTORED, Plan, PlanEntry
 from .render import shape_text
 
 _STYLE = {RESTORED: "green", NEW: "cyan"}
+_NOT_TRAINABLE = " (not trainable)"
 
 
 def print_plan(plan: Plan) -> None:
@@ -38,7 +39,7 @@ def print_plan(plan: Plan) -> None:
         table.add_column(column, overflow="fold")
     for target, status, source, detail in rows:
         style = _STYLE.get(status, "yellow")
-        same = source and target.startswith(source) and target[len(source):] in ("", " (not trainable)")
+        same = source == target.removesuffix(_NOT_TRAINABLE)
         shown_source = "[dim]same name[/dim]" if same else escape(source)  # a narrower table on a terminal
         table.add_row(escape(target), f"[{style}]{status}[/{style}]", shown_source, escape(detail))
     console = Console()
@@ -47,7 +48,7 @@ def print_plan(plan: Plan) -> None:
 
 
 def _target(entry: PlanEntry) -> str:
-    return entry.target.name + ("" if entry.target.trainable else " (not trainable)")
+    return entry.target.name + ("" if entry.target.trainable else _NOT_TRAINABLE)
 
 
 def _detail(entry: PlanEntry) -> str:
