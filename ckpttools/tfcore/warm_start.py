@@ -15,7 +15,7 @@ from typing import Any
 
 from ..checkpoint import open_checkpoint
 from ..patterns import Selector
-from ..transfer.plan import RESTORED, Plan, TargetVariable, make_plan
+from ..transfer.plan import Plan, TargetVariable, make_plan
 from .session import tf
 
 
@@ -99,6 +99,6 @@ def frozen_filter(start: WarmStart, freeze: Sequence[str] | None):  # -> Callabl
     if freeze:
         selector = Selector(freeze)
         return lambda variables: [v for v in variables if not selector.matches(v.op.name)]
-    restored = {entry.target.name for entry in start.plan.entries if entry.status == RESTORED}
+    restored = {entry.target.name for entry in start.plan.restored}
     return lambda variables: [v for v in variables if v.op.name not in restored]
 
