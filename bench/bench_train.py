@@ -53,8 +53,8 @@ def fresh(directory: Path) -> Path:
 
 def train_ckpttools(args: argparse.Namespace, epochs: float) -> tuple[object, float]:
     """The quality run, through the public API; returns (TrainResult, wall seconds)."""
-    from ckpttools.runconfig import RunConfig
     from ckpttools.tfcore import train
+    from ckpttools.training.runconfig import RunConfig
 
     steps_per_epoch = 60000 // args.batch_size
     config = RunConfig(model="deep_mnist", data=str(args.data), epochs=epochs, batch_size=args.batch_size,
@@ -67,8 +67,8 @@ def train_ckpttools(args: argparse.Namespace, epochs: float) -> tuple[object, fl
 
 def ckpttools_throughput(args: argparse.Namespace, warmup: int, steps: int, round_: int) -> float:
     """Our training loop as users run it (scalar summaries on), timed between ``on_step`` calls."""
-    from ckpttools.runconfig import RunConfig
     from ckpttools.tfcore import train
+    from ckpttools.training.runconfig import RunConfig
 
     stamps: dict[int, float] = {}
     config = RunConfig(model="deep_mnist", data=str(args.data), steps=warmup + steps + 1, batch_size=args.batch_size,
@@ -135,8 +135,8 @@ def keras_throughput(images: np.ndarray, labels: np.ndarray, batch_size: int, le
 def main() -> int:
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from ckpttools.datasets import load_dataset
     from ckpttools.errors import CkptError
+    from ckpttools.training.datasets import load_dataset
 
     try:
         data = load_dataset(args.data)

@@ -15,7 +15,7 @@ test set of classes 5-9 (5,000 images). For scale, it also trains each model fro
 scratch on all 30,000 training images of classes 5-9 (the headroom above scratch).
 It checks that the values ckpttools restores equal what TensorFlow's own
 ``init_from_checkpoint`` loads, and that frozen layers come out of fine-tuning
-bitwise unchanged (``ckpttools.diff``).
+bitwise unchanged (``ckpttools.ops.diff``).
 
     python bench/bench_transfer.py [--seeds 3] [--steps 300] [--per-class 100] [--quick] [--fresh]
                                    [--pretrain-classes 0-4] [--new-classes 5-9]
@@ -50,12 +50,12 @@ class Split:
 
     @property
     def old(self) -> tuple[int, ...]:
-        from ckpttools.datasets import parse_classes
+        from ckpttools.training.datasets import parse_classes
         return parse_classes(self.old_text)
 
     @property
     def new(self) -> tuple[int, ...]:
-        from ckpttools.datasets import parse_classes
+        from ckpttools.training.datasets import parse_classes
         return parse_classes(self.new_text)
 
     @property
@@ -107,8 +107,8 @@ class Outcome:
 
 def pretrain(model: str, epochs: float, fresh: bool, split: Split) -> tuple[str, str]:
     """Train on the old classes with all their data once, reuse the run afterwards; returns (run dir, report line)."""
-    from ckpttools.runconfig import RunConfig
     from ckpttools.tfcore import evaluate, train
+    from ckpttools.training.runconfig import RunConfig
 
     out = split.work / f"pretrain-{model}"
     record = out / "bench.json"  # accuracy and time of the pretraining, for the report when the run is reused
@@ -129,8 +129,8 @@ def pretrain(model: str, epochs: float, fresh: bool, split: Split) -> tuple[str,
 
 def all_data_reference(model: str, epochs: float, fresh: bool, split: Split) -> float:
     """Test accuracy on the new classes after training from scratch on all their training data (cached)."""
-    from ckpttools.runconfig import RunConfig
     from ckpttools.tfcore import train
+    from ckpttools.training.runconfig import RunConfig
 
     out = split.work / f"all-data-{model}"
     record = out / "bench.json"
@@ -148,9 +148,9 @@ def all_data_reference(model: str, epochs: float, fresh: bool, split: Split) -> 
 def learn_new_classes(model: str, method: str, source: str, seed: int, args: argparse.Namespace, split: Split,
                       tag: str = "") -> tuple[float, float]:
     """One few-shot run on the new classes; returns (test accuracy, seconds)."""
-    from ckpttools.runconfig import RunConfig
     from ckpttools.tfcore import train
     from ckpttools.tfcore.transfer import TransferOptions, transfer
+    from ckpttools.training.runconfig import RunConfig
 
     config = RunConfig(model=model, data=str(DATA), classes=split.new, per_class=args.per_class, steps=args.steps,
                        batch_size=args.batch_size, seed=seed, checkpoint_every=100_000, summary_every=100_000,
@@ -172,8 +172,8 @@ def compare_with_tensorflow(source: str, split: Split) -> str:
     import tensorflow as tf
 
     import ckpttools
-    from ckpttools.runconfig import RunConfig
     from ckpttools.tfcore.transfer import TransferOptions, transfer
+    from ckpttools.training.runconfig import RunConfig
 
     out = split.work / "init-only"
     config = RunConfig(model="cnn5", data=str(DATA), classes=split.new, per_class=10, steps=1)
@@ -194,7 +194,7 @@ def compare_with_tensorflow(source: str, split: Split) -> str:
 
 def frozen_unchanged(model: str, source: str, seeds: int, split: Split) -> str:
     """Whether the frozen layers of every 'frozen' run equal the pretrained ones bitwise after fine-tuning."""
-    from ckpttools.diff import diff
+    from ckpttools.ops.diff import diff
 
     early = MODELS[model].early
     results = [diff(source, str(split.work / f"{model}-frozen-{seed}"), scopes=[early]) for seed in range(seeds)]

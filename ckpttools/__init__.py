@@ -18,7 +18,7 @@ __all__ = ["Checkpoint", "CkptError", "SliceInfo", "TensorInfo", "__version__", 
 def __getattr__(name: str):
     """``extract``/``write_weights`` (numpy) and ``warm_start`` (TensorFlow) load on first use."""
     if name in ("extract", "write_weights"):
-        from . import weights
+        from .ops import extract as weights
 
         return getattr(weights, name)
     if name == "warm_start":

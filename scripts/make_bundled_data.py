@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ckpttools import datasets, idx
+from ckpttools.training import datasets, idx
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "datasets" / "fashion-mnist"

@@ -292,7 +292,7 @@ def test_terminal_table_shows_tf2_variable_names(sample: str, expect_column: boo
     from rich.console import Console
 
     from ckpttools.cli.rich_render import RichOutput
-    from ckpttools.listing import list_variables
+    from ckpttools.ops.listing import list_variables
 
     console = Console(record=True, width=200, force_terminal=True)
     with ckpttools.open_checkpoint(SAMPLES / sample) as ckpt:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ckpttools import idx
 from ckpttools.cli import main
-from ckpttools.datasets import BUNDLED
+from ckpttools.training import idx
+from ckpttools.training.datasets import BUNDLED
 
 TINY = ["--batch-size", "8", "--checkpoint-every", "100"]
 
@@ -254,7 +254,8 @@ def test_without_tensorflow_train_says_how_to_install_it(tmp_path: Path) -> None
 
 
 def test_data_and_cli_modules_import_no_tensorflow() -> None:
-    code = ("import sys, ckpttools.cli, ckpttools.idx, ckpttools.datasets, ckpttools.runconfig, ckpttools.rundir; "
+    code = ("import sys, ckpttools.cli, ckpttools.training.idx, ckpttools.training.datasets, "
+            "ckpttools.training.runconfig, ckpttools.training.rundir; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

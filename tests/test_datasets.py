@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckpttools import datasets, idx
-from ckpttools.datasets import Examples
 from ckpttools.errors import ConfigError, NotFoundError
+from ckpttools.training import datasets, idx
+from ckpttools.training.datasets import Examples
 
 
 def examples(counts: list[int]) -> Examples:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import ckpttools
 from ckpttools.cli import main
-from ckpttools.diff import compare_values, diff
-from ckpttools.weights import extract, write_weights
+from ckpttools.ops.diff import compare_values, diff
+from ckpttools.ops.extract import extract, write_weights
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
 CNN = SAMPLES / "tf1_cnn"

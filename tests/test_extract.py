@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import ckpttools
 from ckpttools.cli import main
-from ckpttools.weights import extract, write_weights
+from ckpttools.ops.extract import extract, write_weights
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
 CNN = SAMPLES / "tf1_cnn"

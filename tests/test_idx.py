@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckpttools import idx
-from ckpttools.datasets import BUNDLED, load_dataset
 from ckpttools.errors import DataError, NotFoundError
+from ckpttools.training import idx
+from ckpttools.training.datasets import BUNDLED, load_dataset
 
 IMAGES = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
 

@@ -18,8 +18,8 @@ import ckpttools
 from ckpttools.cli import main
 from ckpttools.cli.diff import _print as print_diff
 from ckpttools.cli.rich_render import RichOutput
-from ckpttools.diff import diff
-from ckpttools.listing import list_variables
+from ckpttools.ops.diff import diff
+from ckpttools.ops.listing import list_variables
 
 NAMES = ("layer[v2]/kernel", "odd[/y]/w", "plain/bias")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from ckpttools.errors import ChecksumError
-from ckpttools.prefetch import prefetch
+from ckpttools.storage.prefetch import prefetch
 
 
 def _reader_threads() -> list[threading.Thread]:

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import ckpttools
-from ckpttools import rundir
 from ckpttools.errors import ConfigError, NotFoundError, OutputError
-from ckpttools.runconfig import RunConfig, load_run, save_run
+from ckpttools.training import rundir
+from ckpttools.training.runconfig import RunConfig, load_run, save_run
 
 TINY = RunConfig(model="cnn5", batch_size=8, steps=6, checkpoint_every=2, max_to_keep=2, summary_every=2,
                  histogram_every=3)

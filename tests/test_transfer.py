@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import ckpttools
 from ckpttools.cli import main
-from ckpttools.diff import diff
+from ckpttools.ops.diff import diff
 
 pytestmark = pytest.mark.tf
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn"

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
 from ..errors import EXIT_DIFFERENT
+from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
 from .render import print_json, shape_text
 
 

@@ -8,7 +8,7 @@ from rich.filesize import decimal as human_bytes
 from rich.markup import escape
 
 from ..checkpoint import open_checkpoint
-from ..weights import FORMATS, select, write_weights
+from ..ops.extract import FORMATS, select, write_weights
 from .progress import byte_progress
 from .render import print_json
 

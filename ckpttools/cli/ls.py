@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..checkpoint import open_checkpoint
-from ..listing import SORT_KEYS, list_variables
+from ..ops.listing import SORT_KEYS, list_variables
 from . import render
 
 

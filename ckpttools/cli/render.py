@@ -15,7 +15,7 @@ from typing import Any
 from ..checkpoint import Checkpoint
 from ..errors import UnsupportedError
 from ..info import TensorInfo
-from ..listing import Listing, ScopeNode, scope_tree
+from ..ops.listing import Listing, ScopeNode, scope_tree
 from .progress import byte_progress
 
 JSON_SCHEMA = "ckpttools.ls/1"
@@ -57,7 +57,7 @@ def human_bytes(size: int) -> str:
 
 def read_stats(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> dict:
     """Read each tensor once and summarise it, with a progress bar on big checkpoints."""
-    from ..stats import tensor_stats  # numpy: only when values are read
+    from ..ops.stats import tensor_stats  # numpy: only when values are read
 
     stats: dict = {}
     with byte_progress(sum(info.nbytes for info in infos), "reading values") as advance:

@@ -11,7 +11,7 @@ from rich.tree import Tree
 
 from ..checkpoint import Checkpoint
 from ..info import MODEL
-from ..listing import Listing, scope_tree
+from ..ops.listing import Listing, scope_tree
 from .render import STATS_COLUMNS, human_bytes, range_text, row, scope_text, shape_text, shard_text, walk_tree
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ..datasets import parse_classes
-from ..runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
+from ..training.datasets import parse_classes
+from ..training.runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
 from .render import print_json
 from .tfimport import import_tfcore

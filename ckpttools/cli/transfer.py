@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
-from ..runconfig import RUN_FILE, load_run
+from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from . import trainview
 from .render import print_json

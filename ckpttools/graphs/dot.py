@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..atomic import atomic_path
+from ..storage.atomic import atomic_path
 from .nodes import NodeRow, input_node
 
 

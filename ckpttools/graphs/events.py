@@ -21,9 +21,9 @@ import time
 
 from tensorboard.compat.proto import event_pb2
 
-from ..atomic import atomic_path
 from ..errors import OutputError
 from ..formats.crc import crc32c, mask
+from ..storage.atomic import atomic_path
 from .load import LoadedGraph
 
 FILE_VERSION = "brain.Event:2"

@@ -4,7 +4,7 @@ Importing ``ckpttools.tfcore`` without TensorFlow installed raises ``MissingDepe
 the install hint. Commands import it inside their callbacks, so ``ckpttools ls`` never pays for it.
 
 Example:
-    >>> from ckpttools.runconfig import RunConfig
+    >>> from ckpttools.training.runconfig import RunConfig
     >>> from ckpttools.tfcore import train, evaluate
     >>> result = train(RunConfig(model="cnn5", steps=300), "runs/cnn5")
     >>> evaluate("runs/cnn5").accuracy

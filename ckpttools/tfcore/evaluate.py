@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import datasets
 from ..checkpoint import open_checkpoint
-from ..datasets import Examples
 from ..errors import DataError, NotFoundError
-from ..runconfig import RunConfig, find_run_dir, load_run
+from ..training import datasets
+from ..training.datasets import Examples
+from ..training.runconfig import RunConfig, find_run_dir, load_run
 from .graph import EvalOps, build_eval, model_variables
 from .models import get_model
 from .session import graph_session, tf

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..runconfig import RunConfig
+from ..training.runconfig import RunConfig
 from . import summaries
 from .data import InputPipeline, input_pipeline
 from .models import ModelContext, ModelSpec, build_logits

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import datasets, rundir
-from ..datasets import DataSet
 from ..errors import ConfigError, DataError
-from ..runconfig import RunConfig, load_run, save_run
+from ..training import datasets, rundir
+from ..training.datasets import DataSet
+from ..training.runconfig import RunConfig, load_run, save_run
 from .evaluate import run_eval
 from .graph import TrainOps, build_train
 from .models import get_model

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import datasets
 from ..errors import ConfigError
 from ..patterns import Selector
-from ..runconfig import RunConfig
+from ..training import datasets
+from ..training.runconfig import RunConfig
 from ..transfer.plan import Plan
 from .graph import build_train
 from .models import get_model

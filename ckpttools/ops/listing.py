@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .checkpoint import Checkpoint
-from .info import MODEL, TensorInfo
-from .patterns import Selector
+from ..checkpoint import Checkpoint
+from ..info import MODEL, TensorInfo
+from ..patterns import Selector
 
 SORT_KEYS = ("name", "size")
 

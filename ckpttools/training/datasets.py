@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError, NotFoundError
 from . import idx
-from .errors import ConfigError, NotFoundError
 
-BUNDLED = Path(__file__).resolve().parent / "data" / "fashion-mnist-small"
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "fashion-mnist-small"
 CLASS_NAMES_FILE = "classes.txt"  # optional, one class name per line, in label order
 _CLASS_SPEC = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 

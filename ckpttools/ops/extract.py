@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .atomic import atomic_path, check_writable
-from .checkpoint import Checkpoint, open_checkpoint
-from .errors import NotFoundError
-from .formats import dtypes
-from .formats.safetensors import CODE_FOR_NAME, DTYPES
-from .info import TensorInfo
+from ..checkpoint import Checkpoint, open_checkpoint
+from ..errors import NotFoundError
+from ..formats import dtypes
+from ..formats.safetensors import CODE_FOR_NAME, DTYPES
+from ..info import TensorInfo
+from ..storage.atomic import atomic_path, check_writable
+from ..storage.prefetch import prefetch
 from .listing import list_variables
-from .prefetch import prefetch
 
 FORMATS = ("npz", "safetensors")
 # npz (numpy) has no bfloat16/float8: these are widened to float32, which holds them exactly.

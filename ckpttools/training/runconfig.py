@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import ConfigError, DataError, NotFoundError
+from .. import __version__
+from ..errors import ConfigError, DataError, NotFoundError
 
 RUN_FILE = "run.json"
 SCHEMA = "ckpttools.run/1"

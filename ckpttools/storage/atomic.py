@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import OutputError
+from ..errors import OutputError
 
 
 def check_writable(path: str, force: bool) -> None:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import NotFoundError, OutputError
+from ..errors import NotFoundError, OutputError
 from .runconfig import RUN_FILE, load_run
 
 SUMMARIES = "summaries"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checkpoint import open_checkpoint
-from .info import TensorInfo
+from ..checkpoint import open_checkpoint
+from ..info import TensorInfo
 from .listing import list_variables
 
 IDENTICAL, CLOSE, CHANGED = "identical", "close", "changed"

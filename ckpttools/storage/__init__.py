@@ -1,0 +1,1 @@
+"""Where bytes come from and go to: atomic output files and bounded read-ahead."""
