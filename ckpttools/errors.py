@@ -15,7 +15,9 @@ EXIT_BAD_DATA = 4
 EXIT_OUTPUT = 5
 EXIT_MISSING_DEPENDENCY = 6
 EXIT_TRANSFER = 7
+EXIT_CLUSTER = 8  # a distributed training task could not start or failed
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
 
 
 class CkptError(Exception):

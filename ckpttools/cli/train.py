@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
+from ..errors import EXIT_INTERRUPTED
 from ..training.datasets import parse_classes
 from ..training.runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
 from .render import print_json
 from .tfimport import import_tfcore
 
-EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
 _DEFAULTS = RunConfig()
 
 
