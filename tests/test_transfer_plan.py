@@ -148,3 +148,20 @@ def test_terminal_table_escapes_names_and_shortens_same_sources(ckpt, monkeypatc
     assert "restored" in renamed and "cnn/conv_block2/conv/kernel" in renamed
     kept = next(line for line in lines if "cnn/conv_block1/conv/kernel" in line)
     assert "restored" in kept and "same name" in kept and kept.count("conv_block1") == 1
+
+
+def test_read_map_file_skips_blank_and_comment_lines_and_names_bad_lines(tmp_path) -> None:
+    from ckpttools.errors import NotFoundError, PatternError
+    from ckpttools.transfer.rename import Renamer, read_map_file
+
+    good = tmp_path / "map.txt"
+    good.write_text("# from doctor\n\nNet/=cnn/\nre:^tower_0/(.*)=\\1\n")
+    rules = read_map_file(str(good))
+    assert rules == ["Net/=cnn/", "re:^tower_0/(.*)=\\1"]
+    assert Renamer(rules)("tower_0/Net/conv1/w") == "cnn/conv1/w"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Net/=cnn/\nno-equals-sign\n")
+    with pytest.raises(PatternError, match=r"bad.txt:2: --map 'no-equals-sign'"):
+        read_map_file(str(bad))
+    with pytest.raises(NotFoundError, match="no such map file"):
+        read_map_file(str(tmp_path / "missing.txt"))

@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import PatternError
+from ..errors import NotFoundError, PatternError
 
 _REGEX_PREFIX = "re:"
 
@@ -64,3 +64,28 @@ class Renamer:
         for rule in self.rules:
             name = rule.apply(name)
         return name.strip("/").replace("//", "/")
+
+
+def read_map_file(path: str) -> list[str]:
+    """The rules of a ``--map-file``: one ``OLD=NEW`` or ``re:...`` rule per line; blank and ``#`` lines skipped.
+
+    Each rule is compiled here, so a bad line is reported with the file and line number.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such map file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotFoundError(f"{path}: cannot read map file ({exc})") from None
+    rules = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            compile_rule(text)
+        except PatternError as exc:
+            raise PatternError(f"{path}:{number}: {exc}") from None
+        rules.append(text)
+    return rules
