@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -253,3 +257,27 @@ def test_table_writer_many_blocks_and_separators():
         writer = TableWriter(io.BytesIO())
         writer.add(b"b", b"")
         writer.add(b"a", b"")
+
+
+WRITE_AND_TRANSFER = """
+import json, sys
+import numpy as np
+import ckpttools
+from ckpttools.cli import main
+out = sys.argv[1]
+ckpttools.write_checkpoint(out + "/w", {"a": np.zeros(3, np.float32), "s": np.array([b"x"], dtype=object)})
+try:
+    main(["transfer", "--from", sys.argv[2], "--into", sys.argv[3], "-o", out + "/t"], prog_name="ckpttools")
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tensorboard"))),
+      file=sys.stderr)
+"""
+
+
+def test_writing_and_transfer_into_import_no_tensorflow(tmp_path):
+    samples = Path(__file__).resolve().parent.parent / "sample_checkpoints"
+    result = subprocess.run([sys.executable, "-c", WRITE_AND_TRANSFER, str(tmp_path), str(samples / "tf1_cnn"),
+                             str(samples / "tf2_keras")], capture_output=True, text=True, check=True)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    assert os.path.isfile(tmp_path / "w.index") and os.path.isfile(tmp_path / "t.index")
