@@ -281,3 +281,19 @@ def test_writing_and_transfer_into_import_no_tensorflow(tmp_path):
                              str(samples / "tf2_keras")], capture_output=True, text=True, check=True)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     assert os.path.isfile(tmp_path / "w.index") and os.path.isfile(tmp_path / "t.index")
+
+
+def test_interrupt_between_renames_leaves_nothing(tmp_path, monkeypatch):
+    real_replace = os.replace
+    calls = []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if dst.endswith(".index"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(bundle_writer.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ckpttools.write_checkpoint(str(tmp_path / "x"), {"a": np.zeros(4)}, num_shards=2)
+    assert len(calls) == 3 and os.listdir(tmp_path) == []

@@ -221,6 +221,7 @@ class BundleWriter:
         if self._state != "open":
             raise ValueError(f"{self.prefix}: writer is already {self._state}")
         index_tmp = self._temp_path("index")
+        placed: list[str] = []
         try:
             for shard in self._shards:
                 shard.file.close()
@@ -234,16 +235,18 @@ class BundleWriter:
             n = len(self._shards)
             finals = [data_file(self.prefix, k, n) for k in range(n)]
             old = _existing_data_files(self.prefix)
+            mode = 0o666 & ~_umask()
             for shard, final in zip(self._shards, finals):
-                os.chmod(shard.tmp, 0o666 & ~_umask())
+                os.chmod(shard.tmp, mode)
                 os.replace(shard.tmp, final)
-            os.chmod(index_tmp, 0o666 & ~_umask())
+                placed.append(final)
+            os.chmod(index_tmp, mode)
             os.replace(index_tmp, self.prefix + ".index")
         except OSError as exc:
-            self._fail(index_tmp)
+            self._fail(index_tmp, *placed)
             raise _write_error(self.prefix, exc) from None
-        except BaseException:
-            self._fail(index_tmp)
+        except BaseException:  # Ctrl-C between renames: no data file without its index stays behind
+            self._fail(index_tmp, *placed)
             raise
         for stale in set(old) - set(finals):  # --force over a checkpoint with another shard count
             _remove(stale)
