@@ -24,6 +24,7 @@ from ckpttools.formats.bundle_writer import BundleWriter, same_checkpoint, stale
 from ckpttools.formats.sstable import Table, iter_table
 from ckpttools.formats.sstable_writer import TableWriter, short_successor, shortest_separator
 from ckpttools.formats.state_file import c_escape, c_unescape, parse_state
+from ckpttools.storage import outputs
 
 
 def sample_tensors() -> dict[str, np.ndarray]:
@@ -204,9 +205,9 @@ def test_disk_full_is_one_clear_error(tmp_path, monkeypatch):
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     prefix = str(tmp_path / "x")
-    dead = tmp_path / f".x.data-00000.{bundle_writer._HOST}-999999999-abc123.partial"
+    dead = tmp_path / f".x.data-00000.{outputs.HOST}-999999999-abc123.partial"
     other_host = tmp_path / ".x.index.elsewhere-999999999-abc123.partial"
-    alive = tmp_path / f".x.index.{bundle_writer._HOST}-{os.getpid()}-abc123.partial"
+    alive = tmp_path / f".x.index.{outputs.HOST}-{os.getpid()}-abc123.partial"
     for path in (dead, other_host, alive):
         path.write_bytes(b"junk")
     assert stale_partials(prefix) == [str(dead)]

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 
 from ..errors import CorruptFileError, NotFoundError, OutputError, TransferError
-from ..formats.bundle_writer import check_output_prefix, same_checkpoint
 from ..formats.state_file import update_state_file
 from ..resolve import resolve
+from ..storage.outputs import check_output_prefix, same_checkpoint
 from ..transfer.into import output_prefix
 from ..transfer.plan import Plan
 from .session import tf

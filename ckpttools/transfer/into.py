@@ -18,9 +18,10 @@ from typing import Any
 from ..checkpoint import Checkpoint, open_checkpoint
 from ..errors import MissingDataError, OutputError
 from ..formats import dtypes
-from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_checkpoint
+from ..formats.bundle_writer import BundleWriter
 from ..formats.state_file import update_state_file
 from ..info import METADATA, MODEL, TensorInfo
+from ..storage.outputs import check_output_prefix, same_checkpoint
 from .plan import Plan, PlanEntry, TargetVariable, make_plan
 
 Progress = Callable[[int], None]
