@@ -298,3 +298,12 @@ def test_interrupt_between_renames_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         ckpttools.write_checkpoint(str(tmp_path / "x"), {"a": np.zeros(4)}, num_shards=2)
     assert len(calls) == 3 and os.listdir(tmp_path) == []
+
+
+def test_state_file_with_non_ascii_names_is_followed(tmp_path):
+    """TensorFlow (and we) escape non-ASCII bytes of state file paths as octal; the resolver must undo it."""
+    for step in (2, 1):  # the state file names step 1; the newest by step would be 2
+        ckpttools.write_checkpoint(str(tmp_path / f"mod\u00e8le.ckpt-{step}"), {"a": np.zeros(1)})
+    with ckpttools.open_checkpoint(str(tmp_path)) as ckpt:
+        assert ckpt.prefix == str(tmp_path / "mod\u00e8le.ckpt-1")
+        assert "does not exist" not in (ckpt.note or "")
