@@ -90,9 +90,10 @@ def transfer_into(source: str, template: str, out: str, *, scopes: Sequence[str]
     """Write ``out``: ``template``'s checkpoint with the planned variables taken from ``source``.
 
     Example:
-        >>> result = transfer_into("old/model.ckpt-20000", "new/ckpt-0", "warm/ckpt-0",
-        ...                        scopes=["conv_block*"], mapping=["re:^cnn/(.*)=model/\\\\1"])
-        >>> len(result.plan.restored)
+        >>> result = transfer_into("old/model.ckpt-20000", "new/ckpt-1", "warm/ckpt-1",
+        ...                        scopes=["conv_block1"], mapping=["cnn/conv_block1/conv=sequential/c1"])
+        >>> len(result.plan.restored), result.paths[-1]
+        (2, 'warm/checkpoint')
     """
     prefix = output_prefix(out)
     with open_checkpoint(source) as src, open_checkpoint(template) as tpl:
