@@ -18,7 +18,7 @@ from test_exact import as_array, assert_identical
 
 import ckpttools
 from ckpttools.cli import main
-from ckpttools.transfer.into import target_names
+from ckpttools.transfer.into import output_prefix, target_names
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
 SOURCE = str(SAMPLES / "tf1_cnn")
@@ -189,6 +189,13 @@ def test_output_rules(tmp_path: Path) -> None:
         assert [i.key for i in written] == [i.key for i in fresh]
         for info in fresh:
             assert_identical(written.get(info.key), fresh.get(info.key), info.key)
+
+
+def test_output_prefix_forms(tmp_path: Path) -> None:
+    assert output_prefix(str(tmp_path)) == str(tmp_path / "model.ckpt")
+    assert output_prefix("warm/") == os.path.join("warm/", "model.ckpt")
+    assert output_prefix("warm/ckpt-1.index") == "warm/ckpt-1"
+    assert output_prefix("warm/ckpt-1") == "warm/ckpt-1"
 
 
 def test_missing_source_data_is_named(tmp_path: Path) -> None:
