@@ -204,3 +204,57 @@ def test_a_task_whose_port_is_taken_says_so(tmp_path: Path) -> None:
     assert result.returncode == 8
     assert result.stderr.strip().splitlines()[-1].startswith(f"Error: task ps:0: cannot start a server at "
                                                              f"127.0.0.1:{port}")
+
+
+@pytest.mark.tf
+@pytest.mark.cluster
+def test_tf_config_tasks_and_a_distributed_transfer_with_frozen_layers(tmp_path: Path) -> None:
+    """One task per process from TF_CONFIG, as on real machines; then transfer --cluster local keeps frozen layers."""
+    ports = clusters.free_ports(2)
+    spec = {"ps": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{ports[1]}"]}
+    run = tmp_path / "tfconfig"
+    processes = []
+    for job in ("ps", "worker"):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": spec, "task": {"type": job, "index": 0}})}
+        processes.append(subprocess.Popen([*CLI, "train", "--cluster", "TF_CONFIG", "--steps", "12", "--out", str(run),
+                                           "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+    outputs = [p.communicate(timeout=240) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[1][1][-2000:]
+    assert outputs[0][0] == "" and json.loads(outputs[1][0])["step"] == 12  # the ps ends once the chief is done
+    assert sorted(p.name for p in run.glob("model.ckpt-12.data-*")) == ["model.ckpt-12.data-00000-of-00001"]
+
+    fine_tuned = tmp_path / "ft"
+    result = subprocess.run([*CLI, "transfer", "--from", str(run), "--scopes", "conv_block[1-3]", "--freeze",
+                             "--lr-mult", "conv_block4=0.1", "--cluster", "local", "--workers", "2", "--ps", "2",
+                             "--steps", "10", "--out", str(fine_tuned), "--json"], capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["schema"] == "ckpttools.transfer/1"
+    same = subprocess.run([*CLI, "diff", str(run), str(fine_tuned), "--scopes", "conv_block[1-3]", "-q"],
+                          capture_output=True, text=True, timeout=60)
+    assert same.returncode == 0, same.stdout  # frozen: bitwise unchanged by distributed fine-tuning
+    assert _ckpttools_processes(str(fine_tuned)) == []
+
+
+@pytest.mark.tf
+@pytest.mark.cluster
+def test_ctrl_c_saves_a_checkpoint_and_stops_every_task(tmp_path: Path) -> None:
+    run = tmp_path / "stopped"
+    launcher = subprocess.Popen([*CLI, "train", "--cluster", "local", "--workers", "2", "--ps", "1", "--steps",
+                                 "100000", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 180
+        while not (run / "run.json").exists() and time.monotonic() < deadline:  # the chief is training
+            time.sleep(0.5)
+        time.sleep(2)
+        launcher.send_signal(signal.SIGINT)
+        _, stderr = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 130, stderr[-2000:]
+    assert "Interrupted at step" in stderr and list(run.glob("model.ckpt-*.index"))
+    time.sleep(1)
+    assert _ckpttools_processes(str(run)) == []

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from ..errors import CkptError, ConfigError
+from ..errors import EXIT_INTERRUPTED, CkptError, ConfigError
 from ..training import cluster as clusters
 from ..training.cluster import ClusterRun
 
@@ -142,6 +142,11 @@ def run_local(cluster: ClusterSettings, run_dir: Path, resume: bool, force: bool
 
     result = run_local_cluster(argv, spec, run_dir, on_start=started)
     click.echo(result.chief_stdout, nl=False)
+    if result.returncode == EXIT_INTERRUPTED:
+        said = [line for line in result.chief_log.splitlines() if line.startswith("Interrupted at step")]
+        if said:  # the chief's "saved ...; continue with: ckpttools ... --resume", plus this cluster's flags
+            flags = f" --cluster local --workers {cluster.workers} --ps {cluster.num_ps}"
+            click.echo(said[-1] + flags + (" --sync" if cluster.sync else ""), err=True)
     return result.returncode
 
 

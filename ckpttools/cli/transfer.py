@@ -74,6 +74,9 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
     if cluster.local and not dry_run:
         raise SystemExit(run_local(cluster, run_dir, resume, force))
+    if cluster.partition_min_bytes is not None:
+        raise ConfigError("--partition-min-bytes is not supported by transfer: the plan matches whole variables, "
+                          "not their partitions; transfer without it, or train the partitioned run from scratch")
     task = cluster.run()
     import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
     from ..tfcore import transfer as engine

@@ -46,10 +46,11 @@ class Task:
 
 @dataclass
 class LocalRun:
-    """How a local cluster run ended: the chief's exit code and what it printed on stdout."""
+    """How a local cluster run ended: the chief's exit code and what it printed."""
 
     returncode: int
     chief_stdout: str
+    chief_log: str  # what it printed on stderr
     logs: Path
     tasks: list[str] = field(default_factory=list)
 
@@ -72,15 +73,19 @@ def run_local_cluster(argv: Sequence[str], spec: dict[str, list[str]], run_dir: 
         if on_start:
             on_start([task.name for task in tasks], logs)
         chief = next(task for task in tasks if task.job == "worker" and task.index == 0)
-        returncode = _wait(tasks, chief)
-        return LocalRun(returncode, chief.stdout.read_text(errors="replace"), logs, [t.name for t in tasks])
+        return _ended(_wait(tasks, chief), chief, logs, tasks)
     except KeyboardInterrupt:
         chief = next((t for t in tasks if t.job == "worker" and t.index == 0), None)
-        code = _interrupt(chief) if chief else EXIT_INTERRUPTED
-        stdout = chief.stdout.read_text(errors="replace") if chief else ""
-        return LocalRun(code, stdout, logs, [t.name for t in tasks])
+        if chief is None:
+            return LocalRun(EXIT_INTERRUPTED, "", "", logs, [t.name for t in tasks])
+        return _ended(_interrupt(chief), chief, logs, tasks)
     finally:
         stop_all(tasks)
+
+
+def _ended(code: int, chief: Task, logs: Path, tasks: list[Task]) -> LocalRun:
+    return LocalRun(code, chief.stdout.read_text(errors="replace"), chief.log.read_text(errors="replace"), logs,
+                    [task.name for task in tasks])
 
 
 def _start(argv: Sequence[str], spec_path: Path, job: str, index: int, logs: Path) -> Task:
