@@ -38,6 +38,10 @@ class _Group(click.Group):
         module, attribute = target.split(":")
         return getattr(importlib.import_module(module), attribute)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ckpttools.argv"] = list(args)  # `train --cluster local` runs this command line once per task
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
@@ -71,6 +75,6 @@ def main(debug: bool) -> None:
     \b
     Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
     4 bad or corrupt data, 5 output error, 6 missing dependency, 7 transfer plan
-    error, 70 internal error.
+    error, 8 a distributed training task failed, 70 internal error.
     """
 
