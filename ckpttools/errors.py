@@ -92,3 +92,9 @@ class TransferError(CkptError):
     """A transfer plan cannot be carried out under the chosen policies (e.g. --strict)."""
 
     exit_code = EXIT_TRANSFER
+
+
+class ArgumentError(CkptError):
+    """An argument of a command or API call is invalid (an output name with no known format...)."""
+
+    exit_code = EXIT_USAGE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import trainview
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 
 
@@ -30,7 +30,8 @@ def evaluate(path: str, data: str | None, split: str, batch_size: int, as_json: 
       ckpttools eval runs/fewshot --split validation --json | jq .accuracy
     \b
     Exit codes: 0 ok, 2 bad option, 3 run, checkpoint or data not found,
-    4 malformed data or a checkpoint that does not fit the run, 6 TensorFlow missing.
+    4 malformed data or a checkpoint that does not fit the run, 6 TensorFlow missing,
+    130 Ctrl-C.
     """
     tfcore = import_tfcore()
     result = tfcore.evaluate(path, data=data, split=split, batch_size=batch_size)

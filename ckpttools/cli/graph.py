@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .render import print_json
+from .text import print_json
 
 
 @click.command()
@@ -50,6 +50,10 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
       ckpttools graph model.meta --dot cnn.dot --depth 3 && dot -Tsvg cnn.dot -o cnn.svg
       ckpttools graph export/ --tensorboard tb && tensorboard --logdir tb
       ckpttools graph model.meta --summary --json | jq '.summary.parameters'
+    \b
+    Exit codes: 0 ok, 2 bad option or pattern, 3 file not found, 4 corrupt
+    or unreadable graph, 5 --dot/--tensorboard output cannot be written,
+    6 missing dependency, 130 Ctrl-C.
     """
     if depth is not None and not (tree or dot_path):
         raise click.UsageError("--depth applies to --tree and --dot; add one of them")

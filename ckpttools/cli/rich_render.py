@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
@@ -12,7 +13,9 @@ from rich.tree import Tree
 from ..checkpoint import Checkpoint
 from ..info import MODEL
 from ..ops.listing import Listing, scope_tree
-from .render import STATS_COLUMNS, human_bytes, range_text, row, scope_text, shape_text, shard_text, walk_tree
+from .listing_text import STATS_COLUMNS, row, scope_detail, walk_tree
+from .tables import PathText, Whole, natural_width
+from .text import human_bytes, plural, range_text, shape_text, shard_text
 
 
 class RichOutput:
@@ -27,26 +30,8 @@ class RichOutput:
             self.errors.print(f"[dim]note:[/dim] {escape(note)}", highlight=False, soft_wrap=True, markup=True)
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
-        table = Table(title=f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", title_justify="left",
-                      show_footer=True, header_style="bold")
-        table.add_column("name", footer=f"{listing.totals.variables} variables", overflow="fold")
-        table.add_column("dtype")
-        table.add_column("shape")
-        table.add_column("parameters", justify="right", footer=f"{listing.totals.parameters:,}")
-        table.add_column("bytes", justify="right", footer=human_bytes(listing.totals.nbytes))
-        for column in STATS_COLUMNS if stats is not None else ():
-            table.add_column(column, justify="right")
-        # TF2: the variable's own name (Keras: sequential/dense/kernel) beside its object path
-        own_names = any(info.original_name and info.original_name != info.name for info in listing.shown)
-        if own_names:
-            table.add_column("variable name", style="dim", overflow="fold")
-        for info in listing.shown:
-            cells = [escape(cell) for cell in row(info, stats)]  # names are text, never markup
-            cells[4] = f"{info.nbytes:,}"
-            if own_names:
-                cells.append(escape(info.original_name or ""))
-            table.add_row(*cells, style=None if info.role == MODEL else "dim")
-        self.console.print(table)
+        """The listing table, laid out for the console's width (see ``listing_table``)."""
+        self.console.print(listing_table(ckpt, listing, stats, self.console))
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:
         root = scope_tree(listing.shown)
@@ -54,7 +39,9 @@ class RichOutput:
         tree = Tree(title, guide_style="dim")
         branches = {-1: tree}
         for depth, name, node in walk_tree(root):
-            branches[depth] = branches[depth - 1].add(scope_text(name, node, markup=True))
+            detail = escape(scope_detail(node, plain=False))
+            label = f"{escape(name)}  [dim]{detail}[/dim]" if node.tensor else f"[bold]{escape(name)}[/bold]  {detail}"
+            branches[depth] = branches[depth - 1].add(label)
         self.console.print(tree, highlight=False)
 
     def slices(self, listing: Listing) -> None:
@@ -72,3 +59,55 @@ class RichOutput:
                 table.add_row("", str(number), range_text(part.start, part.stop), shape_text(part.shape),
                               shard_text(part.shard), human_bytes(part.nbytes))
         self.console.print(table)
+
+
+def listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, console: Console) -> RenderableType:
+    """The ``ls`` table at the console's width: names wrap at ``/``, numbers and totals never wrap.
+
+    TF2 variables' own names (Keras: ``sequential/dense/kernel``) get a column when it fits and fold
+    under the object path otherwise; with ``--stats`` on a narrow terminal, parameters and bytes
+    (in the totals and the piped form) make room for the values.
+    """
+    own_names = any(info.original_name and info.original_name != info.name for info in listing.shown)
+    # (own names in a column of their own, parameters and bytes columns, compact), widest first
+    layouts = [(True, True, False)] if own_names else []
+    layouts += [(False, True, False)]
+    if stats is not None:
+        layouts += [(False, False, False), (False, False, True)]
+    table = None
+    for separate_names, sizes, compact in layouts:
+        table = _listing_table(ckpt, listing, stats, own_names, separate_names, sizes, compact)
+        if natural_width(table, console) <= console.width:
+            break
+    return table
+
+
+def _listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, own_names: bool, separate_names: bool,
+                   sizes: bool, compact: bool) -> Table:
+    totals = listing.totals
+    table = Table(title=f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", title_justify="left",
+                  show_footer=True, header_style="bold")
+    if compact:  # lighter rules, one space between columns: room for the values at 80 columns
+        table.box, table.show_edge, table.padding = box.SIMPLE_HEAD, False, (0, 0)
+    table.add_column("name", footer=Whole(plural(totals.variables, "variable")))
+    table.add_column("dtype", no_wrap=True)
+    table.add_column("shape")
+    if sizes:
+        table.add_column("parameters", justify="right", no_wrap=True, footer=Whole(f"{totals.parameters:,}"))
+        table.add_column("bytes", justify="right", no_wrap=True, footer=Whole(human_bytes(totals.nbytes)))
+    for column in STATS_COLUMNS if stats is not None else ():
+        table.add_column(column, justify="right", no_wrap=True)
+    if separate_names:
+        table.add_column("variable name")
+    for info in listing.shown:
+        cells: list = row(info, stats, plain=False, digits=3 if compact else None)
+        style = "" if info.role == MODEL else "dim"
+        own = info.original_name if own_names and info.original_name != info.name else None
+        cells[0] = PathText(info.name, None if separate_names else own, style)
+        cells[2] = escape(cells[2])
+        numbers = [Whole(cell, style) for cell in cells[3:]]
+        cells = cells[:3] + (numbers if sizes else numbers[2:])
+        if separate_names:
+            cells.append(PathText(info.original_name or "", style="dim"))
+        table.add_row(*cells, style=style or None)
+    return table

@@ -12,7 +12,7 @@ from ..errors import EXIT_INTERRUPTED
 from ..training.datasets import parse_classes
 from ..training.runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 
 _DEFAULTS = RunConfig()

@@ -11,7 +11,7 @@ from ..errors import EXIT_INTERRUPTED, ConfigError
 from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from . import trainview
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 from .train import config_from_options, training_options
 from .transfer_view import print_plan

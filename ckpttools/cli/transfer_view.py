@@ -6,7 +6,7 @@ import sys
 
 from ..info import MODEL
 from ..transfer.plan import NEW, RESTORED, Plan, PlanEntry
-from .render import shape_text
+from .text import shape_text
 
 _STYLE = {RESTORED: "green", NEW: "cyan"}
 _NOT_TRAINABLE = " (not trainable)"

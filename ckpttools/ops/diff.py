@@ -40,6 +40,12 @@ class Diff:
     shape_changed: list[tuple[TensorInfo, TensorInfo]] = field(default_factory=list)
     dtype_changed: list[tuple[TensorInfo, TensorInfo]] = field(default_factory=list)
     values: list[ValueDiff] = field(default_factory=list)
+    a: str = ""  # the checkpoints actually read (resolved prefixes)
+    b: str = ""
+    notes: list[str] = field(default_factory=list)  # how a directory was resolved ("A: using ...")
+
+    def count(self, status: str) -> int:
+        return sum(1 for v in self.values if v.status == status)
 
     @property
     def changed(self) -> list[ValueDiff]:
@@ -68,6 +74,8 @@ def diff(
     """
     result = Diff()
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
+        result.a, result.b = left.prefix, right.prefix
+        result.notes = [f"{side}: {ckpt.note}" for side, ckpt in (("A", left), ("B", right)) if ckpt.note]
         infos_a = {info.name: info for info in list_variables(left, scopes, show_all=include_all).shown}
         infos_b = {info.name: info for info in list_variables(right, scopes, show_all=include_all).shown}
         result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
