@@ -1,0 +1,145 @@
+"""Terminal tables at 80 and 100 columns, rendered by a fixed-width rich Console and compared as text.
+
+Names wrap at ``/`` boundaries, numbers and totals are never cut or wrapped, TF2 own names fold under
+the object path when they do not fit in a column of their own.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+import ckpttools
+from ckpttools.cli.rich_render import RichOutput
+from ckpttools.cli.tables import wrap_path
+from ckpttools.ops.listing import list_variables
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
+WIDTHS = (80, 100)
+
+
+def render(path: Path, width: int, stats: bool = False) -> tuple[str, list]:
+    text = io.StringIO()
+    console = Console(file=text, width=width, color_system=None, force_terminal=False)
+    with ckpttools.open_checkpoint(path) as ckpt:
+        listing = list_variables(ckpt)
+        values = None
+        if stats:
+            from ckpttools.cli.render import read_stats
+
+            values = read_stats(ckpt, listing.shown)
+        RichOutput(console, console).table(ckpt, listing, values)
+    return text.getvalue(), listing.shown
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("│┃").split("│")]
+
+
+def name_lines(text: str) -> list[list[str]]:
+    """The first column's fragments, grouped per row (a row starts where the dtype cell is filled)."""
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        if not line.startswith("│") or "variables" in line or "variable " in line:
+            continue
+        parts = cells(line)
+        if parts[1]:
+            rows.append([parts[0]])
+        elif rows and parts[0]:
+            rows[-1].append(parts[0])
+    return rows
+
+
+def test_wrap_path_breaks_after_slashes_only() -> None:
+    assert wrap_path("cnn/conv_block1/conv/kernel", 17) == ["cnn/conv_block1/", "conv/kernel"]
+    assert wrap_path("cnn/conv_block1/conv/kernel", 100) == ["cnn/conv_block1/conv/kernel"]
+    assert wrap_path("a/averyveryverylongname", 8) == ["a/", "averyver", "yverylon", "gname"]  # no choice
+    assert wrap_path("x/y", 4, indent="  ") == ["  x/", "  y"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("sample", ["tf1_cnn", "tf2_keras", "sharded"])
+def test_listing_fits_and_names_wrap_at_slashes(sample: str, width: int) -> None:
+    text, shown = render(SAMPLES / sample, width)
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), "\n".join(lines)
+    assert "…" not in text
+    for info in shown:  # parameters and bytes whole, with separators, on the variable's first line
+        assert any(f" {info.size:,} │" in line and f" {info.nbytes:,} │" in line for line in lines), info.name
+    footer = next(line for line in lines if f"{len(shown)} variables" in line)
+    total = sum(info.size for info in shown if info.role == "model")
+    assert f" {total:,} │" in footer  # the total row is one line
+    names = {info.name for info in shown}
+    own = {info.original_name for info in shown if info.original_name and info.original_name != info.name}
+    for fragments in name_lines(text):
+        name = fragments[0]
+        rest = fragments[1:]
+        while rest and not rest[0].startswith(("sequential", "model", "functional")) and name not in names:
+            name += rest.pop(0)  # continuation of the name, cut after a '/'
+        assert name in names, (name, fragments)
+        for piece in fragments[:-1]:
+            assert piece.endswith("/") or piece + "".join(fragments[1:]) in names or rest, fragments
+        if rest:
+            assert "".join(rest) in own
+
+
+def test_tf2_own_names_fold_under_the_path_at_80_columns() -> None:
+    text, shown = render(SAMPLES / "tf2_keras", 80)
+    assert "variable name" not in text  # no column of its own
+    flat = text.replace(" ", "").replace("│", "").replace("\n", "")
+    for info in shown:
+        assert info.original_name.replace("/", "") in flat.replace("/", "")
+    wide, _ = render(SAMPLES / "tf2_keras", 200)
+    assert "variable name" in wide  # a column when there is room
+
+
+@pytest.fixture
+def wide_values(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "values.npz"
+    np.savez(path, **{
+        "model/encoder/layer_with_a_long_name/attention/query/kernel": rng.normal(size=(64, 64)).astype(np.float32),
+        "model/encoder/tiny": np.array([1.234567e-7, -3.5e-9], np.float32),
+        "model/decoder/bias": np.array([-12345.678, 98765.4321], np.float64),
+    })  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_stats_columns_are_compact_and_whole(wide_values: Path, width: int) -> None:
+    text, shown = render(wide_values, width, stats=True)
+    assert all(len(line) <= width for line in text.splitlines()), text
+    assert "…" not in text
+    with np.load(wide_values) as archive:
+        for name in archive.files:
+            value = archive[name].astype(np.float64)
+            for number in (value.min(), value.max()):
+                shown_as = [tok for tok in text.split() if _close(tok, number)]
+                assert shown_as, (name, number, text)
+
+
+def _close(token: str, number: float) -> bool:
+    try:
+        return abs(float(token) - number) <= 5e-3 * abs(number)  # 3 significant digits at least
+    except ValueError:
+        return False
+
+
+def test_diff_table_names_wrap_at_slashes() -> None:
+    from ckpttools.cli.diff import _print
+    from ckpttools.ops.diff import Diff, ValueDiff
+
+    result = Diff(values=[ValueDiff("model/encoder/layer_with_a_long_name/attention/query/kernel", "changed",
+                                    0.5, 0.25, 1234)])
+    text = io.StringIO()
+    _print(Console(file=text, width=80, color_system=None), "a", "b", result)
+    shown = text.getvalue()
+    assert all(len(line) <= 80 for line in shown.splitlines())
+    fragments = [cells(line)[0] for line in shown.splitlines() if line.startswith("│") and cells(line)[0]]
+    assert "".join(fragments) == "model/encoder/layer_with_a_long_name/attention/query/kernel"
+    assert all(piece.endswith("/") for piece in fragments[:-1]), fragments
+    assert "1,234 values differ" in " ".join(shown.split()) or "1,234" in shown
