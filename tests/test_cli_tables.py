@@ -143,3 +143,32 @@ def test_diff_table_names_wrap_at_slashes() -> None:
     assert "".join(fragments) == "model/encoder/layer_with_a_long_name/attention/query/kernel"
     assert all(piece.endswith("/") for piece in fragments[:-1]), fragments
     assert "1,234 values differ" in " ".join(shown.split()) or "1,234" in shown
+
+
+def _graph_output(width: int) -> tuple:
+    from ckpttools.cli.graph_render import GraphOutput
+
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(file=out, width=width, color_system=None, force_terminal=True)
+    errors = Console(file=err, width=width, color_system=None, force_terminal=True)
+    return GraphOutput(console, errors), out, err
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(None, 200), (300, 300)])
+def test_big_graph_table_on_a_terminal_shows_the_first_rows_and_says_so(limit: int | None, expected: int) -> None:
+    from ckpttools.cli.graph_render import TERMINAL_ROWS
+    from ckpttools.graphs import describe_nodes, load_graph
+
+    loaded = load_graph(str(SAMPLES / "tf1_cnn" / "model.ckpt-20.meta"))
+    nodes = loaded.graph_def.node
+    rows = describe_nodes(list(nodes)[:limit] if limit else nodes, nodes)
+    out, text, notes = _graph_output(100)
+    out.nodes(rows, "title", limit)
+    ops = [cells(line)[1] for line in text.getvalue().splitlines() if line.startswith("│")]
+    assert sum(1 for op in ops if op) == expected == (TERMINAL_ROWS if limit is None else limit)
+    if limit is None:
+        assert f"showing the first {TERMINAL_ROWS} of {len(nodes):,} nodes" in notes.getvalue()
+        assert "--limit N" in notes.getvalue()
+    else:
+        assert notes.getvalue() == ""
+    assert all(len(line) <= 100 for line in text.getvalue().splitlines())

@@ -92,7 +92,7 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
         rows = graphs.describe_nodes(selection.shown, nodes)
         document["nodes"] = [render.node_json(row) for row in rows]
         if not as_json:
-            out.nodes(rows, render.source_title(source))
+            out.nodes(rows, render.source_title(source), limit)
     if as_json:
         print_json(document)
 

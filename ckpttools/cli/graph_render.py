@@ -19,11 +19,13 @@ from ..graphs.functions import FunctionInfo
 from ..graphs.nodes import NodeRow, Selection
 from ..graphs.summary import GraphSummary, Source, TensorSpec
 from ..graphs.tree import Scope
+from .tables import PathText
 
 JSON_SCHEMA = "ckpttools.graph/1"
 TOP_OPS = 20  # op types listed in the terminal summary (all of them when piped or in JSON)
 TABLE_INPUTS = 4  # inputs shown per row in the terminal table (all of them when piped or in JSON)
 TREE_OPS = 4  # op types named per scope in the tree
+TERMINAL_ROWS = 200  # node rows drawn on a terminal without --limit (rich lays out ~1k rows/s); piped: all
 
 
 def shape_text(shape: Sequence[int | None] | None) -> str:
@@ -94,19 +96,29 @@ class GraphOutput:
 
     # --- nodes ---------------------------------------------------------------------------------------
 
-    def nodes(self, rows: Sequence[NodeRow], title: str | None = None) -> None:
-        """One row per node: name, op, inputs, device, attributes."""
+    def nodes(self, rows: Sequence[NodeRow], title: str | None = None, limit: int | None = None) -> None:
+        """One row per node: name, op, inputs, device, attributes.
+
+        On a terminal, a big table without ``--limit`` shows its first ``TERMINAL_ROWS`` rows and says
+        how to see the rest: laying out thousands of rows takes rich seconds, and nobody reads them
+        scrolling past; piped output always has every row.
+        """
         if self.plain:
             self._lines([_plain_node(row) for row in rows])
             return
+        total = len(rows)
+        if limit is None and total > TERMINAL_ROWS:
+            rows = rows[:TERMINAL_ROWS]
+            self.notes([f"showing the first {TERMINAL_ROWS} of {total:,} nodes on the terminal; "
+                        "--limit N shows N, piped output (| less) shows all"])
         table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title or ""))
         with_device = any(row.device for row in rows)  # most graphs have none: no empty column then
         for column in ("name", "op", "inputs", "device", "attributes"):
             if column != "device" or with_device:
-                table.add_column(column, overflow="fold")
+                table.add_column(column, overflow="fold", no_wrap=column == "op")  # an op type is one word
         for row in rows:
-            cells = [row.name, row.op, _inputs_text(row.inputs)] + [row.device] * with_device + [attrs_text(row.attrs)]
-            table.add_row(*(_escape(cell) for cell in cells))
+            cells = [_inputs_text(row.inputs)] + [row.device] * with_device + [attrs_text(row.attrs)]
+            table.add_row(PathText(row.name), _escape(row.op), *(_escape(cell) for cell in cells))
         self.console.print(table, highlight=False)
 
     def functions(self, functions: Sequence[FunctionInfo], limit: int | None) -> None:
@@ -121,7 +133,7 @@ class GraphOutput:
             self.console.print(f"[bold]{_escape(function.name)}[/bold] {_escape(signature)}  "
                                f"{_nodes_text(function.node_count)}", highlight=False, soft_wrap=True)
             if function.nodes:
-                self.nodes(function.nodes[:limit])
+                self.nodes(function.nodes[:limit], limit=limit)
 
     # --- summary -------------------------------------------------------------------------------------
 
