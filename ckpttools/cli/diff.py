@@ -9,7 +9,7 @@ import click
 
 from ..errors import EXIT_DIFFERENT
 from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
-from .text import number_text, plural, print_json, shape_text, stdout_is_terminal, write_notes
+from .text import plural, print_json, shape_text, stdout_is_terminal, write_notes
 
 JSON_SCHEMA = "ckpttools.diff/1"
 PLAIN_COLUMNS = ("name", "status", "mismatched", "max_abs", "max_rel", "detail")
@@ -119,11 +119,16 @@ def plain_rows(result: Diff) -> list[list[str]]:
     rows = []
     for name, status, _, detail in _rows(result):
         value = values.get(name)
-        numbers = ["-"] * 3 if value is None else [str(value.mismatched), number_text(value.max_abs, 17),
-                                                    number_text(value.max_rel, 17)]
+        numbers = ["-"] * 3 if value is None else [str(value.mismatched), _exact(value.max_abs),
+                                                    _exact(value.max_rel)]
         rows.append([name, status, *numbers, detail if value is None else ""])
     rows += [[v.name, IDENTICAL, "0", "0", "0", ""] for v in result.values if v.status == IDENTICAL]
     return rows
+
+
+def _exact(number: float | None) -> str:
+    """The shortest text that reads back as the same float (``0.25``, ``0.5409806336779245``)."""
+    return "-" if number is None else repr(float(number))
 
 
 _STYLE = {"changed": "red", "close": "yellow"}
