@@ -172,3 +172,29 @@ def test_big_graph_table_on_a_terminal_shows_the_first_rows_and_says_so(limit: i
     else:
         assert notes.getvalue() == ""
     assert all(len(line) <= 100 for line in text.getvalue().splitlines())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("sample", ["tf1_cnn", "tf2_keras", "wide"])
+def test_big_listings_drawn_directly_look_exactly_like_rich(sample: str, width: int, wide_values: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past FAST_ROWS rows the table is drawn without rich's measuring pass; it must not look different."""
+    from ckpttools.cli import tables
+    from ckpttools.cli.render import read_stats
+    from ckpttools.cli.rich_render import listing_table
+
+    path = wide_values if sample == "wide" else SAMPLES / sample
+    shown = []
+    for fast_rows in (10**9, 0):
+        monkeypatch.setattr(tables, "FAST_ROWS", fast_rows)
+        for stats in (False, True):
+            text = io.StringIO()
+            console = Console(file=text, width=width, color_system=None)
+            with ckpttools.open_checkpoint(path) as ckpt:
+                listing = list_variables(ckpt)
+                values = read_stats(ckpt, listing.shown) if stats else None
+                table = listing_table(ckpt, listing, values, console)
+                assert isinstance(table, tables.FastGrid) == (fast_rows == 0)
+                console.print(table)
+            shown.append([line.rstrip() for line in text.getvalue().splitlines()])
+    assert shown[:2] == shown[2:]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich import box
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -14,7 +13,7 @@ from ..checkpoint import Checkpoint
 from ..info import MODEL
 from ..ops.listing import Listing, scope_tree
 from .listing_text import STATS_COLUMNS, row, scope_detail, walk_tree
-from .tables import PathText, Whole, natural_width
+from .tables import FIXED, PATH, Column, Grid
 from .text import human_bytes, plural, range_text, shape_text, shard_text
 
 
@@ -66,7 +65,8 @@ def listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, consol
 
     TF2 variables' own names (Keras: ``sequential/dense/kernel``) get a column when it fits and fold
     under the object path otherwise; with ``--stats`` on a narrow terminal, parameters and bytes
-    (in the totals and the piped form) make room for the values.
+    (in the totals and the piped form) make room for the values, then a compact frame. Layouts are
+    compared by their strings' widths (cheap); big listings are drawn without rich's measuring pass.
     """
     own_names = any(info.original_name and info.original_name != info.name for info in listing.shown)
     # (own names in a column of their own, parameters and bytes columns, compact), widest first
@@ -74,40 +74,33 @@ def listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, consol
     layouts += [(False, True, False)]
     if stats is not None:
         layouts += [(False, False, False), (False, False, True)]
-    table = None
+    grid = None
     for separate_names, sizes, compact in layouts:
-        table = _listing_table(ckpt, listing, stats, own_names, separate_names, sizes, compact)
-        if natural_width(table, console) <= console.width:
+        grid = listing_grid(ckpt, listing, stats, own_names, separate_names, sizes, compact)
+        if grid.width() <= console.width:
             break
-    return table
+    return grid.renderable()
 
 
-def _listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, own_names: bool, separate_names: bool,
-                   sizes: bool, compact: bool) -> Table:
+def listing_grid(ckpt: Checkpoint, listing: Listing, stats: dict | None, own_names: bool, separate_names: bool,
+                 sizes: bool, compact: bool) -> Grid:
+    """The listing as strings in one layout (see ``listing_table``)."""
     totals = listing.totals
-    table = Table(title=f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", title_justify="left",
-                  show_footer=True, header_style="bold")
-    if compact:  # lighter rules, one space between columns: room for the values at 80 columns
-        table.box, table.show_edge, table.padding = box.SIMPLE_HEAD, False, (0, 0)
-    table.add_column("name", footer=Whole(plural(totals.variables, "variable")))
-    table.add_column("dtype", no_wrap=True)
-    table.add_column("shape")
+    columns = [Column("name", PATH, footer=plural(totals.variables, "variable")), Column("dtype", FIXED),
+               Column("shape")]
     if sizes:
-        table.add_column("parameters", justify="right", no_wrap=True, footer=Whole(f"{totals.parameters:,}"))
-        table.add_column("bytes", justify="right", no_wrap=True, footer=Whole(human_bytes(totals.nbytes)))
-    for column in STATS_COLUMNS if stats is not None else ():
-        table.add_column(column, justify="right", no_wrap=True)
+        columns += [Column("parameters", FIXED, "right", f"{totals.parameters:,}"),
+                    Column("bytes", FIXED, "right", human_bytes(totals.nbytes))]
+    columns += [Column(name, FIXED, "right") for name in (STATS_COLUMNS if stats is not None else ())]
     if separate_names:
-        table.add_column("variable name")
+        columns.append(Column("variable name", PATH, style="dim"))
+    grid = Grid(f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", columns, compact=compact)
     for info in listing.shown:
         cells: list = row(info, stats, plain=False, digits=3 if compact else None)
-        style = "" if info.role == MODEL else "dim"
         own = info.original_name if own_names and info.original_name != info.name else None
-        cells[0] = PathText(info.name, None if separate_names else own, style)
-        cells[2] = escape(cells[2])
-        numbers = [Whole(cell, style) for cell in cells[3:]]
-        cells = cells[:3] + (numbers if sizes else numbers[2:])
+        cells[0] = (info.name, None if separate_names else own)
+        cells = cells[:3] + (cells[3:] if sizes else cells[5:])
         if separate_names:
-            cells.append(PathText(info.original_name or "", style="dim"))
-        table.add_row(*cells, style=style or None)
-    return table
+            cells.append(info.original_name or "")
+        grid.add_row(cells, "" if info.role == MODEL else "dim")
+    return grid

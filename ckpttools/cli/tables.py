@@ -7,14 +7,20 @@ column of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
+from rich.text import Text
 
 UNDER_INDENT = "  "  # a folded second name is indented under the first
 
@@ -114,3 +120,210 @@ class _Null:
 
     def flush(self) -> None:
         pass
+
+
+# --- a table described by its strings: cheap to measure, drawn by rich or, when big, directly ---------------
+
+PATH, FIXED, TEXT = "path", "fixed", "text"  # how a column's cells may wrap: at '/', never, at spaces
+FAST_ROWS = 300  # above this many rows, lines are drawn directly: rich measures every cell (~3k rows/s)
+
+
+@dataclass
+class Column:
+    header: str
+    kind: str = TEXT
+    justify: str = "left"
+    footer: str = ""
+    style: str = ""
+
+
+@dataclass
+class Grid:
+    """Rows of plain strings (a PATH cell may be ``(name, name_under_it)``) and how to show them."""
+
+    title: str
+    columns: list[Column]
+    rows: list[list[Any]] = field(default_factory=list)
+    row_styles: list[str] = field(default_factory=list)
+    compact: bool = False  # no outer edges, no padding: one space between columns
+
+    def add_row(self, cells: Sequence[Any], style: str = "") -> None:
+        self.rows.append(list(cells))
+        self.row_styles.append(style)
+
+    @property
+    def chrome(self) -> int:
+        """Cells taken by borders and padding."""
+        count = len(self.columns)
+        return count - 1 if self.compact else 3 * count + 1
+
+    def _texts(self, index: int) -> Iterator[tuple[str, str]]:
+        column = self.columns[index]
+        yield column.header, ""
+        if column.footer:
+            yield column.footer, ""
+        for cells in self.rows:
+            cell = cells[index]
+            if isinstance(cell, tuple):
+                yield cell[0], ""
+                if cell[1]:
+                    yield cell[1], UNDER_INDENT
+            else:
+                yield cell, ""
+
+    def natural_widths(self) -> list[int]:
+        return [max(len(indent) + cell_len(text) for text, indent in self._texts(i)) for i in range(len(self.columns))]
+
+    def minimum_widths(self) -> list[int]:
+        widths = []
+        for index, column in enumerate(self.columns):
+            if column.kind == FIXED:
+                widths.append(max(cell_len(text) for text, _ in self._texts(index)))
+            elif column.kind == PATH:
+                widths.append(max(len(indent) + max((cell_len(p) for p in path_pieces(text)), default=0)
+                                  for text, indent in self._texts(index)))
+            else:
+                words = (max((cell_len(word) for word in text.split()), default=0) for text, _ in self._texts(index))
+                widths.append(max(words))
+        return widths
+
+    def width(self) -> int:
+        """The width the table takes with nothing wrapped."""
+        return sum(self.natural_widths()) + self.chrome
+
+    def widths_for(self, total: int) -> list[int]:
+        """Column widths within ``total`` cells: the widest wrappable column gives way first."""
+        widths = self.natural_widths()
+        floors = self.minimum_widths()
+        room = total - self.chrome
+        for allow_fold in (False, True):  # first keep every name piece whole; fold only when that cannot fit
+            while sum(widths) > room:
+                shrinkable = [i for i, c in enumerate(self.columns) if c.kind != FIXED
+                              and widths[i] > (4 if allow_fold else floors[i])]
+                if not shrinkable:
+                    break
+                widest = max(shrinkable, key=lambda i: widths[i])
+                widths[widest] -= 1
+        return widths
+
+    def to_rich(self, widths: Sequence[int] | None = None) -> Table:
+        """The rich Table, with the columns' ``widths`` fixed when given (see ``RichGrid``)."""
+        table = Table(title=self.title, title_justify="left", show_footer=any(c.footer for c in self.columns),
+                      header_style="bold")
+        if self.compact:
+            table.box, table.show_edge, table.padding = box.SIMPLE_HEAD, False, (0, 0)
+        for index, column in enumerate(self.columns):
+            footer = Whole(column.footer) if column.footer else ""
+            table.add_column(escape(column.header), justify=column.justify, no_wrap=column.kind == FIXED,
+                             footer=footer, style=column.style or None, width=widths[index] if widths else None)
+        for cells, style in zip(self.rows, self.row_styles):
+            table.add_row(*(self._rich_cell(column, cell, style) for column, cell in zip(self.columns, cells)),
+                          style=style or None)
+        return table
+
+    @staticmethod
+    def _rich_cell(column: Column, cell: Any, style: str) -> Any:
+        if column.kind == PATH:
+            name, under = cell if isinstance(cell, tuple) else (cell, None)
+            return PathText(name, under, style)
+        if column.kind == FIXED:
+            return Whole(cell, style)
+        return escape(cell)
+
+    def renderable(self, fast_rows: int | None = None) -> Any:
+        """Rich's Table for small tables; past ``FAST_ROWS`` rows, the same drawing done directly."""
+        return FastGrid(self) if len(self.rows) > (FAST_ROWS if fast_rows is None else fast_rows) else RichGrid(self)
+
+
+class RichGrid:
+    """A Grid drawn by rich, with the column widths Grid computes (rich alone would cut headers: 'na…')."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.grid.to_rich(self.grid.widths_for(options.max_width))
+
+
+class FastGrid:
+    """Draws a Grid line by line with widths computed from its strings: no per-cell measuring pass."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        grid = self.grid
+        widths = grid.widths_for(options.max_width)
+        get = console.get_style
+        border = Style.null()
+        yield from _title_lines(console, grid.title, sum(widths) + grid.chrome)
+        rules = _COMPACT if grid.compact else _HEAVY
+        if not grid.compact:
+            yield Segment(rules["top"](widths), border)
+            yield Segment.line()
+        yield from self._line([c.header for c in grid.columns], widths, get("bold"), rules["head"], border,
+                              header=True)
+        yield Segment(rules["head_rule"](widths), border)
+        yield Segment.line()
+        for cells, style in zip(grid.rows, grid.row_styles):
+            yield from self._line(cells, widths, get(style) if style else Style.null(), rules["row"], border)
+        if any(c.footer for c in grid.columns):
+            yield Segment(rules["foot_rule"](widths), border)
+            yield Segment.line()
+            yield from self._line([c.footer for c in grid.columns], widths, Style.null(), rules["row"], border)
+        if not grid.compact:
+            yield Segment(rules["bottom"](widths), border)
+            yield Segment.line()
+
+    def _line(self, cells: Sequence[Any], widths: Sequence[int], style: Style, edge: str, border: Style,
+              header: bool = False) -> Iterator[Segment]:
+        grid = self.grid
+        blocks = []
+        for column, cell, width in zip(grid.columns, cells, widths):
+            if column.kind == PATH and not header:
+                name, under = cell if isinstance(cell, tuple) else (cell, None)
+                lines = [(line, "") for line in wrap_path(name, width)]
+                lines += [(line, "dim") for line in (wrap_path(under, width, UNDER_INDENT) if under else [])]
+            elif column.kind == TEXT and not header:
+                lines = [(line, "") for line in (textwrap.wrap(cell, width) or [""])]
+            else:
+                lines = [(cell, "")]
+            blocks.append(lines)
+        height = max(len(lines) for lines in blocks)
+        pad = "" if grid.compact else " "
+        dim = Style(dim=True)
+        for number in range(height):
+            if not grid.compact:
+                yield Segment(edge, border)
+            for index, (column, lines, width) in enumerate(zip(grid.columns, blocks, widths)):
+                text, extra = lines[number] if number < len(lines) else ("", "")
+                room = max(width - cell_len(text), 0)
+                text = " " * room + text if column.justify == "right" and not header else text + " " * room
+                if header and column.justify == "right":
+                    text = text.strip().rjust(width)
+                cell_style = style + dim if extra else style
+                yield Segment(pad, style)
+                yield Segment(text, cell_style)
+                yield Segment(pad, style)
+                if index < len(widths) - 1:
+                    yield Segment(" " if grid.compact else edge, border)
+            if not grid.compact:
+                yield Segment(edge, border)
+            yield Segment.line()
+
+
+def _title_lines(console: Console, title: str, width: int) -> Iterator[Segment]:
+    text = Text.from_markup(title, style="italic")
+    for line in text.wrap(console, width):
+        yield from line.render(console)
+        yield Segment.line()
+
+
+def _rule(left: str, fill: str, cross: str, right: str) -> Any:
+    return lambda widths: left + cross.join(fill * (w + 2) for w in widths) + right
+
+
+_HEAVY = {"top": _rule("┏", "━", "┳", "┓"), "head": "┃", "head_rule": _rule("┡", "━", "╇", "┩"), "row": "│",
+          "foot_rule": _rule("├", "─", "┼", "┤"), "bottom": _rule("└", "─", "┴", "┘")}
+_COMPACT = {"head": " ", "head_rule": lambda widths: "─" * (sum(widths) + len(widths) - 1), "row": " ",
+            "foot_rule": lambda widths: " " * (sum(widths) + len(widths) - 1)}  # as rich's SIMPLE_HEAD box
