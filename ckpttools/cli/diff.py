@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import click
 
+from ..checkpoint import open_checkpoint
 from ..errors import EXIT_DIFFERENT
-from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
+from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, bytes_to_compare, compare
+from .progress import byte_progress
 from .text import plural, print_json, shape_text, stdout_is_terminal, write_notes
 
 JSON_SCHEMA = "ckpttools.diff/1"
@@ -42,7 +44,10 @@ def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rto
     Exit codes: 0 equal (within --rtol/--atol), 1 they differ, 2 bad option,
     3 a checkpoint not found, 4 bad or corrupt data, 130 Ctrl-C.
     """
-    result = diff(a, b, scopes, include_all, rtol, atol)
+    with open_checkpoint(a) as left, open_checkpoint(b) as right:
+        total = bytes_to_compare(left, right, scopes, include_all)
+        with byte_progress(total, "comparing values") as advance:
+            result = compare(left, right, scopes, include_all, rtol, atol, advance)
     if as_json:
         print_json(diff_json(a, b, result))
     elif not quiet:
