@@ -198,3 +198,24 @@ def test_big_listings_drawn_directly_look_exactly_like_rich(sample: str, width: 
                 console.print(table)
             shown.append([line.rstrip() for line in text.getvalue().splitlines()])
     assert shown[:2] == shown[2:]
+
+
+def test_big_diff_table_drawn_directly_looks_exactly_like_rich(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    from ckpttools.cli import tables
+    from ckpttools.cli.diff import _print
+    from ckpttools.ops.diff import diff
+
+    names = [f"model/block{i // 10}/a_rather_long_layer_name_{i % 10}/kernel" for i in range(40)]
+    np.savez(tmp_path / "a.npz", **{name: np.zeros(3, np.float32) for name in names})
+    np.savez(tmp_path / "b.npz", **{name: np.full(3, i, np.float32) for i, name in enumerate(names[1:])})
+    result = diff(str(tmp_path / "a.npz"), str(tmp_path / "b.npz"))
+    shown = []
+    for fast_rows in (10**9, 0):
+        monkeypatch.setattr(tables, "FAST_ROWS", fast_rows)
+        text = io.StringIO()
+        _print(Console(file=text, width=80, color_system=None), "a.npz", "b.npz", result)
+        shown.append([line.rstrip() for line in text.getvalue().splitlines()])
+    assert shown[0] == shown[1]
+    assert all(len(line) <= 80 for line in shown[0])
+    assert "3 values differ" in "\n".join(shown[0]) and "only in A" in "\n".join(shown[0])

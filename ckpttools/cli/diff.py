@@ -140,21 +140,17 @@ _STYLE = {"changed": "red", "close": "yellow"}
 
 
 def _print(console, a: str, b: str, result: Diff) -> None:  # console: rich.console.Console
-    """The terminal view: a table of what differs (names wrap at '/'), then the summary."""
+    """The terminal view: a table of what differs (names wrap at '/'; big tables drawn fast), then the summary."""
     from rich.markup import escape
-    from rich.table import Table
 
-    from .tables import name_cell
+    from .tables import FIXED, PATH, Cell, Column, Grid
 
-    table = Table(title=f"A = {escape(a)}\nB = {escape(b)}", title_justify="left", header_style="bold")
-    table.add_column("variable")
-    table.add_column("status", no_wrap=True)
-    table.add_column("detail")
+    grid = Grid(f"A = {escape(a)}\nB = {escape(b)}", [Column("variable", PATH), Column("status", FIXED),
+                                                       Column("detail")])
     for name, _, shown, detail in _rows(result):
-        style = _STYLE.get(shown, "red")
-        table.add_row(name_cell(name), f"[{style}]{shown}[/{style}]", escape(detail))
-    if table.row_count:
-        console.print(table)
+        grid.add_row([name, Cell(shown, _STYLE.get(shown, "red")), detail])
+    if grid.rows:
+        console.print(grid.renderable())
     verdict = summary_text(result)
     head, _, tail = verdict.rpartition(": ")
     console.print(f"{escape(head)}: [bold]{tail}[/bold]", highlight=False)

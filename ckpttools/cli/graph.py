@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .text import print_json
+from .text import plural, print_json
 
 
 @click.command()
@@ -105,7 +105,7 @@ def _write_outputs(graphs: Any, loaded: Any, selection: Any, dot_path: str | Non
         dot = graphs.to_dot(graphs.describe_nodes(selection.picked, loaded.graph_def.node), depth)
         graphs.write_dot(dot, dot_path, force)
         written.append({"kind": "dot", "path": dot_path, "boxes": dot.boxes, "edges": dot.edges})
-        notes.append(f"wrote {dot_path} ({dot.boxes:,} boxes, {dot.edges:,} edges); "
+        notes.append(f"wrote {dot_path} ({plural(dot.boxes, 'box', 'boxes')}, {plural(dot.edges, 'edge')}); "
                      f"draw it with: dot -Tsvg {dot_path} -o {dot_path.removesuffix('.dot')}.svg")
     if logdir:
         path = graphs.write_event_file(loaded, logdir, force)

@@ -20,6 +20,7 @@ from ..graphs.nodes import NodeRow, Selection
 from ..graphs.summary import GraphSummary, Source, TensorSpec
 from ..graphs.tree import Scope
 from .tables import PathText
+from .text import plural
 
 JSON_SCHEMA = "ckpttools.graph/1"
 TOP_OPS = 20  # op types listed in the terminal summary (all of them when piped or in JSON)
@@ -196,7 +197,7 @@ def _inputs_text(inputs: Sequence[str]) -> str:
 
 
 def _nodes_text(count: int) -> str:
-    return f"{count:,} node" + ("" if count == 1 else "s")
+    return plural(count, "node")
 
 
 def _count(value: int | None) -> str:
@@ -227,8 +228,9 @@ def _headline(summary: GraphSummary) -> list[str]:
     if source.producer is not None:
         lines.append(f"GraphDef version (producer) {source.producer}")
     trainable = "" if summary.trainable_parameters is None else f", {summary.trainable_parameters:,} trainable"
-    lines.append(f"{summary.node_count:,} nodes, {len(summary.ops)} op types, {len(summary.variables)} variables: "
-                 f"{summary.parameters:,} model parameters ({summary.all_parameters:,} with optimizer and "
+    lines.append(f"{plural(summary.node_count, 'node')}, {plural(len(summary.ops), 'op type')}, "
+                 f"{plural(len(summary.variables), 'variable')}: {plural(summary.parameters, 'model parameter')} "
+                 f"({summary.all_parameters:,} with optimizer and "
                  f"training state{trainable})")
     return lines
 

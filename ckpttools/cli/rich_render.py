@@ -34,7 +34,7 @@ class RichOutput:
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:
         root = scope_tree(listing.shown)
-        title = f"{escape(ckpt.prefix)}  {root.parameters:,} parameters, {human_bytes(root.nbytes)}"
+        title = f"{escape(ckpt.prefix)}  {plural(root.parameters, 'parameter')}, {human_bytes(root.nbytes)}"
         tree = Tree(title, guide_style="dim")
         branches = {-1: tree}
         for depth, name, node in walk_tree(root):

@@ -128,6 +128,14 @@ PATH, FIXED, TEXT = "path", "fixed", "text"  # how a column's cells may wrap: at
 FAST_ROWS = 300  # above this many rows, lines are drawn directly: rich measures every cell (~3k rows/s)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """A cell's text with a style of its own (``Cell("changed", "red")``)."""
+
+    text: str
+    style: str = ""
+
+
 @dataclass
 class Column:
     header: str
@@ -169,7 +177,7 @@ class Grid:
                 if cell[1]:
                     yield cell[1], UNDER_INDENT
             else:
-                yield cell, ""
+                yield cell.text if isinstance(cell, Cell) else cell, ""
 
     def natural_widths(self) -> list[int]:
         return [max(len(indent) + cell_len(text) for text, indent in self._texts(i)) for i in range(len(self.columns))]
@@ -226,9 +234,11 @@ class Grid:
         if column.kind == PATH:
             name, under = cell if isinstance(cell, tuple) else (cell, None)
             return PathText(name, under, style)
+        if isinstance(cell, Cell):
+            cell, style = cell.text, cell.style or style
         if column.kind == FIXED:
             return Whole(cell, style)
-        return escape(cell)
+        return Text(cell, style=style) if style else escape(cell)
 
     def renderable(self, fast_rows: int | None = None) -> Any:
         """Rich's Table for small tables; past ``FAST_ROWS`` rows, the same drawing done directly."""
@@ -261,22 +271,22 @@ class FastGrid:
         if not grid.compact:
             yield Segment(rules["top"](widths), border)
             yield Segment.line()
-        yield from self._line([c.header for c in grid.columns], widths, get("bold"), rules["head"], border,
+        yield from self._line(console, [c.header for c in grid.columns], widths, get("bold"), rules["head"], border,
                               header=True)
         yield Segment(rules["head_rule"](widths), border)
         yield Segment.line()
         for cells, style in zip(grid.rows, grid.row_styles):
-            yield from self._line(cells, widths, get(style) if style else Style.null(), rules["row"], border)
+            yield from self._line(console, cells, widths, get(style) if style else Style.null(), rules["row"], border)
         if any(c.footer for c in grid.columns):
             yield Segment(rules["foot_rule"](widths), border)
             yield Segment.line()
-            yield from self._line([c.footer for c in grid.columns], widths, Style.null(), rules["row"], border)
+            yield from self._line(console, [c.footer for c in grid.columns], widths, Style.null(), rules["row"], border)
         if not grid.compact:
             yield Segment(rules["bottom"](widths), border)
             yield Segment.line()
 
-    def _line(self, cells: Sequence[Any], widths: Sequence[int], style: Style, edge: str, border: Style,
-              header: bool = False) -> Iterator[Segment]:
+    def _line(self, console: Console, cells: Sequence[Any], widths: Sequence[int], style: Style, edge: str,
+              border: Style, header: bool = False) -> Iterator[Segment]:
         grid = self.grid
         blocks = []
         for column, cell, width in zip(grid.columns, cells, widths):
@@ -284,24 +294,25 @@ class FastGrid:
                 name, under = cell if isinstance(cell, tuple) else (cell, None)
                 lines = [(line, "") for line in wrap_path(name, width)]
                 lines += [(line, "dim") for line in (wrap_path(under, width, UNDER_INDENT) if under else [])]
-            elif column.kind == TEXT and not header:
-                lines = [(line, "") for line in (textwrap.wrap(cell, width) or [""])]
             else:
-                lines = [(cell, "")]
+                text, own = (cell.text, cell.style) if isinstance(cell, Cell) else (cell, "")
+                if column.kind == TEXT and not header:
+                    lines = [(line, own) for line in (textwrap.wrap(text, width) or [""])]
+                else:
+                    lines = [(text, own)]
             blocks.append(lines)
         height = max(len(lines) for lines in blocks)
         pad = "" if grid.compact else " "
-        dim = Style(dim=True)
         for number in range(height):
             if not grid.compact:
                 yield Segment(edge, border)
             for index, (column, lines, width) in enumerate(zip(grid.columns, blocks, widths)):
-                text, extra = lines[number] if number < len(lines) else ("", "")
+                text, own = lines[number] if number < len(lines) else ("", "")
                 room = max(width - cell_len(text), 0)
                 text = " " * room + text if column.justify == "right" and not header else text + " " * room
                 if header and column.justify == "right":
                     text = text.strip().rjust(width)
-                cell_style = style + dim if extra else style
+                cell_style = style + console.get_style(own) if own else style
                 yield Segment(pad, style)
                 yield Segment(text, cell_style)
                 yield Segment(pad, style)
