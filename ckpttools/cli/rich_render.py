@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.table import Table
 from rich.tree import Tree
 
 from ..checkpoint import Checkpoint
@@ -48,16 +47,15 @@ class RichOutput:
         if not parted:
             self.errors.print("note: no partitioned variables among those selected", highlight=False)
             return
-        table = Table(title="partitioned variables", title_justify="left", header_style="bold")
-        for column in ("variable", "part", "range", "shape", "shard", "bytes"):
-            table.add_column(column, justify="right" if column in ("part", "bytes") else "left")
+        grid = Grid("partitioned variables", [Column("variable", PATH), Column("part", FIXED, "right"),
+                                              Column("range"), Column("shape"), Column("shard", FIXED),
+                                              Column("bytes", FIXED, "right")])
         for info in parted:
-            table.add_row(f"{escape(info.name)} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes),
-                          style="bold")
+            grid.add_row([f"{info.name} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes)], "bold")
             for number, part in enumerate(info.slices):
-                table.add_row("", str(number), range_text(part.start, part.stop), shape_text(part.shape),
-                              shard_text(part.shard), human_bytes(part.nbytes))
-        self.console.print(table)
+                grid.add_row(["", str(number), range_text(part.start, part.stop), shape_text(part.shape),
+                              shard_text(part.shard), human_bytes(part.nbytes)])
+        self.console.print(grid.renderable())
 
 
 def listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, console: Console) -> RenderableType:
