@@ -242,3 +242,20 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: Path, args: tuple[str, ..
     assert child.returncode == 130, stderr
     assert "Aborted!" not in stderr and "Traceback" not in stderr and "Interrupted." in stderr
     assert list(out.iterdir()) == []  # no output, no temporary file
+
+
+def test_piped_eval_is_tab_separated_with_the_summary_on_stderr(capsys: pytest.CaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from ckpttools.cli.trainview import write_eval
+
+    confusion = np.array([[1500, 20], [0, 0]])
+    per_class = [SimpleNamespace(label=0, name="T-shirt/top", examples=1520, correct=1500, accuracy=1500 / 1520),
+                 SimpleNamespace(label=1, name="Trouser", examples=0, correct=0, accuracy=0.0)]
+    result = SimpleNamespace(checkpoint="runs/x/model.ckpt-1", step=1, split="test", examples=1520,
+                             accuracy=1500 / 1520, loss=0.25, per_class=per_class, confusion=confusion,
+                             class_names=["T-shirt/top", "Trouser"])
+    write_eval(result)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["0\tT-shirt/top\t1520\t1500\t0.9868\t1500\t20", "1\tTrouser\t0\t0\t-\t0\t0"]
+    assert err == "runs/x/model.ckpt-1 (step 1), test split, 1,520 examples: accuracy 0.9868, loss 0.2500\n"

@@ -22,6 +22,9 @@ def evaluate(path: str, data: str | None, split: str, batch_size: int, as_json: 
     RUN_OR_CKPT is a run directory written by 'ckpttools train' (its latest
     checkpoint) or one checkpoint in it (model.ckpt-STEP, or any of its
     files). The model and its classes are rebuilt from the run's run.json.
+    Piped, one tab-separated line per true class: label, name, examples,
+    correct, accuracy, then the counts predicted as each class (the summary
+    line goes to stderr).
 
     \b
     Examples:
@@ -38,4 +41,4 @@ def evaluate(path: str, data: str | None, split: str, batch_size: int, as_json: 
     if as_json:
         print_json(trainview.eval_json(result))
     else:
-        trainview.print_eval(result)
+        trainview.write_eval(result)
