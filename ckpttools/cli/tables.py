@@ -1,8 +1,10 @@
-"""Rich table pieces that keep tables readable at 80 and 100 columns (terminal only; imports rich).
+"""Terminal tables readable at 80 and 100 columns, and fast when big (terminal only; imports rich).
 
 Names wrap at ``/`` boundaries, never inside a scope's name; numbers and totals never wrap nor get
 cut; a second, dim name (a TF2 variable's own name) can fold under the first instead of taking a
-column of its own.
+column of its own. A ``Grid`` holds a table as strings, so its widths are computed without rich's
+per-cell measuring; ``RichGrid`` draws it with rich, ``FastGrid`` (big tables) draws the same lines
+directly.
 """
 
 from __future__ import annotations
@@ -96,30 +98,6 @@ class Whole:
         left = room if options.justify == "right" else room // 2 if options.justify == "center" else 0
         yield Segment(" " * left + self.text, console.get_style(self.style) if self.style else None)
         yield Segment.line()
-
-
-def name_cell(name: str, under: str | None = None, style: str = "") -> PathText:
-    return PathText(name, under, style)
-
-
-def natural_width(table: Table, console: Console) -> int:
-    """The width ``table`` takes with nothing wrapped (to decide between layouts before printing)."""
-    return Measurement.get(console, console.options.update_width(10**6), table).maximum
-
-
-def lines_of(renderable: object, width: int) -> Iterator[str]:
-    """Render to plain text lines at ``width`` columns (no colour): for tests and measuring."""
-    console = Console(width=width, color_system=None, force_terminal=False, record=True, file=_Null())
-    console.print(renderable)
-    yield from console.export_text().splitlines()
-
-
-class _Null:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 # --- a table described by its strings: cheap to measure, drawn by rich or, when big, directly ---------------
@@ -297,7 +275,7 @@ class FastGrid:
             else:
                 text, own = (cell.text, cell.style) if isinstance(cell, Cell) else (cell, "")
                 if column.kind == TEXT and not header:
-                    lines = [(line, own) for line in (textwrap.wrap(text, width) or [""])]
+                    lines = [(line, own) for line in (textwrap.wrap(text, width, break_on_hyphens=False) or [""])]
                 else:
                     lines = [(text, own)]
             blocks.append(lines)

@@ -69,7 +69,3 @@ def print_json(document: dict[str, Any]) -> None:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
