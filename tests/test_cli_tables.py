@@ -219,3 +219,31 @@ def test_big_diff_table_drawn_directly_looks_exactly_like_rich(tmp_path: Path, m
     assert shown[0] == shown[1]
     assert all(len(line) <= 80 for line in shown[0])
     assert "3 values differ" in "\n".join(shown[0]) and "only in A" in "\n".join(shown[0])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_graph_node_table_fits_and_draws_the_same_fast(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ckpttools.cli import tables
+    from ckpttools.graphs import describe_nodes, load_graph, select_nodes
+
+    loaded = load_graph(str(SAMPLES / "tf1_cnn" / "model.ckpt-20.meta"))
+    nodes = loaded.graph_def.node
+    rows = describe_nodes(select_nodes(nodes, ["conv_block1"], ["Conv2D", "MaxPool", "Relu", "FusedBatchNormV3"],
+                                       None).shown, nodes)
+    shown = []
+    for fast_rows in (10**9, 0):
+        monkeypatch.setattr(tables, "FAST_ROWS", fast_rows)
+        out, text, _ = _graph_output(width)
+        out.nodes(rows, "title")
+        shown.append([line.rstrip() for line in text.getvalue().splitlines()])
+    assert shown[0] == shown[1]
+    lines = shown[0]
+    assert all(len(line) <= width for line in lines) and "…" not in "\n".join(lines)
+    names = [cells(line)[0] for line in lines if line.startswith("│")]
+    joined, current = [], ""
+    for piece in names:  # a name's pieces end with '/' until its last one
+        current += piece
+        if piece and not piece.endswith("/"):
+            joined.append(current)
+            current = ""
+    assert joined == [row.name for row in rows]

@@ -12,14 +12,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape as _escape
-from rich.table import Table
 from rich.tree import Tree
 
 from ..graphs.functions import FunctionInfo
 from ..graphs.nodes import NodeRow, Selection
 from ..graphs.summary import GraphSummary, Source, TensorSpec
 from ..graphs.tree import Scope
-from .tables import PathText
+from .tables import FIXED, PATH, TEXT, Column, Grid
 from .text import plural
 
 JSON_SCHEMA = "ckpttools.graph/1"
@@ -112,15 +111,15 @@ class GraphOutput:
             rows = rows[:TERMINAL_ROWS]
             self.notes([f"showing the first {TERMINAL_ROWS} of {total:,} nodes on the terminal; "
                         "--limit N shows N, piped output (| less) shows all"])
-        table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title or ""))
         with_device = any(row.device for row in rows)  # most graphs have none: no empty column then
-        for column in ("name", "op", "inputs", "device", "attributes"):
-            if column != "device" or with_device:
-                table.add_column(column, overflow="fold", no_wrap=column == "op")  # an op type is one word
+        # an op type is one word; attributes (key=value words) wrap first, then inputs, then names at '/'
+        columns = [Column("name", PATH), Column("op", FIXED), Column("inputs", PATH, give=1)]
+        columns += [Column("device", give=1)] * with_device + [Column("attributes", give=2)]
+        grid = Grid(_escape(title or ""), columns)
         for row in rows:
-            cells = [_inputs_text(row.inputs)] + [row.device] * with_device + [attrs_text(row.attrs)]
-            table.add_row(PathText(row.name), _escape(row.op), *(_escape(cell) for cell in cells))
-        self.console.print(table, highlight=False)
+            grid.add_row([row.name, row.op, _inputs_text(row.inputs)] + [row.device] * with_device
+                         + [attrs_text(row.attrs)])
+        self.console.print(grid.renderable(), highlight=False)
 
     def functions(self, functions: Sequence[FunctionInfo], limit: int | None) -> None:
         """Each library function with its signature and nodes."""
@@ -208,15 +207,16 @@ def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title))
-    for number, column in enumerate(columns):
-        table.add_column(column, justify="right" if number in right else "left", overflow="fold")
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> Any:
+    """A summary table: the first column holds names (wrapping at '/'), right-aligned columns are counts."""
+    grid = Grid(_escape(title), [Column(column, PATH if number == 0 else FIXED if number in right else TEXT,
+                                        "right" if number in right else "left")
+                                 for number, column in enumerate(columns)])
     for row in rows:
-        table.add_row(*(_escape(str(cell)) for cell in row))
+        grid.add_row([str(cell) for cell in row])
     if not rows:
-        table.add_row(*(["(none)"] + [""] * (len(columns) - 1)), style="dim")
-    return table
+        grid.add_row(["(none)"] + [""] * (len(columns) - 1), "dim")
+    return grid.renderable()
 
 
 def _headline(summary: GraphSummary) -> list[str]:

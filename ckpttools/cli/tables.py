@@ -9,6 +9,7 @@ directly.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,28 +28,29 @@ from rich.text import Text
 UNDER_INDENT = "  "  # a folded second name is indented under the first
 
 
+_PIECE = re.compile(r"[^/ ]*(?:/| +|$)")
+
+
 def path_pieces(name: str) -> list[str]:
-    """``a/b/c`` -> ``['a/', 'b/', 'c']``: the units a name may wrap between."""
-    pieces = [part + "/" for part in name.split("/")]
-    pieces[-1] = pieces[-1][:-1]
-    return [piece for piece in pieces if piece]
+    """``a/b/c`` -> ``['a/', 'b/', 'c']``: the units a name (or a list of names, ``x, a/b``) may wrap between."""
+    return [piece for piece in _PIECE.findall(name) if piece]
 
 
 def wrap_path(name: str, width: int, indent: str = "") -> list[str]:
-    """Lines of at most ``width`` cells, broken after a ``/``; a piece longer than a line is folded."""
+    """Lines of at most ``width`` cells, broken after a ``/`` (or a space); a piece longer than a line is folded."""
     width = max(width, len(indent) + 1)
     lines: list[str] = []
     line = indent
     for piece in path_pieces(name) or [""]:
-        if cell_len(line) + cell_len(piece) > width and line.strip():
-            lines.append(line)
+        if cell_len(line) + cell_len(piece.rstrip()) > width and line.strip():
+            lines.append(line.rstrip())
             line = indent
-        while cell_len(line) + cell_len(piece) > width:  # one scope name wider than the column: fold it
+        while cell_len(line) + cell_len(piece.rstrip()) > width:  # one scope name wider than the column: fold
             room = width - cell_len(line)
             lines.append(line + piece[:room])
             piece, line = piece[room:], indent
         line += piece
-    lines.append(line)
+    lines.append(line.rstrip())
     return lines
 
 
@@ -69,7 +71,7 @@ class PathText:
         return texts
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        longest_piece = max(len(indent) + max((cell_len(p) for p in path_pieces(text)), default=0)
+        longest_piece = max(len(indent) + max((cell_len(p.rstrip()) for p in path_pieces(text)), default=0)
                             for text, indent in self._texts())
         whole = max(len(indent) + cell_len(text) for text, indent in self._texts())
         return Measurement(longest_piece, whole).clamp(max_width=options.max_width)
@@ -121,6 +123,7 @@ class Column:
     justify: str = "left"
     footer: str = ""
     style: str = ""
+    give: int = 0  # when the table is too wide, columns that give more shrink first (then the widest)
 
 
 @dataclass
@@ -143,11 +146,14 @@ class Grid:
         count = len(self.columns)
         return count - 1 if self.compact else 3 * count + 1
 
-    def _texts(self, index: int) -> Iterator[tuple[str, str]]:
+    def _texts(self, index: int, whole: bool = False) -> Iterator[tuple[str, str]]:
+        """A column's texts with their indent; ``whole``: only those that never wrap (header, footer)."""
         column = self.columns[index]
         yield column.header, ""
         if column.footer:
             yield column.footer, ""
+        if whole:
+            return
         for cells in self.rows:
             cell = cells[index]
             if isinstance(cell, tuple):
@@ -163,14 +169,15 @@ class Grid:
     def minimum_widths(self) -> list[int]:
         widths = []
         for index, column in enumerate(self.columns):
+            whole = max(cell_len(text) for text, _ in self._texts(index, whole=True))
             if column.kind == FIXED:
                 widths.append(max(cell_len(text) for text, _ in self._texts(index)))
             elif column.kind == PATH:
-                widths.append(max(len(indent) + max((cell_len(p) for p in path_pieces(text)), default=0)
-                                  for text, indent in self._texts(index)))
+                widths.append(max(whole, *(len(indent) + max((cell_len(p.rstrip()) for p in path_pieces(text)),
+                                                              default=0) for text, indent in self._texts(index))))
             else:
                 words = (max((cell_len(word) for word in text.split()), default=0) for text, _ in self._texts(index))
-                widths.append(max(words))
+                widths.append(max(whole, *words))
         return widths
 
     def width(self) -> int:
@@ -188,7 +195,7 @@ class Grid:
                               and widths[i] > (4 if allow_fold else floors[i])]
                 if not shrinkable:
                     break
-                widest = max(shrinkable, key=lambda i: widths[i])
+                widest = max(shrinkable, key=lambda i: (self.columns[i].give, widths[i]))
                 widths[widest] -= 1
         return widths
 
@@ -201,7 +208,8 @@ class Grid:
         for index, column in enumerate(self.columns):
             footer = Whole(column.footer) if column.footer else ""
             table.add_column(escape(column.header), justify=column.justify, no_wrap=column.kind == FIXED,
-                             footer=footer, style=column.style or None, width=widths[index] if widths else None)
+                             footer=footer, style=column.style or None, width=widths[index] if widths else None,
+                             overflow="fold")
         for cells, style in zip(self.rows, self.row_styles):
             table.add_row(*(self._rich_cell(column, cell, style) for column, cell in zip(self.columns, cells)),
                           style=style or None)
@@ -258,7 +266,8 @@ class FastGrid:
         if any(c.footer for c in grid.columns):
             yield Segment(rules["foot_rule"](widths), border)
             yield Segment.line()
-            yield from self._line(console, [c.footer for c in grid.columns], widths, Style.null(), rules["row"], border)
+            yield from self._line(console, [c.footer for c in grid.columns], widths, Style.null(), rules["row"], border,
+                                  header=True)  # (a total never wraps)
         if not grid.compact:
             yield Segment(rules["bottom"](widths), border)
             yield Segment.line()
@@ -302,6 +311,8 @@ class FastGrid:
 
 
 def _title_lines(console: Console, title: str, width: int) -> Iterator[Segment]:
+    if not title:
+        return
     text = Text.from_markup(title, style="italic")
     for line in text.wrap(console, width):
         yield from line.render(console)
