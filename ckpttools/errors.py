@@ -98,3 +98,9 @@ class ClusterError(CkptError):
     """A distributed training task could not start, could not be reached, or failed."""
 
     exit_code = EXIT_CLUSTER
+
+
+class ArgumentError(CkptError):
+    """An argument of a command or API call is invalid (an output name with no known format...)."""
+
+    exit_code = EXIT_USAGE

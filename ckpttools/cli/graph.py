@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .render import print_json
+from .text import plural, print_json
 
 
 @click.command()
@@ -50,6 +50,10 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
       ckpttools graph model.meta --dot cnn.dot --depth 3 && dot -Tsvg cnn.dot -o cnn.svg
       ckpttools graph export/ --tensorboard tb && tensorboard --logdir tb
       ckpttools graph model.meta --summary --json | jq '.summary.parameters'
+    \b
+    Exit codes: 0 ok, 2 bad option or pattern, 3 file not found, 4 corrupt
+    or unreadable graph, 5 --dot/--tensorboard output cannot be written,
+    6 missing dependency, 130 Ctrl-C.
     """
     if depth is not None and not (tree or dot_path):
         raise click.UsageError("--depth applies to --tree and --dot; add one of them")
@@ -88,7 +92,7 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
         rows = graphs.describe_nodes(selection.shown, nodes)
         document["nodes"] = [render.node_json(row) for row in rows]
         if not as_json:
-            out.nodes(rows, render.source_title(source))
+            out.nodes(rows, render.source_title(source), limit)
     if as_json:
         print_json(document)
 
@@ -101,7 +105,7 @@ def _write_outputs(graphs: Any, loaded: Any, selection: Any, dot_path: str | Non
         dot = graphs.to_dot(graphs.describe_nodes(selection.picked, loaded.graph_def.node), depth)
         graphs.write_dot(dot, dot_path, force)
         written.append({"kind": "dot", "path": dot_path, "boxes": dot.boxes, "edges": dot.edges})
-        notes.append(f"wrote {dot_path} ({dot.boxes:,} boxes, {dot.edges:,} edges); "
+        notes.append(f"wrote {dot_path} ({plural(dot.boxes, 'box', 'boxes')}, {plural(dot.edges, 'edge')}); "
                      f"draw it with: dot -Tsvg {dot_path} -o {dot_path.removesuffix('.dot')}.svg")
     if logdir:
         path = graphs.write_event_file(loaded, logdir, force)

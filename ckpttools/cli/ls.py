@@ -34,7 +34,14 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
       ckpttools ls model.ckpt-20000 --scopes 'conv_block[1-3]' --tree
       ckpttools ls model.ckpt-20000 --all --sort size
       ckpttools ls model.ckpt-20000 --json | jq '.totals'
+    \b
+    Exit codes: 0 ok, 2 bad option or pattern, 3 checkpoint not found,
+    4 bad or corrupt data, 130 Ctrl-C.
     """
+    views = [flag for flag, given in (("--tree", tree), ("--slices", slices), ("--stats", stats)) if given]
+    if len(views) > 1 and not as_json:  # (--json carries the tree and the stats together)
+        raise click.UsageError(f"{' and '.join(views)} are different views; choose one "
+                               "(--json --tree --stats gives both)")
     with open_checkpoint(path) as ckpt:
         listing = list_variables(ckpt, scopes, show_all=show_all, sort=sort)
         values = render.read_stats(ckpt, listing.shown) if stats else None

@@ -12,7 +12,7 @@ from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from . import trainview
 from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 from .train import config_from_options, training_options
 from .transfer_view import print_plan
