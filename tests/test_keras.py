@@ -1,0 +1,224 @@
+"""Keras files (.keras, .weights.h5, legacy .h5) read without TensorFlow or Keras, judged by Keras itself.
+
+The files and the arrays Keras holds are written once per session by ``tests/keras_fixtures.py``
+in a subprocess (Keras 3, and tf_keras for Keras 2's own legacy writer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import ckpttools
+from ckpttools.cli import main
+from ckpttools.info import MODEL, OPTIMIZER
+from ckpttools.ops.listing import list_variables
+
+h5py = pytest.importorskip("h5py")
+pytestmark = pytest.mark.tf
+
+BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
+READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
+            "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
+            "keras2_model.h5", "keras2_weights.h5")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def kf(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pytest.importorskip("keras")
+    prebuilt = os.environ.get("CKPTTOOLS_KERAS_FIXTURES")  # a directory keras_fixtures.py wrote, to iterate faster
+    if prebuilt:
+        return {**json.loads((Path(prebuilt) / "manifest.json").read_text()), "root": Path(prebuilt)}
+    root = tmp_path_factory.mktemp("keras_files")
+    result = subprocess.run([sys.executable, str(BUILDER), str(root)], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"building the Keras fixtures failed:\n{result.stderr[-5000:]}")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["root"] = root
+    return manifest
+
+
+def entry(kf: dict, label: str) -> dict:
+    if label not in kf:
+        pytest.skip(f"{label} not built (tf_keras is not installed)")
+    return kf[label]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+# --- exact, judged by Keras ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", READABLE)
+def test_every_array_is_what_keras_holds_bitwise(kf: dict, label: str) -> None:
+    item = entry(kf, label)
+    expected = np.load(item["expected"])
+    with ckpttools.open_checkpoint(item["path"]) as ckpt:
+        shown = {info.name: info for info in ckpt}
+        names = {name: name for name in expected.files}
+        if label.endswith(".weights.h5"):
+            # Without a config beside them, what the file cannot tell keeps its number: the optimizer's
+            # slots (the model's variable order is unknown) and a BatchNormalization(center=False),
+            # whose three variables could be gamma or beta.
+            assert all(re.fullmatch(r"adam(_1)?/\d+", n) for n, i in shown.items() if i.role == OPTIMIZER)
+            shown = {name: info for name, info in shown.items() if info.role != OPTIMIZER}
+            names = {name: name for name in names if not name.startswith("adam")}
+            for i, weight in enumerate(("gamma", "moving_mean", "moving_variance")):
+                if f"batch_normalization_1/{weight}" in names:
+                    names[f"batch_normalization_1/{weight}"] = f"batch_normalization_1/{i}"
+        assert set(shown) == set(names.values())
+        for name, ours in names.items():
+            want = expected[name]
+            if item["dtypes"][name] == "bfloat16":
+                want = want.view(ml_dtypes.bfloat16)
+            got = ckpt.get(ours)
+            assert shown[ours].dtype == item["dtypes"][name] == str(got.dtype), name
+            assert got.shape == want.shape == shown[ours].shape, name
+            assert got.tobytes() == want.tobytes(), name
+            assert ckpt.info(shown[ours].key) == shown[ours]  # the HDF5 path is the key
+
+
+def test_keys_are_hdf5_paths_and_optimizer_state_is_hidden(kf: dict) -> None:
+    with ckpttools.open_checkpoint(kf["sequential.keras"]["path"]) as ckpt:
+        kernel = ckpt.info("seq/dense/kernel")  # a Sequential builds its layers in its own name scope
+        assert kernel.key == "layers/dense/vars/0" and kernel.role == MODEL
+        slot = ckpt.info("adam/seq_dense_kernel_momentum")
+        assert slot.role == OPTIMIZER and slot.slot_of == "seq/dense/kernel" and slot.key.startswith("optimizer/vars/")
+    with ckpttools.open_checkpoint(kf["sequential.keras"]["path"]) as ckpt:
+        listed = list_variables(ckpt)
+    assert all(info.role == MODEL for info in listed.shown) and len(listed.hidden) == 16
+
+
+def test_stored_member_is_read_in_place(kf: dict) -> None:
+    from ckpttools.formats.keras_zip import KerasZipReader
+    from ckpttools.storage.filerange import FileRange
+
+    reader = KerasZipReader(kf["functional.keras"]["path"])
+    try:
+        assert isinstance(reader._closers[-1], FileRange)
+    finally:
+        reader.close()
+    reader = KerasZipReader(kf["functional_deflated.keras"]["path"])
+    try:
+        assert not isinstance(reader._closers[-1], FileRange)
+    finally:
+        reader.close()
+
+
+NO_HEAVY_IMPORTS = """
+import json, sys
+from ckpttools.cli import main
+for path in sys.argv[1:]:
+    try:
+        main(["ls", "--all", "--stats", path], prog_name="ckpttools")
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+    try:
+        main(["graph", path], prog_name="ckpttools")
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))),
+      file=sys.stderr)
+"""
+
+
+
+# --- the other commands -----------------------------------------------------------------------------
+
+
+def test_ls_views(kf: dict) -> None:
+    path = kf["functional.keras"]["path"]
+    code, out, _ = run("ls", path, "--json", "--scopes", "head", "--stats")
+    assert code == 0
+    document = json.loads(out)
+    assert document["schema"] == "ckpttools.ls/1"
+    rows = {row["name"]: row for row in document["variables"]}
+    assert set(rows) == {"head/dense_3/kernel", "head/dense_3/bias", "head/dense_4/kernel", "head/dense_4/bias"}
+    expected = np.load(kf["functional.keras"]["expected"])["head/dense_3/kernel"]
+    assert rows["head/dense_3/kernel"]["stats"]["max"] == pytest.approx(float(expected.max()))
+    code, out, _ = run("ls", path, "--tree")
+    assert code == 0 and "head" in out and "lstm_cell" in out
+
+
+def test_extract_then_diff_equal(kf: dict, tmp_path: Path) -> None:
+    path = kf["functional.keras"]["path"]
+    for out in (tmp_path / "w.npz", tmp_path / "w.safetensors"):
+        code, _, err = run("extract", path, "-o", out, "--all")
+        assert code == 0, err
+        code, _, err = run("diff", path, out, "--all", "--quiet")
+        assert code == 0, err
+    arrays = np.load(tmp_path / "w.npz")
+    expected = np.load(kf["functional.keras"]["expected"])
+    assert arrays["lstm/lstm_cell/kernel"].tobytes() == expected["lstm/lstm_cell/kernel"].tobytes()
+
+
+
+
+
+# --- bad input: one line, a documented exit code, nothing executed -------------------------------------
+
+
+def _error(*args: str) -> tuple[int, str]:
+    code, out, err = run(*args)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return code, err
+
+
+def test_truncated_zip(kf: dict, tmp_path: Path) -> None:
+    data = Path(kf["functional.keras"]["path"]).read_bytes()
+    bad = tmp_path / "cut.keras"
+    bad.write_bytes(data[: len(data) // 2])
+    code, err = _error("ls", bad)
+    assert code == 4 and "cut.keras" in err and "zip" in err
+
+
+def test_zip_without_weights(kf: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "noweights.keras"
+    with zipfile.ZipFile(kf["functional.keras"]["path"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        dst.writestr("config.json", src.read("config.json"))
+    code, err = _error("ls", bad)
+    assert code == 4 and "no model.weights.h5" in err
+
+
+def test_hdf5_that_is_not_keras(tmp_path: Path) -> None:
+    bad = tmp_path / "data.h5"
+    with h5py.File(bad, "w") as f:
+        f["images"] = np.zeros((2, 2))
+    code, err = _error("ls", bad)
+    assert code == 4 and "not Keras weights" in err
+
+
+def test_corrupted_dataset(kf: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.weights.h5"
+    bad.write_bytes(Path(kf["sequential.weights.h5"]["path"]).read_bytes())
+    with h5py.File(bad, "r") as f:
+        offset = f["layers/dense/vars/0"].id.get_offset()
+    bad.write_bytes(bad.read_bytes()[:offset])  # the dataset's bytes are gone
+
+    code, err = _error("ls", "--stats", bad)
+    assert code == 4 and "broken.weights.h5" in err
+
+
+def test_config_that_does_not_match_the_weights(kf: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "mismatch.keras"
+    with zipfile.ZipFile(kf["sequential.keras"]["path"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "config.json":
+                data = data.replace(b'"units": 5', b'"units": 7')
+            dst.writestr(item, data)
+    code, err = _error("ls", bad)
+    assert code == 4 and "units=7" in err and "dense" in err
