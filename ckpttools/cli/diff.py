@@ -21,10 +21,13 @@ from .render import print_json, shape_text
 @click.option("--all", "-a", "include_all", is_flag=True, help="Also compare optimizer slots and training state.")
 @click.option("--rtol", type=float, default=0.0, show_default=True, help="Relative tolerance for 'close'.")
 @click.option("--atol", type=float, default=0.0, show_default=True, help="Absolute tolerance for 'close'.")
+@click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
+              help="Rename A's variables before matching them with B's (repeatable; OLD=NEW scope rename or "
+                   "re:REGEX=REPLACEMENT, as in 'transfer --map').")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; only the exit code tells.")
 def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rtol: float, atol: float,
-                 as_json: bool, quiet: bool) -> None:
+                 mapping: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     """Compare two checkpoints (or .npz/.safetensors files) variable by variable.
 
     Reports variables only in A or only in B, shape or dtype changes, and value
@@ -35,8 +38,9 @@ def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rto
     Examples:
       ckpttools diff runs/pretrained runs/finetuned --scopes 'conv_block[1-3]'
       ckpttools diff model.ckpt-100 weights.npz --atol 1e-6 --json
+      ckpttools diff model.keras tf_ckpt --map 're:^dense/=model/_operations/0/'
     """
-    result = diff(a, b, scopes, include_all, rtol, atol)
+    result = diff(a, b, scopes, include_all, rtol, atol, mapping=mapping)
     if as_json:
         print_json(diff_json(a, b, result))
     elif not quiet:

@@ -32,6 +32,7 @@ class LayerSpec:
     output_shape: list | None = None  # where the config shows it
     model: ModelSpec | None = None
     inbound_nodes: Any = None  # as serialised, for the tensor shapes it records
+    registered_name: str | None = None  # Keras 3: "package>Class" for a class registered by user code
 
 
 @dataclass
@@ -85,7 +86,7 @@ def _layer(entry: dict, label: str) -> LayerSpec:
     batch_shape = config.get("batch_shape") or config.get("batch_input_shape")
     layer = LayerSpec(name, str(entry.get("class_name", "?")), config, entry.get("module"),
                       _inbound_names(entry.get("inbound_nodes")), shape or batch_shape,
-                      inbound_nodes=entry.get("inbound_nodes"))
+                      inbound_nodes=entry.get("inbound_nodes"), registered_name=entry.get("registered_name"))
     if entry.get("class_name") == "InputLayer" and batch_shape:
         layer.output_shape = batch_shape
     if _has_layers(entry):

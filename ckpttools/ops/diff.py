@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checkpoint import open_checkpoint
+from ..errors import PatternError
 from ..info import TensorInfo
+from ..transfer.rename import Renamer
 from .listing import list_variables
 
 IDENTICAL, CLOSE, CHANGED = "identical", "close", "changed"
@@ -58,8 +60,12 @@ def diff(
     rtol: float = 0.0,
     atol: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    mapping: Sequence[str] = (),
 ) -> Diff:
     """Compare the selected variables of ``a`` and ``b`` by name.
+
+    ``mapping`` holds ``--map`` rules (``transfer.rename``) that turn A's names into B's, so files that
+    name the same weights differently (a ``.keras`` file and a TF checkpoint of its model) compare.
 
     Example:
         >>> result = diff("runs/pretrained", "runs/finetuned", scopes=["conv_block[1-3]"])
@@ -68,7 +74,7 @@ def diff(
     """
     result = Diff()
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
-        infos_a = {info.name: info for info in list_variables(left, scopes, show_all=include_all).shown}
+        infos_a = _renamed(list_variables(left, scopes, show_all=include_all).shown, mapping)
         infos_b = {info.name: info for info in list_variables(right, scopes, show_all=include_all).shown}
         result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
         result.only_in_b = [infos_b[name] for name in sorted(infos_b.keys() - infos_a.keys())]
@@ -79,10 +85,24 @@ def diff(
             elif info_a.dtype != info_b.dtype:
                 result.dtype_changed.append((info_a, info_b))
             else:
-                result.values.append(compare_values(name, left.get(name), right.get(name), rtol, atol))
+                result.values.append(compare_values(name, left.get(info_a.name), right.get(name), rtol, atol))
             if progress:
                 progress(info_a.nbytes + info_b.nbytes)
     return result
+
+
+def _renamed(infos: Sequence[TensorInfo], mapping: Sequence[str]) -> dict[str, TensorInfo]:
+    """A's variables by the name they get under ``mapping`` (their own name without rules)."""
+    if not mapping:
+        return {info.name: info for info in infos}
+    rename = Renamer(mapping)
+    out: dict[str, TensorInfo] = {}
+    for info in infos:
+        new = rename(info.name)
+        if new in out:
+            raise PatternError(f"--map gives '{out[new].name}' and '{info.name}' the same name '{new}'")
+        out[new] = info
+    return out
 
 
 def compare_values(name: str, a: np.ndarray, b: np.ndarray, rtol: float = 0.0, atol: float = 0.0) -> ValueDiff:
