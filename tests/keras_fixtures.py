@@ -104,6 +104,11 @@ def write_keras3(out: Path) -> dict[str, dict]:
             model.save(out / f"{label}_legacy.h5")  # Keras 3's legacy HDF5 writer, which stores weight names
             legacy = _save_expected(out, f"{label}_legacy", _expected_keras3(model, custom=()))
             manifest[f"{label}_legacy.h5"] = {"path": str(out / f"{label}_legacy.h5"), **legacy}
+    keras = sys.modules["keras"]
+    image = keras.Input((28, 28, 1))
+    pretrained = keras.Model(image, keras.layers.Conv2D(8, 3, padding="same", name="conv_block1")(image))
+    pretrained.save(out / "conv.keras")  # shaped like cnn5's first block, for transfer
+    manifest["conv.keras"] = {"path": str(out / "conv.keras")}
     deflated = out / "functional_deflated.keras"
     with zipfile.ZipFile(out / "functional.keras") as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():

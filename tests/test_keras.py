@@ -22,6 +22,7 @@ from click.testing import CliRunner
 import ckpttools
 from ckpttools.cli import main
 from ckpttools.info import MODEL, OPTIMIZER
+from ckpttools.ops.diff import diff
 from ckpttools.ops.listing import list_variables
 
 h5py = pytest.importorskip("h5py")
@@ -185,6 +186,17 @@ def test_diff_keras_against_tf_checkpoint_with_map(kf: dict) -> None:
     assert code == 1
     code, _, err = run("diff", keras_file, prefix, "--map", "dense=x", "--map", "dense_1=x")
     assert code == 2 and "same name" in err
+
+
+def test_transfer_from_a_keras_file(kf: dict, tmp_path: Path) -> None:
+    source = kf["conv.keras"]["path"]
+    out = tmp_path / "run"
+    code, _, err = run("transfer", "--from", source, "--map", "re:^conv_block1/=cnn/conv_block1/conv/",
+                       "--model", "cnn5", "--classes", "0-1", "--per-class", "2", "--init-only", "--out", out)
+    assert code == 0, err
+    result = diff(source, str(out), mapping=["re:^conv_block1/=cnn/conv_block1/conv/"])
+    assert sorted(v.name for v in result.values) == ["cnn/conv_block1/conv/bias", "cnn/conv_block1/conv/kernel"]
+    assert all(v.status == "identical" for v in result.values) and not result.only_in_a
 
 
 def test_graph_of_a_keras_file(kf: dict) -> None:

@@ -17,6 +17,7 @@ Every tensor keeps its HDF5 path as ``key``. Opening reads metadata only; values
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -185,7 +186,7 @@ class KerasH5Reader:
         dtype = _dtype(dataset, self.label, name)
         shape = tuple(int(d) for d in dataset.shape)
         info = TensorInfo(name, key, dtype.name, shape,
-                          int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, role=role, slot_of=slot_of)
+                          math.prod(shape) * dtype.itemsize, role=role, slot_of=slot_of)
         self.tensors.append(info)
         self._datasets[key] = (dataset, dtype)
         return info
