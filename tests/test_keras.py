@@ -271,9 +271,15 @@ def test_corrupted_dataset(kf: dict, tmp_path: Path) -> None:
     with h5py.File(bad, "r") as f:
         offset = f["layers/dense/vars/0"].id.get_offset()
     bad.write_bytes(bad.read_bytes()[:offset])  # the dataset's bytes are gone
-
     code, err = _error("ls", "--stats", bad)
-    assert code == 4 and "broken.weights.h5" in err
+    assert code == 4 and "broken.weights.h5" in err and "truncated" in err
+    with h5py.File(kf["sequential.weights.h5"]["path"], "r") as f:
+        header = h5py.h5o.get_info(f["layers/dense/vars/0"].id).addr
+    raw = bytearray(Path(kf["sequential.weights.h5"]["path"]).read_bytes())
+    raw[header : header + 64] = b"\xff" * 64  # the dataset's object header is garbage
+    bad.write_bytes(bytes(raw))
+    code, err = _error("ls", "--stats", bad)
+    assert code == 4 and "broken.weights.h5" in err and "damaged HDF5" in err
 
 
 def test_config_that_does_not_match_the_weights(kf: dict, tmp_path: Path) -> None:
@@ -286,3 +292,15 @@ def test_config_that_does_not_match_the_weights(kf: dict, tmp_path: Path) -> Non
             dst.writestr(item, data)
     code, err = _error("ls", bad)
     assert code == 4 and "units=7" in err and "dense" in err
+
+
+def test_graph_table_fits_80_columns_on_a_terminal(kf: dict, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    from ckpttools.cli.keras_graph import show_keras
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    show_keras(kf["functional.keras"]["path"], (), None, False)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without the terminal's styling codes
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "(None, 8, 8, 4)" in out and "never evaluated" in out and "15 layers, 611 parameters" in out

@@ -38,7 +38,8 @@ def show_keras(path: str, scopes: Sequence[str], limit: int | None, as_json: boo
     table = Table(title=escape(_title(arch)), title_justify="left", header_style="bold")
     for column, justify in (("layer", "left"), ("class", "left"), ("output shape", "left"),
                             ("parameters", "right"), ("inbound", "left")):
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        short = column in ("output shape", "parameters")  # never broken inside a number
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=short)  # type: ignore[arg-type]
     for row in rows:
         table.add_row(escape("  " * row.depth + row.name), escape(row.class_name), _shape(row.output_shape),
                       f"{row.parameters:,}", escape(", ".join(row.inbound)))

@@ -62,6 +62,9 @@ class KerasH5Reader:
         self._taken: set[str] = set()
         try:
             self.layout = self._read_layout()
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py's view of damaged metadata
+            self.close()
+            raise CorruptFileError(f"{label}: damaged HDF5 structure ({_short(exc)})") from None
         except Exception:
             self.close()
             raise

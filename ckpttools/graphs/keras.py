@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..checkpoint import open_checkpoint
 from ..errors import CkptError, NotACheckpointError
 from ..formats.keras_config import LayerSpec, ModelSpec
+from ..formats.keras_h5 import KerasH5Reader
+from ..formats.keras_zip import KerasZipReader
 from ..info import MODEL
 from ..patterns import select
 from ..resolve import resolve
@@ -60,30 +61,34 @@ def is_keras_file(path: str) -> bool:
 
 def load_architecture(path: str, scopes: Sequence[str] = ()) -> KerasArchitecture:
     """Read the model config and weights of a Keras file; keep the layers ``scopes`` select (all without)."""
-    with open_checkpoint(path) as ckpt:
-        reader = ckpt._reader
-        model: ModelSpec | None = getattr(reader, "model", None)
+    resolved = resolve(path)
+    reader = KerasZipReader(resolved.prefix) if resolved.format == "keras" else KerasH5Reader(path, resolved.prefix)
+    try:
+        model: ModelSpec | None = reader.model
         if model is None:
             raise NotACheckpointError(f"{path}: holds weights only, no model config (graph needs a .keras file "
                                       "or an .h5 written by model.save)")
-        scope = f"{model.name}/" if model.class_name == "Sequential" else ""
-        params: dict[str, int] = {}
-        for info in ckpt:
-            if info.role == MODEL:  # count each weight for every scope above it: layers, nested layers
-                parts = info.name.removeprefix(scope).split("/")[:-1]
-                for end in range(1, len(parts) + 1):
-                    params["/".join(parts[:end])] = params.get("/".join(parts[:end]), 0) + info.size
-        metadata = getattr(reader, "metadata", None) or {}
-        version = metadata.get("keras_version") if isinstance(metadata, dict) else None
-        rows = _rows(model, params)
-        total = len(rows)
-        unmatched: list[str] = []
-        if scopes:
-            chosen = set(select([row.name for row in rows], scopes))
-            unmatched = [p for p in scopes if not select([row.name for row in rows], [p])]
-            rows = [row for row in rows if row.name in chosen]
-        return KerasArchitecture(path, ckpt.format, model.name, model.class_name, rows,
-                                 sum(info.size for info in ckpt if info.role == MODEL), version, unmatched, total)
+        weights = [info for info in reader.tensors if info.role == MODEL]
+        metadata = getattr(reader, "metadata", None)
+    finally:
+        reader.close()
+    scope = f"{model.name}/" if model.class_name == "Sequential" else ""
+    params: dict[str, int] = {}
+    for info in weights:  # count each weight for every scope above it: layers, nested layers
+        parts = info.name.removeprefix(scope).split("/")[:-1]
+        for end in range(1, len(parts) + 1):
+            params["/".join(parts[:end])] = params.get("/".join(parts[:end]), 0) + info.size
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    rows = _rows(model, params)
+    total = len(rows)
+    unmatched: list[str] = []
+    if scopes:
+        names = [row.name for row in rows]
+        chosen = set(select(names, scopes))
+        unmatched = [pattern for pattern in scopes if not select(names, [pattern])]
+        rows = [row for row in rows if row.name in chosen]
+    return KerasArchitecture(path, resolved.format, model.name, model.class_name, rows,
+                             sum(info.size for info in weights), version, unmatched, total)
 
 
 def _rows(model: ModelSpec, params: dict[str, int], prefix: str = "", depth: int = 0) -> list[LayerRow]:
