@@ -144,7 +144,9 @@ def write_keras2(out: Path) -> dict[str, dict]:
         found[variable.name.removesuffix(":0")] = variable.numpy()
     model.save(out / "keras2_model.h5")
     model.save_weights(out / "keras2_weights.h5")
+    model.save(out / "keras2.keras")  # Keras 2's own .keras writer: no name attributes, Keras 2 names
     return {
+        "keras2.keras": {"path": str(out / "keras2.keras"), **_save_expected(out, "keras2_model", found)},
         "keras2_model.h5": {"path": str(out / "keras2_model.h5"), **_save_expected(out, "keras2_model", found)},
         "keras2_weights.h5": {"path": str(out / "keras2_weights.h5"),
                               **_save_expected(out, "keras2_weights", weights_only)},

@@ -25,9 +25,10 @@ import numpy as np
 from ..errors import CorruptFileError, MissingDependencyError, NotACheckpointError, NotFoundError, UnsupportedError
 from ..info import MODEL, OPTIMIZER, TRAINING, TensorInfo
 from . import keras_names
-from .keras_config import ModelSpec, parse_json, parse_model
+from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model
 
 KERAS3, LEGACY = "keras3", "legacy"
+_NOT_MODEL = ("optimizer", "metrics")  # top-level groups of a weights file that hold no model variables
 
 
 def import_h5py():
@@ -45,12 +46,15 @@ class KerasH5Reader:
     ``model`` is the model config when one is known (given, or the legacy file's ``model_config``).
     """
 
-    def __init__(self, source: Any, label: str, model: ModelSpec | None = None) -> None:
+    def __init__(self, source: Any, label: str, model: ModelSpec | None = None, keras_version: str | None = None,
+                 ) -> None:
         h5py = import_h5py()
         self.label = label
         self.data_files = [label]
         self.model = model
         self._opt_class: str | None = model.optimizer if model else None
+        self._keras_version = keras_version
+        self.keras2 = False
         try:
             self._file = h5py.File(source, "r")
         except FileNotFoundError:
@@ -85,9 +89,15 @@ class KerasH5Reader:
     # --- Keras 3 ----------------------------------------------------------------------------------
 
     def _read_keras3(self) -> None:
-        layers = self.model.layers if self.model else None
-        trainable: list[tuple[str, tuple[int, ...]]] = []
-        self._walk(self._file, self._root_scope(), layers, trainable, True)
+        root = _group(self._file, "vars")
+        # Keras 2 (tf_keras) writes the same layout, without the ``name`` attributes and with its own naming
+        self.keras2 = self._keras_version.startswith("2.") if self._keras_version else \
+            root is not None and "name" not in root.attrs
+        trainable: list[tuple[str, tuple[int, ...], str]] = []
+        self._walk(self._file, [(name, False) for name in self._root_scope()], self.model, None, trainable, True)
+        metrics = _group(self._file, "metrics")
+        if metrics is not None:  # Keras 2 saves its compiled metrics' state (a Mean's total and count)
+            self._walk(metrics, [("metrics", False)], None, None, [], False, TRAINING)
         optimizer = _group(self._file, "optimizer/vars")
         if optimizer is not None:
             self._add_optimizer(optimizer, trainable)
@@ -100,6 +110,8 @@ class KerasH5Reader:
         """
         root = _group(self._file, "vars")
         name = _text(root.attrs.get("name")) if root is not None else None
+        if self.keras2:  # Keras 2 names a Sequential's weights without the model's scope
+            return []
         if self.model is not None:
             sequential = self.model.class_name == "Sequential"
         else:
@@ -107,51 +119,60 @@ class KerasH5Reader:
             sequential = layers is not None and not any(key.startswith("input_layer") for key in layers)
         return [name] if sequential and name else []
 
-    def _walk(self, group: Any, chain: list[str], specs: list | None, trainable: list, train: bool) -> None:
-        """Add the variables of the object at ``group`` and of every object below it, in Keras' order."""
+    def _walk(self, group: Any, chain: list[tuple[str, bool]], owner: ModelSpec | None, spec: LayerSpec | None,
+              trainable: list, train: bool, role: str = MODEL) -> None:
+        """Add the variables of the object at ``group`` and of every object below it, in Keras' order.
+
+        ``owner`` is the config of the model whose ``layers`` may lie below; ``spec`` this object's own.
+        ``chain`` holds the names of the objects above, each with whether it is a model.
+        """
         own = _group(group, "vars")
-        spec = None
         if own is not None and group.name != "/":
-            name = _text(own.attrs.get("name")) or group.name.rsplit("/", 1)[-1]
-            spec = _find_spec(specs, name)
-            chain = [*chain, name]
+            key = group.name.rsplit("/", 1)[-1]
+            name = _text(own.attrs.get("name")) or (spec.name if spec else key)
+            chain = [*chain, (name, spec is not None and spec.model is not None)]
             train = train and (spec is None or spec.config.get("trainable", True) is not False)
-            self._add_layer(own, chain, group.name.rsplit("/", 1)[-1], spec, trainable, train)
+            self._add_layer(own, chain, key, spec, trainable, train, role)
+            owner = spec.model if spec is not None else None
         elif own is not None and len(own):  # the root model's own variables
-            self._add_layer(own, [_text(own.attrs.get("name")) or "model"], "", None, trainable, train)
-        children = [key for key in group if key != "vars" and not (group.name == "/" and key == "optimizer")]
-        inner = spec.model.layers if spec is not None and spec.model else specs
-        if group.name.rsplit("/", 1)[-1] == "layers" and specs:
-            order = {s.name: i for i, s in enumerate(specs)}
-            children.sort(key=lambda key: order.get(_object_name(group[key], key), len(order)))
+            self._add_layer(own, [(_text(own.attrs.get("name")) or "model", True)], "", None, trainable, train)
+        children = [key for key in group if key != "vars" and not (group.name == "/" and key in _NOT_MODEL)]
+        specs = _layer_keys(owner) if owner is not None and group.name.rsplit("/", 1)[-1] == "layers" else {}
+        if specs:
+            order = list(specs)
+            children.sort(key=lambda key: order.index(key) if key in specs else len(order))
         for key in children:
             if isinstance(group[key], _h5py_group()):
-                self._walk(group[key], chain, inner, trainable, train)
+                self._walk(group[key], chain, owner, specs.get(key), trainable, train, role)
 
-    def _add_layer(self, own: Any, chain: list[str], key: str, spec: Any, trainable: list, train: bool) -> None:
+    def _add_layer(self, own: Any, chain: list[tuple[str, bool]], key: str, spec: Any, trainable: list, train: bool,
+                   role: str = MODEL) -> None:
         numbers = sorted((k for k in own if isinstance(own[k], _h5py_dataset())), key=_number)
         classes = [keras_names.snake_case(spec.class_name)] if spec else []
-        classes += [keras_names.stem(key), keras_names.stem(chain[-1])]
+        classes += [keras_names.stem(key), keras_names.stem(chain[-1][0])]
         names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None)
-        prefix = "/".join(chain)
+        prefix = "/".join(name for name, _ in chain)
+        # Keras 2 names a variable by the layers that create it, leaving out the models around them
+        scope = "/".join(name for name, model in chain if not model) if self.keras2 else prefix
         for i, number in enumerate(numbers):
             weight = names[i] if names else number
-            role = TRAINING if weight == "seed_generator_state" else MODEL  # a random generator's state
-            info = self._add(own[number], f"{prefix}/{weight}", role)
-            if role != MODEL:
+            # a random generator's state is not a parameter
+            kind = TRAINING if weight == "seed_generator_state" else role
+            info = self._add(own[number], f"{prefix}/{weight}", kind)
+            if kind != MODEL:
                 continue
             if train and names and keras_names.is_trainable_weight(classes, weight):
-                trainable.append((info.name, info.shape))
+                trainable.append((info.name, info.shape, f"{scope}/{weight}"))
             elif train and not names:
-                trainable.append((info.name, info.shape))
+                trainable.append((info.name, info.shape, f"{scope}/{weight}"))
 
-    def _add_optimizer(self, group: Any, trainable: list[tuple[str, tuple[int, ...]]]) -> None:
+    def _add_optimizer(self, group: Any, trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
         numbers = sorted((k for k in group if isinstance(group[k], _h5py_dataset())), key=_number)
         prefix = _text(group.attrs.get("name")) or "optimizer"
         shapes = [tuple(group[n].shape) for n in numbers]
         named = None
         if self.model is not None:  # the model's variable order is known only from its config
-            named = keras_names.optimizer_names(self._opt_class or prefix, prefix, shapes, trainable)
+            named = keras_names.optimizer_names(self._opt_class or prefix, prefix, shapes, trainable, self.keras2)
         for i, number in enumerate(numbers):
             name, slot_of = named[i] if named else (f"{prefix}/{number}", None)
             self._add(group[number], name, OPTIMIZER, slot_of)
@@ -229,13 +250,25 @@ def _legacy_slot_of(weight_name: str) -> str | None:
     return "/".join(parts[2:]) if len(parts) > 2 and len(parts[1]) <= 2 else None
 
 
-def _find_spec(specs: list | None, name: str):
-    return next((spec for spec in specs or () if spec.name == name), None)
+def _layer_keys(model: ModelSpec) -> dict[str, LayerSpec]:
+    """The group name Keras gives each of ``model.layers`` (``saving_lib._save_container_state``), in order.
 
-
-def _object_name(group: Any, key: str) -> str:
-    own = _group(group, "vars") if isinstance(group, _h5py_group()) else None
-    return (_text(own.attrs.get("name")) if own is not None else None) or key
+    Layers are keyed by their class in snake_case, with a counter from the second of a class on
+    (``dense``, ``dense_1``...); a Sequential's ``layers`` leave out its InputLayer.
+    """
+    used: dict[str, int] = {}
+    keys: dict[str, LayerSpec] = {}
+    for layer in model.layers:
+        if model.class_name == "Sequential" and layer.class_name == "InputLayer":
+            continue
+        name = keras_names.snake_case(layer.class_name)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        keys[name] = layer
+    return keys
 
 
 def _group(parent: Any, path: str) -> Any:

@@ -34,6 +34,7 @@ LAYER_WEIGHTS.update({
     "normalization": (("mean", "variance", "count"), frozenset(), frozenset({"mean", "variance", "count"})),
     "p_re_lu": (("alpha",), frozenset(), frozenset()),
     "seed_generator": (("seed_generator_state",), frozenset(), frozenset({"seed_generator_state"})),
+    "mean": (("total", "count"), frozenset(), frozenset({"total", "count"})),  # Keras 2 saves metric state
 })  # fmt: skip
 
 # the config flag that, when false, drops an optional weight
@@ -41,10 +42,17 @@ _FLAGS = {"bias": "use_bias", "beta": "center", "gamma": "scale"}
 
 # optimizer class (snake_case) -> slot names per trainable variable, in the order Keras creates them
 OPTIMIZER_SLOTS: dict[str, tuple[str, ...]] = {
-    "adam": ("momentum", "velocity"), "adam_w": ("momentum", "velocity"), "adamw": ("momentum", "velocity"),
+    "adam": ("momentum", "velocity"), "adamw": ("momentum", "velocity"),
     "lamb": ("momentum", "velocity"), "adamax": ("momentum", "norm"), "adagrad": ("accumulator",),
     "adadelta": ("accumulated_grad", "accumulated_delta_var"), "ftrl": ("accumulator", "linear"),
     "lion": ("momentum",), "sgd": ("momentum",), "rmsprop": ("velocity",),
+}  # fmt: skip
+
+
+# tf_keras (Keras 2.11+ optimizers, written by Keras 2's own .keras saving): class name, slot names
+KERAS2_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "adam": ("Adam", ("m", "v")), "adamw": ("AdamW", ("m", "v")), "adamax": ("Adamax", ("m", "u")),
+    "sgd": ("SGD", ("m",)),
 }  # fmt: skip
 
 
@@ -101,25 +109,43 @@ def is_trainable_weight(classes: Sequence[str], name: str) -> bool:
 
 
 def optimizer_names(optimizer: str, prefix: str, shapes: Sequence[tuple[int, ...]],
-                    trainable: Sequence[tuple[str, tuple[int, ...]]]) -> list[tuple[str, str | None]] | None:
+                    trainable: Sequence[tuple[str, tuple[int, ...], str]], keras2: bool = False,
+                    ) -> list[tuple[str, str | None]] | None:
     """``(name, slot_of)`` for each stored optimizer variable, or None when the layout is not the known one.
 
-    ``trainable`` is the model's trainable variables (name, shape) in order; every slot's shape must
-    match its variable's, so a guess that does not fit the file is never shown.
+    ``trainable`` is the model's trainable variables (shown name, shape, Keras' own name) in order: a slot
+    is named after Keras' name and linked to the shown one. Every slot's shape must
+    match its variable's, so a guess that does not fit the file is never shown. Keras 3 names slots
+    ``adam/dense_kernel_momentum`` after ``iteration`` and ``learning_rate``; Keras 2 (``keras2``)
+    ``Adam/m/dense/kernel`` after ``iteration``.
     """
-    slots = OPTIMIZER_SLOTS.get(snake_case(optimizer).replace("_", "")) or OPTIMIZER_SLOTS.get(snake_case(optimizer))
-    if slots is None or not trainable or not shapes or shapes[0] != ():
+    key = snake_case(optimizer).replace("_", "")
+    if keras2:
+        if key not in KERAS2_SLOTS:
+            return None
+        display, slots = KERAS2_SLOTS[key]
+        heads: tuple[str, ...] = ("iteration",)
+
+        def slot_name(var: str, slot: str) -> str:
+            return f"{display}/{slot}/{var}"
+    else:
+        if key not in OPTIMIZER_SLOTS:
+            return None
+        slots, heads = OPTIMIZER_SLOTS[key], ("iteration", "learning_rate")
+
+        def slot_name(var: str, slot: str) -> str:
+            return f"{prefix}/{var.replace('/', '_')}_{slot}"
+    if not trainable or not shapes or shapes[0] != ():
         return None
-    per_var = len(slots) * len(trainable)
-    head = ["iteration", "learning_rate"][: len(shapes) - per_var]
-    if len(head) not in (1, 2) or any(shape != () for shape in shapes[: len(head)]):
+    head = list(heads[: len(shapes) - len(slots) * len(trainable)])
+    if not head or len(shapes) - len(head) != len(slots) * len(trainable) or any(s != () for s in shapes[: len(head)]):
         return None
-    out: list[tuple[str, str | None]] = [(f"{prefix}/{name}", None) for name in head]
+    out: list[tuple[str, str | None]] = [(name if keras2 else f"{prefix}/{name}", None) for name in head]
     position = len(head)
-    for var_name, var_shape in trainable:
+    for shown, var_shape, own in trainable:
         for slot in slots:
             if shapes[position] != var_shape:
                 return None
-            out.append((f"{prefix}/{var_name.replace('/', '_')}_{slot}", var_name))
+            out.append((slot_name(own, slot), shown))
             position += 1
     return out

@@ -45,7 +45,9 @@ class KerasZipReader:
             self.metadata = _json_member(archive, METADATA, path) or {}
             document = _json_member(archive, CONFIG, path)
             self.model: ModelSpec | None = parse_model(document, f"{path}:{CONFIG}") if document else None
-            self._h5 = KerasH5Reader(self._weights_source(archive), f"{path}:{WEIGHTS}", self.model)
+            version = self.metadata.get("keras_version") if isinstance(self.metadata, dict) else None
+            self._h5 = KerasH5Reader(self._weights_source(archive), f"{path}:{WEIGHTS}", self.model,
+                                     version if isinstance(version, str) else None)
             self._closers.insert(0, self._h5)
             if self.model is not None:
                 check_weights(self.model, self._h5.tensors, path)
