@@ -10,6 +10,7 @@ understood: Keras 3 (``inbound_nodes`` holding ``__keras_tensor__`` args with ``
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,50 +95,42 @@ def _layer(entry: dict, label: str) -> LayerSpec:
     return layer
 
 
+def _inbound_refs(value: Any) -> Iterator[tuple[str, Any]]:
+    """``(layer name, tensor shape or None)`` for each tensor an ``inbound_nodes`` value refers to.
+
+    Keras 3 serialises a tensor as ``{"class_name": "__keras_tensor__", "config": {"shape", "keras_history":
+    [layer, node, tensor]}}``; Keras 2 as a list ``[layer, node, tensor, kwargs]``.
+    """
+    if isinstance(value, dict):
+        config = value.get("config") if isinstance(value.get("config"), dict) else {}
+        history = config.get("keras_history")
+        if value.get("class_name") == "__keras_tensor__" and isinstance(history, list) and history \
+                and isinstance(history[0], str):
+            yield history[0], config.get("shape")
+            return
+        for item in value.values():
+            yield from _inbound_refs(item)
+    elif isinstance(value, list):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
+            yield value[0], None
+            return
+        for item in value:
+            yield from _inbound_refs(item)
+
+
 def _inbound_names(nodes: Any) -> list[str]:
-    """Layer names feeding a layer, in order, from either serialisation of ``inbound_nodes``."""
-    names: list[str] = []
-
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            history = (value.get("config") or {}).get("keras_history") if value.get("class_name") == \
-                "__keras_tensor__" else None
-            if isinstance(history, list) and history and isinstance(history[0], str):
-                names.append(history[0])
-                return
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):  # Keras 2
-                names.append(value[0])
-                return
-            for item in value:
-                visit(item)
-
-    visit(nodes or [])
-    return list(dict.fromkeys(names))
+    """Layer names feeding a layer, in order, without repeats."""
+    return list(dict.fromkeys(name for name, _ in _inbound_refs(nodes or [])))
 
 
 def _output_shapes_from_inbound(layers: list[LayerSpec]) -> None:
     """A Keras 3 functional config records each input tensor's shape where it is consumed."""
     by_name = {layer.name: layer for layer in layers}
-
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            cfg = value.get("config") or {}
-            if value.get("class_name") == "__keras_tensor__" and isinstance(cfg.get("keras_history"), list):
-                source = by_name.get(cfg["keras_history"][0])
-                if source is not None and source.output_shape is None and "shape" in cfg:
-                    source.output_shape = cfg["shape"]
-                return
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
     for layer in layers:
-        visit(layer.inbound_nodes)
+        for name, shape in _inbound_refs(layer.inbound_nodes or []):
+            source = by_name.get(name)
+            if source is not None and source.output_shape is None and shape is not None:
+                source.output_shape = shape
 
 
 def _optimizer_class(compile_config: Any) -> str | None:
