@@ -56,9 +56,9 @@ def _keras3_models():
     out = layers.Dense(3, name="logits")(x)
     functional = keras.Model([image, tokens], out, name="net")
     rng = np.random.default_rng(0)
-    sequential.compile("adam", "mse")
+    sequential.compile("adam", "mse", run_eagerly=True)  # eager: no graph tracing, a faster fixture
     sequential.fit(rng.normal(size=(8, 6)), rng.normal(size=(8, 2)), epochs=2, batch_size=4, verbose=0)
-    functional.compile(keras.optimizers.Adam(1e-2), "mse")
+    functional.compile(keras.optimizers.Adam(1e-2), "mse", run_eagerly=True)
     functional.fit([rng.normal(size=(8, 8, 8, 3)), rng.integers(0, 20, (8, 5))], rng.normal(size=(8, 3)),
                    epochs=1, batch_size=4, verbose=0)
     bf16 = keras.Sequential([keras.Input((4,)), layers.Dense(3, dtype="bfloat16", name="half")], name="bf16")
@@ -131,7 +131,7 @@ def write_keras2(out: Path) -> dict[str, dict]:
     x = k2.layers.Dense(8)(inp)
     x = k2.layers.BatchNormalization()(x)
     model = k2.Model(inp, inner(x))
-    model.compile(k2.optimizers.Adam(), "mse")
+    model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
     rng = np.random.default_rng(1)
     model.fit(rng.normal(size=(8, 8)), rng.normal(size=(8, 3)), epochs=2, batch_size=4, verbose=0)
     found = {}
