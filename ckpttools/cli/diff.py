@@ -28,7 +28,7 @@ from .render import print_json, shape_text
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; only the exit code tells.")
 def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rtol: float, atol: float,
                  mapping: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Compare two checkpoints (or .npz/.safetensors files) variable by variable.
+    """Compare two checkpoints (or .npz/.safetensors/Keras files) variable by variable.
 
     Reports variables only in A or only in B, shape or dtype changes, and value
     changes (max absolute and relative difference). Exit code 0 when equal
