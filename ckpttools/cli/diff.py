@@ -24,11 +24,14 @@ PLAIN_COLUMNS = ("name", "status", "mismatched", "max_abs", "max_rel", "detail")
 @click.option("--all", "-a", "include_all", is_flag=True, help="Also compare optimizer slots and training state.")
 @click.option("--rtol", type=float, default=0.0, show_default=True, help="Relative tolerance for 'close'.")
 @click.option("--atol", type=float, default=0.0, show_default=True, help="Absolute tolerance for 'close'.")
+@click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
+              help="Rename A's variables before matching them with B's (repeatable; OLD=NEW scope rename or "
+                   "re:REGEX=REPLACEMENT, as in 'transfer --map').")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report (schema in the README).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; only the exit code tells.")
 def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rtol: float, atol: float,
-                 as_json: bool, quiet: bool) -> None:
-    """Compare two checkpoints (or .npz/.safetensors files) variable by variable.
+                 mapping: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """Compare two checkpoints (or .npz/.safetensors/Keras files) variable by variable.
 
     Reports variables only in A or only in B, shape or dtype changes, and value
     changes (max absolute and relative difference). On a terminal: a table of
@@ -40,14 +43,15 @@ def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rto
       ckpttools diff runs/pretrained runs/finetuned --scopes 'conv_block[1-3]'
       ckpttools diff model.ckpt-100 weights.npz --atol 1e-6 --json
       ckpttools diff a.npz b.npz | awk -F'\\t' '$2 == "changed"'
+      ckpttools diff model.keras tf_ckpt --map 're:^dense/=model/_operations/0/'
     \b
-    Exit codes: 0 equal (within --rtol/--atol), 1 they differ, 2 bad option,
+    Exit codes: 0 equal (within --rtol/--atol), 1 they differ, 2 bad option or --map,
     3 a checkpoint not found, 4 bad or corrupt data, 130 Ctrl-C.
     """
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
-        total = bytes_to_compare(left, right, scopes, include_all)
+        total = bytes_to_compare(left, right, scopes, include_all, mapping)
         with byte_progress(total, "comparing values") as advance:
-            result = compare(left, right, scopes, include_all, rtol, atol, advance)
+            result = compare(left, right, scopes, include_all, rtol, atol, advance, mapping)
     if as_json:
         print_json(diff_json(a, b, result))
     elif not quiet:

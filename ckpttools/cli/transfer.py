@@ -20,7 +20,7 @@ from .transfer_view import print_plan
 
 @click.command()
 @click.option("--from", "source", metavar="SOURCE",
-              help="checkpoint prefix or directory, SavedModel, .npz or .safetensors to start from")
+              help="checkpoint prefix or directory, SavedModel, .npz, .safetensors or Keras file to start from")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="source variables to take (repeatable)")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="source variables to leave out (repeatable)")
 @click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",

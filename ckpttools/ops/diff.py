@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checkpoint import Checkpoint, open_checkpoint
+from ..errors import PatternError
 from ..info import TensorInfo
+from ..transfer.rename import Renamer
 from .listing import list_variables
 
 IDENTICAL, CLOSE, CHANGED = "identical", "close", "changed"
@@ -64,8 +66,12 @@ def diff(
     rtol: float = 0.0,
     atol: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    mapping: Sequence[str] = (),
 ) -> Diff:
     """Compare the selected variables of ``a`` and ``b`` by name.
+
+    ``mapping`` holds ``--map`` rules (``transfer.rename``) that turn A's names into B's, so files that
+    name the same weights differently (a ``.keras`` file and a TF checkpoint of its model) compare.
 
     Example:
         >>> result = diff("runs/pretrained", "runs/finetuned", scopes=["conv_block[1-3]"])
@@ -73,19 +79,34 @@ def diff(
         True
     """
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
-        return compare(left, right, scopes, include_all, rtol, atol, progress)
+        return compare(left, right, scopes, include_all, rtol, atol, progress, mapping)
 
 
-def _selected(left: Checkpoint, right: Checkpoint, scopes: Sequence[str], include_all: bool
-              ) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
-    return ({info.name: info for info in list_variables(left, scopes, show_all=include_all).shown},
+def _selected(left: Checkpoint, right: Checkpoint, scopes: Sequence[str], include_all: bool,
+              mapping: Sequence[str] = ()) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """The selected variables of each side by the name they are matched on (A's after ``mapping``)."""
+    return (_renamed(list_variables(left, scopes, show_all=include_all).shown, mapping),
             {info.name: info for info in list_variables(right, scopes, show_all=include_all).shown})
 
 
+def _renamed(infos: Sequence[TensorInfo], mapping: Sequence[str]) -> dict[str, TensorInfo]:
+    """A's variables by the name they get under ``mapping`` (their own name without rules)."""
+    if not mapping:
+        return {info.name: info for info in infos}
+    rename = Renamer(mapping)
+    out: dict[str, TensorInfo] = {}
+    for info in infos:
+        new = rename(info.name)
+        if new in out:
+            raise PatternError(f"--map gives '{out[new].name}' and '{info.name}' the same name '{new}'")
+        out[new] = info
+    return out
+
+
 def bytes_to_compare(left: Checkpoint, right: Checkpoint, scopes: Sequence[str] = (),
-                     include_all: bool = False) -> int:
+                     include_all: bool = False, mapping: Sequence[str] = ()) -> int:
     """How many bytes ``compare`` reads (both sides of the same-shape, same-dtype pairs): a progress total."""
-    infos_a, infos_b = _selected(left, right, scopes, include_all)
+    infos_a, infos_b = _selected(left, right, scopes, include_all, mapping)
     return sum(infos_a[name].nbytes + infos_b[name].nbytes for name in infos_a.keys() & infos_b.keys()
                if (infos_a[name].shape, infos_a[name].dtype) == (infos_b[name].shape, infos_b[name].dtype))
 
@@ -98,11 +119,12 @@ def compare(
     rtol: float = 0.0,
     atol: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    mapping: Sequence[str] = (),
 ) -> Diff:
     """``diff`` of two open checkpoints; ``progress`` gets the bytes compared, chunk by chunk."""
     result = Diff(a=left.prefix, b=right.prefix)
     result.notes = [f"{side}: {ckpt.note}" for side, ckpt in (("A", left), ("B", right)) if ckpt.note]
-    infos_a, infos_b = _selected(left, right, scopes, include_all)
+    infos_a, infos_b = _selected(left, right, scopes, include_all, mapping)
     result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
     result.only_in_b = [infos_b[name] for name in sorted(infos_b.keys() - infos_a.keys())]
     for name in sorted(infos_a.keys() & infos_b.keys()):
@@ -112,7 +134,8 @@ def compare(
         elif info_a.dtype != info_b.dtype:
             result.dtype_changed.append((info_a, info_b))
         else:
-            result.values.append(compare_values(name, left.get(name), right.get(name), rtol, atol, progress))
+            result.values.append(compare_values(name, left.get(info_a.name), right.get(name), rtol, atol,
+                                                progress))
     return result
 
 
