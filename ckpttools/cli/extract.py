@@ -48,9 +48,12 @@ def extract(path: str, output: str, scopes: tuple[str, ...], include_all: bool, 
             "output": report.path, "format": report.format, "variables": len(report.written),
             "nbytes": report.nbytes, "written": [info.name for info in report.written],
             "skipped": report.skipped, "converted": report.converted,
+            "removed_partials": report.removed_partials,
         })
         return
     errors = Console(stderr=True)
+    for stale in report.removed_partials:
+        errors.print(f"[dim]note:[/dim] removed {escape(stale)}, left by an interrupted run", highlight=False)
     for name, reason in report.skipped.items():
         errors.print(f"[yellow]skipped[/yellow] {escape(name)}: {escape(reason)}", highlight=False)
     for name, change in report.converted.items():

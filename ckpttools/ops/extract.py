@@ -20,7 +20,7 @@ from ..errors import NotFoundError
 from ..formats import dtypes
 from ..formats.safetensors import CODE_FOR_NAME, DTYPES
 from ..info import TensorInfo
-from ..storage.atomic import atomic_path, check_writable
+from ..storage.atomic import atomic_path, check_writable, remove_stale_partials
 from ..storage.prefetch import prefetch
 from .listing import list_variables
 
@@ -40,6 +40,7 @@ class ExtractReport:
     written: list[TensorInfo] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
     converted: dict[str, str] = field(default_factory=dict)  # name -> what changed
+    removed_partials: list[str] = field(default_factory=list)  # temporary files of killed earlier runs
 
     @property
     def nbytes(self) -> int:
@@ -86,10 +87,11 @@ def write_weights(
     fmt = fmt or ("safetensors" if out.endswith(".safetensors") else "npz")
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    removed = remove_stale_partials(out)
     check_writable(out, force)
     with open_checkpoint(source) as ckpt:
         chosen = select(ckpt, scopes, include_all)
-        report = ExtractReport(out, fmt)
+        report = ExtractReport(out, fmt, removed_partials=removed)
         with atomic_path(out, force) as tmp:
             if fmt == "npz":
                 _write_npz(ckpt, chosen, tmp, compress, report, progress or (lambda n: None))
