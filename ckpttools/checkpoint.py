@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import roles
-from .errors import CkptError, NotFoundError
+from .errors import CkptError, CorruptFileError, NotFoundError, bounded
 from .formats import messages, objgraph
 from .formats.bundle import BundleReader
 from .formats.protowire import WireError
@@ -47,7 +48,7 @@ class Checkpoint:
             infos = self._name_objects(infos)
         else:
             infos = _classify(infos)
-        self._infos = sorted(infos, key=lambda info: info.name)
+        self._infos = sorted(self._unique_names(infos), key=lambda info: info.name)
         self._by_name = {info.name: info for info in self._infos}
         self._by_key = {info.key: info for info in self._infos}
 
@@ -55,6 +56,26 @@ class Checkpoint:
     def note(self) -> str | None:
         """How the given path was resolved, when that was not obvious."""
         return self.resolved.note
+
+    def _unique_names(self, infos: list[TensorInfo]) -> list[TensorInfo]:
+        """Every tensor gets its own name: where readable names collide, those tensors keep their keys.
+
+        Keys are unique in a valid checkpoint; if even they collide, the listing would hide a
+        tensor, so it is refused.
+        """
+        counts = Counter(info.name for info in infos)
+        clashes = {name for name, n in counts.items() if n > 1}
+        if not clashes:
+            return infos
+        self.warnings.append(f"{len(clashes)} readable name(s) shared by several tensors "
+                             f"(e.g. '{bounded(min(clashes))}'): those are shown by their keys")
+        infos = [replace(info, name=info.key) if info.name in clashes else info for info in infos]
+        keys = Counter(info.name for info in infos)
+        twice = sorted(name for name, n in keys.items() if n > 1)
+        if twice:
+            raise CorruptFileError(f"{self.prefix}: {len(twice)} name(s) are used by several tensors "
+                                   f"(e.g. '{bounded(twice[0])}'); refusing a listing that would hide one")
+        return infos
 
     def _name_objects(self, infos: list[TensorInfo]) -> list[TensorInfo]:
         try:

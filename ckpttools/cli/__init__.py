@@ -12,7 +12,9 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import EXIT_INTERNAL, CkptError
+from ..errors import EXIT_INTERNAL, CkptError, bounded
+
+MESSAGE_LIMIT = 1000  # an error is one line: whatever input it quotes, never pages of it
 
 
 class _Group(click.Group):
@@ -44,7 +46,7 @@ class _Group(click.Group):
         except CkptError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {bounded(str(exc), MESSAGE_LIMIT)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -54,7 +56,8 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            detail = bounded(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
+            click.echo(f"Error: internal error: {detail} (run with --debug for details)", err=True)
             ctx.exit(EXIT_INTERNAL)
 
 

@@ -42,7 +42,7 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
         if as_json:
             render.print_json(render.listing_json(path, ckpt, listing, values, with_tree=tree))
             return
-        out.notes(render.listing_notes(ckpt, listing))
+        out.notes(render.listing_notes(ckpt, listing) + render.stats_notes(listing, values))
         if tree:
             out.tree(ckpt, listing)
         elif slices:

@@ -44,6 +44,18 @@ def listing_notes(ckpt: Checkpoint, listing: Listing) -> list[str]:
     return notes
 
 
+def stats_notes(listing: Listing, stats: dict | None) -> list[str]:
+    """Say which shown tensors got no statistics (strings, complex numbers, undecodable dtypes)."""
+    if stats is None:
+        return []
+    without = [info for info in listing.shown if stats.get(info.name) is None]
+    if not without:
+        return []
+    dtypes = ", ".join(sorted({info.dtype for info in without}))
+    return [f"no numeric statistics for {len(without)} {'tensor' if len(without) == 1 else 'tensors'} "
+            f"of dtype {dtypes} (shown as -)"]
+
+
 def human_bytes(size: int) -> str:
     """Decimal units, as rich prints them: 950 bytes, 1.2 kB, 3.4 MB."""
     if size < 1000:

@@ -91,7 +91,8 @@ class BundleReader:
     def _info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
         dtype = dtypes.from_enum(entry.dtype)
         if not entry.slices:
-            return TensorInfo(key, key, dtype.name, entry.shape, entry.size, shards=(entry.shard_id,))
+            nbytes = entry.size if math.prod(entry.shape) else 0  # an empty string tensor stores just a crc
+            return TensorInfo(key, key, dtype.name, entry.shape, nbytes, shards=(entry.shard_id,))
         slices = []
         for extents in entry.slices:
             part = self._slice_entry(key, extents)

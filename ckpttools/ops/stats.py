@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: the dtypes min/max/mean make sense for
 _CHUNK = 1 << 20  # elements per step: temporaries stay ~8 MB whatever the tensor
 
 
@@ -22,13 +23,14 @@ class TensorStats:
 
 
 def tensor_stats(array: np.ndarray) -> TensorStats | None:
-    """Statistics of a numeric array, or None for strings and complex numbers.
+    """Statistics of a numeric array, or None for strings (bytes, unicode, objects), complex numbers
+    and other non-numeric dtypes: they have no min or mean.
 
     Example:
         >>> tensor_stats(np.array([1.0, np.nan, 3.0])).mean
         2.0
     """
-    if array.dtype == object or np.iscomplexobj(array):
+    if array.dtype.kind not in NUMERIC_KINDS:
         return None
     flat = array.reshape(-1)
     count = nan = inf = 0

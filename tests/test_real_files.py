@@ -1,0 +1,161 @@
+"""Real files that once gave wrong answers or crashes (issue 9), judged against TensorFlow's own reading.
+
+The files are written by real TensorFlow/Keras in a subprocess (tests/real_file_fixtures.py), once per
+session, with TensorFlow's view of them in truth.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import ckpttools
+from ckpttools.cli import main
+
+TESTS = Path(__file__).resolve().parent
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """truth.json of tests/real_file_fixtures.py, for files it wrote in a fresh directory."""
+    pytest.importorskip("tensorflow")
+    root = tmp_path_factory.mktemp("real_files")
+    result = subprocess.run([sys.executable, str(TESTS / "real_file_fixtures.py"), str(root)],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"writing the TensorFlow fixtures failed:\n{result.stderr[-5000:]}")
+    return json.loads((root / "truth.json").read_text(encoding="utf-8"))
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def same_value(ours: np.ndarray, tensorflow: object) -> bool:
+    """Equal shape and elements; TF gives a scalar string as ``bytes`` (np.asarray would drop trailing NULs)."""
+    if isinstance(tensorflow, bytes):
+        return ours.shape == () and ours.item() == tensorflow
+    return ours.shape == tensorflow.shape and ours.tolist() == tensorflow.tolist()
+
+
+def tf_reader(prefix: str):
+    import tensorflow as tf
+
+    return tf.train.load_checkpoint(prefix)
+
+
+# --- 1, 2: lookup tables: empty string tensors, two tensors under one attribute --------------------------
+
+
+@pytest.mark.parametrize("label", ["tables_ckpt", "tables_saved_model"])
+def test_every_table_tensor_has_its_own_name(real: dict, label: str) -> None:
+    truth = real[label]
+    with ckpttools.open_checkpoint(truth["path"]) as ckpt:
+        names = [info.name for info in ckpt]
+        assert len(names) == len(set(names)) == len(truth["tf"])
+        assert {info.key: [info.dtype, list(info.shape)] for info in ckpt} == truth["tf"]
+        reader = tf_reader(ckpt.prefix)
+        for info in ckpt:
+            assert info.name == ckpt.info(info.name).name  # each name reaches its own tensor
+            assert same_value(ckpt.get(info.name), reader.get_tensor(info.key)), info.name
+    assert any(n.endswith("empty/table-keys") for n in names) and any(n.endswith("empty/table-values") for n in names)
+
+
+def test_empty_string_tensor_listed_with_zero_bytes(real: dict) -> None:
+    code, out, _ = run("ls", "--all", "--json", real["tables_ckpt"]["path"])
+    rows = {v["name"]: v for v in json.loads(out)["variables"]}
+    assert code == 0
+    assert rows["module/empty/table-keys"]["nbytes"] == 0 and rows["module/empty/table-keys"]["shape"] == [0]
+    assert rows["module/vocab/table-values"]["nbytes"] > 0
+
+
+@pytest.mark.parametrize("label", ["tables_ckpt", "tables_saved_model"])
+def test_extract_tables_to_npz_equals_tensorflow(real: dict, label: str, tmp_path: Path) -> None:
+    out = tmp_path / "tables.npz"
+    code, _, err = run("extract", "--all", real[label]["path"], "-o", str(out))
+    assert code == 0, err
+    with ckpttools.open_checkpoint(real[label]["path"]) as ckpt, np.load(out, allow_pickle=False) as archive:
+        reader = tf_reader(ckpt.prefix)
+        tables = {info.name for info in ckpt if "table-" in info.name}
+        assert len(tables) == 4 and tables <= set(archive.files)
+        for name in archive.files:
+            assert same_value(archive[name], reader.get_tensor(ckpt.info(name).key)), name
+
+
+def test_diff_counts_both_table_tensors(real: dict, tmp_path: Path) -> None:
+    out = tmp_path / "t.npz"
+    assert run("extract", "--all", real["tables_ckpt"]["path"], "-o", str(out))[0] == 0
+    code, stdout, _ = run("diff", "--all", "--json", real["tables_ckpt"]["path"], str(out))
+    doc = json.loads(stdout)
+    assert code == 0 and doc["equal"]
+    assert len([v for v in doc["values"] if v["status"] == "identical"]) == len(real["tables_ckpt"]["tf"])
+
+
+def test_colliding_names_fall_back_to_keys_never_hide_a_tensor(real: dict, monkeypatch) -> None:
+    from ckpttools.formats import objgraph
+
+    monkeypatch.setattr(objgraph, "_display_name", lambda key, *args: key.split("/.ATTRIBUTES/")[0])
+    with ckpttools.open_checkpoint(real["tables_ckpt"]["path"]) as ckpt:
+        assert len({info.name for info in ckpt}) == len(real["tables_ckpt"]["tf"])
+        assert "module/empty/.ATTRIBUTES/table-keys" in {info.name for info in ckpt}
+        assert any("shared by several tensors" in w for w in ckpt.warnings)
+
+
+# --- 9: bounded error messages --------------------------------------------------------------------------
+
+
+def test_truncated_pbtxt_error_is_one_short_line(real: dict) -> None:
+    code, _, err = run("graph", real["truncated_pbtxt"]["path"])
+    assert code == 4 and err.count("\n") == 1 and len(err) < 600
+    assert "line 20" in err and "missing ending quote" in err and err.count("tensor_content") == 1
+
+
+def test_any_error_is_one_bounded_line(tmp_path: Path) -> None:
+    name = "x\n\x1b[31m" + "y" * 5000
+    code, _, err = run("ls", str(tmp_path / name))
+    assert code == 3 and err.count("\n") == 1 and len(err) < 1100 and "\x1b" not in err
+
+
+# --- 3: ls --stats on string npz; names too long for a zip ----------------------------------------------
+
+
+def test_ls_stats_on_npz_with_byte_and_unicode_strings(real: dict, tmp_path: Path) -> None:
+    extracted = tmp_path / "all.npz"
+    assert run("extract", "--all", real["tables_ckpt"]["path"], "-o", str(extracted))[0] == 0
+    numpy_made = tmp_path / "strings.npz"
+    np.savez(numpy_made, b=np.array([b"ab", b"c"]), u=np.array(["x", "yz"]), f=np.arange(3.0))
+    for path, strings in ((extracted, 3), (numpy_made, 2)):  # 3: the object graph is a string too
+        code, out, err = run("ls", "--all", "--stats", str(path))
+        assert code == 0, err
+        assert f"no numeric statistics for {strings} tensors" in err
+        rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+        assert all(cells[5:9] == ["-"] * 4 for name, cells in rows.items() if cells[1] in ("string", "str64"))
+    code, out, _ = run("ls", "--stats", "--json", str(numpy_made))
+    stats = {v["name"]: v["stats"] for v in json.loads(out)["variables"]}
+    assert stats["b"] is None and stats["u"] is None and stats["f"]["max"] == 2.0
+
+
+def test_extract_refuses_a_name_over_64_kib(real: dict, tmp_path: Path) -> None:
+    truth = real["long_name"]
+    long_name = max(truth["tf"], key=len)
+    assert len(long_name) >= 65536
+    out = tmp_path / "w.npz"
+    code, _, err = run("extract", truth["path"], "-o", str(out))
+    assert code == 5 and "limit" in err and "--scopes" in err and len(err) < 600
+    assert list(tmp_path.iterdir()) == []
+    assert run("extract", truth["path"], "-o", str(out), "--scopes", "short")[0] == 0
+    safetensors = tmp_path / "w.safetensors"
+    assert run("extract", truth["path"], "-o", str(safetensors))[0] == 0
+    from safetensors.numpy import load_file
+
+    reader = tf_reader(truth["path"])
+    assert {k: v.tolist() for k, v in load_file(str(safetensors)).items()} == {
+        k: reader.get_tensor(k).tolist() for k in truth["tf"]}
