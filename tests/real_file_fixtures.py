@@ -86,9 +86,13 @@ def write_conv_functions(root: Path) -> dict:
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel.FromString((Path(saved) / "saved_model.pb").read_bytes())
-    saved_functions = [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function]
-    return {"conv_function": {"path": str(path), "functions": [f.signature.name for f in graph_def.library.function]},
-            "keras_conv_saved_model": {"path": saved, "functions": saved_functions}}
+    return {"conv_function": {"path": str(path), "functions": _function_ops(graph_def)},
+            "keras_conv_saved_model": {"path": saved, "functions": _function_ops(proto.meta_graphs[0].graph_def)}}
+
+
+def _function_ops(graph_def) -> dict:
+    """{function name: sorted op types of its body}, as TensorFlow's protos hold them."""
+    return {f.signature.name: sorted({node.op for node in f.node_def}) for f in graph_def.library.function}
 
 
 def _shape_of(tensor: tf.Tensor) -> list | None:

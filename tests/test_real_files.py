@@ -159,3 +159,37 @@ def test_extract_refuses_a_name_over_64_kib(real: dict, tmp_path: Path) -> None:
     reader = tf_reader(truth["path"])
     assert {k: v.tolist() for k, v in load_file(str(safetensors)).items()} == {
         k: reader.get_tensor(k).tolist() for k in truth["tf"]}
+
+
+# --- 3: function libraries holding convolutions ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["conv_function", "keras_conv_saved_model"])
+def test_graph_functions_with_convolutions(real: dict, label: str) -> None:
+    truth = real[label]
+    assert any("Conv2D" in ops for ops in truth["functions"].values())
+    code, out, err = run("graph", "--functions", "--json", truth["path"])
+    assert code == 0, err
+    listed = {f["name"]: sorted({node["op"] for node in f["nodes"]}) for f in json.loads(out)["functions"]}
+    assert listed == truth["functions"]
+    convs = [node for f in json.loads(out)["functions"] for node in f["nodes"] if node["op"] == "Conv2D"]
+    assert convs and all(node["attrs"]["strides"] == [1, 1] for node in convs)
+    code, out, err = run("graph", "--functions", truth["path"])
+    assert code == 0 and "Conv2D" in out, err
+
+
+# --- 4: Placeholder shapes of old graphs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["path", "pb"])
+def test_old_placeholder_shapes_are_what_tensorflow_imports(real: dict, kind: str) -> None:
+    truth = real["old_placeholders"]
+    code, out, _ = run("graph", "--summary", "--json", truth[kind])
+    inputs = {p["name"]: p["shape"] for p in json.loads(out)["summary"]["placeholders"]}
+    assert code == 0 and inputs == truth["shapes"]
+    assert truth["shapes"]["anything"] is None and truth["shapes"]["images"] == [None, 32, 32, 1]
+    code, out, _ = run("graph", "--op", "Placeholder", "--json", truth[kind])
+    assert {n["name"]: n["attrs"]["shape"] for n in json.loads(out)["nodes"]} == truth["shapes"]
+    code, out, _ = run("graph", "--summary", truth[kind])
+    rows = {line.split("\t")[1]: line.split("\t")[3] for line in out.splitlines() if line.startswith("input\t")}
+    assert rows == {"images": "[?, 32, 32, 1]", "labels": "[?]", "anything": "<unknown>", "rate": "[]"}

@@ -19,7 +19,7 @@ from ..info import MODEL
 from ..roles import classify
 from .functions import FunctionInfo, list_functions
 from .load import LoadedGraph
-from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, shape_list
+from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, placeholder_shape, shape_list
 from .outputs import is_machinery, likely_outputs
 from .scan import NodeScan
 
@@ -128,7 +128,7 @@ def summarize(graph: LoadedGraph, nodes: Sequence[Any] | None = None) -> GraphSu
         parameters=sum(v.parameters for v in known if v.role == MODEL),
         all_parameters=sum(v.parameters for v in known),
         trainable_parameters=sum(v.parameters for v in known if v.trainable) if has_trainable else None,
-        placeholders=_placeholders(scan, chosen, saver_nodes),
+        placeholders=_placeholders(scan, chosen, saver_nodes, graph.graph_def.versions.producer),
         outputs=likely_outputs(scan, chosen, saver_nodes),
         collections=_collections(meta),
         saver=_saver(meta),
@@ -169,15 +169,14 @@ def _variables(scan: NodeScan, chosen: Sequence[int], trainable: set[str]) -> li
     return out
 
 
-def _placeholders(scan: NodeScan, chosen: Sequence[int], saver_nodes: set[str]) -> list[TensorSpec]:
-    """The graph's inputs: placeholders, except the saver's file name."""
+def _placeholders(scan: NodeScan, chosen: Sequence[int], saver_nodes: set[str], producer: int) -> list[TensorSpec]:
+    """The graph's inputs: placeholders, except the saver's file name; shapes as TensorFlow imports them."""
     out = []
     for i in chosen:
         if scan.ops[i] in PLACEHOLDER_OPS and not is_machinery(scan.names[i], saver_nodes):
             attr = scan.nodes[i].attr
             dtype = dtype_name(attr["dtype"].type) if "dtype" in attr else None
-            shape = shape_list(attr["shape"].shape) if "shape" in attr else None
-            out.append(TensorSpec(scan.names[i], scan.names[i], dtype, shape))
+            out.append(TensorSpec(scan.names[i], scan.names[i], dtype, placeholder_shape(scan.nodes[i], producer)))
     return out
 
 
