@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import ckpttools
 from ckpttools.cli import main
+from ckpttools.resolve import resolve
 
 TESTS = Path(__file__).resolve().parent
 pytestmark = pytest.mark.tf
@@ -193,3 +194,61 @@ def test_old_placeholder_shapes_are_what_tensorflow_imports(real: dict, kind: st
     code, out, _ = run("graph", "--summary", truth[kind])
     rows = {line.split("\t")[1]: line.split("\t")[3] for line in out.splitlines() if line.startswith("input\t")}
     assert rows == {"images": "[?, 32, 32, 1]", "labels": "[?]", "anything": "<unknown>", "rate": "[]"}
+
+
+# --- 5: octal-escaped UTF-8 in checkpoint state files ---------------------------------------------------
+
+
+def test_state_file_octal_escapes_decode_as_utf8(real: dict) -> None:
+    truth = real["unicode_state"]
+    state = (Path(truth["path"]) / "checkpoint").read_text(encoding="ascii")
+    assert "\\346\\241\\214" in state  # escaped, as TensorFlow wrote it with protobuf 3
+    resolved = resolve(truth["path"])
+    assert resolved.prefix == truth["named"] == truth["prefix"]
+    assert resolved.note == f"using {truth['prefix']} from {truth['path']}/checkpoint"
+
+
+def test_state_file_from_windows_names_the_path_tensorflow_reads(real: dict) -> None:
+    truth = real["windows_state"]
+    resolved = resolve(truth["path"])
+    named = truth["named"].rsplit("/", 1)[-1]  # TF joins a path it does not take as absolute to the directory
+    assert named == "C:\\Users\\桌面\\modèle\\ckpt-1"
+    assert resolved.prefix == truth["prefix"] and f"it names {named}, not found" in resolved.note
+
+
+# --- 7: SavedModel paths --------------------------------------------------------------------------------
+
+
+def scale_of(path: str) -> float:
+    with ckpttools.open_checkpoint(path) as ckpt:
+        return float(ckpt.get("scale"))
+
+
+def test_saved_model_pb_and_hub_module_files_list_their_variables(real: dict) -> None:
+    values = real["exports"]["values"]
+    root = Path(real["exports"]["path"])
+    for directory, expected in values.items():
+        for target in (directory, f"{directory}/saved_model.pb"):
+            assert scale_of(target) == expected["scale"], target
+            assert resolve(target).prefix == expected["prefix"]
+    hub = str(root / "hub_module")
+    assert scale_of(f"{hub}/tfhub_module.pb") == values[hub]["scale"]
+    assert "another name" in resolve(str(root / "moved")).note
+    code, out, err = run("ls", f"{root / 'models' / 'resnet'}/saved_model.pb")
+    assert code == 0 and out.startswith("scale\tfloat32"), err
+
+
+def test_export_folder_takes_the_newest_timestamp(real: dict) -> None:
+    root = Path(real["exports"]["path"])
+    newest = str(root / "export" / "1600000500")
+    resolved = resolve(str(root / "export"))
+    assert resolved.prefix == real["exports"]["values"][newest]["prefix"]
+    assert "newest of 3 numbered exports" in resolved.note and newest in resolved.note
+    assert scale_of(str(root / "export")) == real["exports"]["values"][newest]["scale"]
+
+
+@pytest.mark.parametrize("folder", ["models", "."])
+def test_folder_of_several_saved_models_says_did_you_mean(real: dict, folder: str) -> None:
+    root = Path(real["exports"]["path"]) / folder
+    code, _, err = run("ls", str(root))
+    assert code == 3 and "did you mean" in err and "resnet" in err and err.count("\n") == 1
