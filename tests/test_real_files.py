@@ -252,3 +252,24 @@ def test_folder_of_several_saved_models_says_did_you_mean(real: dict, folder: st
     root = Path(real["exports"]["path"]) / folder
     code, _, err = run("ls", str(root))
     assert code == 3 and "did you mean" in err and "resnet" in err and err.count("\n") == 1
+
+
+# --- 6: parameter totals of compiled, fitted Keras models -----------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["tf_keras_metrics", "keras_metrics"])
+def test_ls_and_graph_summary_count_what_keras_counts(real: dict, label: str) -> None:
+    truth = real[label]
+    for path in (truth["checkpoint"], truth["saved_model"]):
+        code, out, _ = run("ls", "--json", path)
+        assert code == 0 and json.loads(out)["totals"]["parameters"] == truth["count_params"], path
+    summary = json.loads(run("graph", "--summary", "--json", truth["saved_model"])[1])["summary"]
+    assert summary["parameters"] == summary["trainable_parameters"] == truth["count_params"]
+    roles = {v["name"]: v["role"] for v in summary["variables"]}
+    with ckpttools.open_checkpoint(truth["saved_model"]) as ckpt:
+        listed = {info.name: info.role for info in ckpt if info.role != "metadata"}
+    assert roles == listed  # same variables, same names, same roles as ls
+    if label == "tf_keras_metrics":
+        assert {role for name, role in roles.items() if "keras_api/metrics/" in name} == {"training"}
+        assert len([name for name in roles if name.startswith("keras_api/metrics/")]) == 6
+    assert all(role == "optimizer" for name, role in roles.items() if "learning_rate" in name)

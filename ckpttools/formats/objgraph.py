@@ -58,6 +58,14 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
     return out
 
 
+def object_paths(nodes: list[ObjectNode]) -> dict[int, tuple[str, bool]]:
+    """For each node reachable from the root: its readable path (as ``rename`` names its tensors)
+    and whether it belongs to an optimizer."""
+    optimizers = _optimizer_nodes(nodes)
+    routes = _best_routes(nodes, optimizers)
+    return {node: (route.path, bool(route.ancestors & optimizers)) for node, route in routes.items()}
+
+
 def _display_name(key: str, node_id: int | None, attr: str | None, display: dict[int, str]) -> str:
     """The object path, plus the attribute unless it is the usual VARIABLE_VALUE.
 
