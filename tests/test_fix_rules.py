@@ -43,3 +43,21 @@ def test_bounded_is_one_printable_line() -> None:
     quoted = bounded("line\nnext\x00\x1b[31m" + "z" * 1000, limit=50)
     assert "\n" not in quoted and "\x1b" not in quoted and "\x00" not in quoted
     assert quoted.endswith("(1,015 characters)") and len(quoted) < 80
+
+
+@pytest.mark.parametrize(("pattern", "name", "selected"), [
+    ("linear//weight", "linear//weight", True),
+    ("linear//weight", "linear/weight", False),
+    ("linear//weight", "dnn/linear//weight", True),
+    ("/linear//weight", "dnn/linear//weight", False),
+    ("a//b//c", "a//b//c", True),
+    ("a/*/b", "a//b", True),  # `*` matches an empty component
+    ("a/**/c", "a//b//c", True),
+    ("a/**/c", "a/b/c", True),
+    ("linear", "linear//weight", True),
+    ("weight", "linear//weight", True),
+])  # fmt: skip
+def test_patterns_with_empty_components(pattern: str, name: str, selected: bool) -> None:
+    from ckpttools.patterns import compile_pattern
+
+    assert compile_pattern(pattern).matches(name) is selected

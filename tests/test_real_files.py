@@ -273,3 +273,22 @@ def test_ls_and_graph_summary_count_what_keras_counts(real: dict, label: str) ->
         assert {role for name, role in roles.items() if "keras_api/metrics/" in name} == {"training"}
         assert len([name for name in roles if name.startswith("keras_api/metrics/")]) == 6
     assert all(role == "optimizer" for name, role in roles.items() if "learning_rate" in name)
+
+
+# --- 8: names with empty components ---------------------------------------------------------------------
+
+
+def test_names_with_empty_components_can_be_selected(real: dict, tmp_path: Path) -> None:
+    truth = real["odd_names"]
+    code, out, err = run("ls", truth["path"], "--scopes", "linear//weight")
+    assert code == 0 and [line.split("\t")[:3] for line in out.splitlines()] == [["linear//weight", "float32", "[4]"]]
+    code, out, _ = run("ls", truth["path"], "--scopes", "a//b//c", "--scopes", "linear/bias")
+    assert code == 0 and sorted(line.split("\t")[0] for line in out.splitlines()) == ["a//b//c", "linear/bias"]
+    out_file = tmp_path / "w.npz"
+    assert run("extract", truth["path"], "-o", str(out_file), "--scopes", "linear//weight")[0] == 0
+    reader = tf_reader(truth["path"])
+    with np.load(out_file) as archive:
+        assert archive.files == ["linear//weight"]
+        assert archive["linear//weight"].tolist() == reader.get_tensor("linear//weight").tolist()
+    with ckpttools.open_checkpoint(truth["path"]) as ckpt:
+        assert {info.name: [info.dtype, list(info.shape)] for info in ckpt} == truth["tf"]
