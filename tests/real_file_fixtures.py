@@ -226,9 +226,9 @@ def write_odd_names(root: Path) -> dict:
 
 
 def write_big(root: Path) -> dict:
-    """A ~96 MB checkpoint, so that a compressed ``extract`` of it takes a few seconds to be killed in."""
+    """A 64 MB checkpoint: an ``extract`` of it takes long enough to be killed mid-write."""
     rng = np.random.RandomState(3)
-    variables = {f"layer{i}": tf.Variable(rng.standard_normal((2048, 4096)).astype(np.float32)) for i in range(3)}
+    variables = {f"layer{i}": tf.Variable(rng.standard_normal((2048, 4096)).astype(np.float32)) for i in range(2)}
     prefix = tf.train.Checkpoint(**variables).write(str(root / "big" / "ckpt"))
     return {"big": {"path": prefix}}
 

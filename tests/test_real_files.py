@@ -292,3 +292,59 @@ def test_names_with_empty_components_can_be_selected(real: dict, tmp_path: Path)
         assert archive["linear//weight"].tolist() == reader.get_tensor("linear//weight").tolist()
     with ckpttools.open_checkpoint(truth["path"]) as ckpt:
         assert {info.name: [info.dtype, list(info.shape)] for info in ckpt} == truth["tf"]
+
+
+# --- kill -9 during extract -----------------------------------------------------------------------------
+
+
+def start_extract(source: str, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ckpttools", "extract", source, "-o", str(out), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def kill_while_writing(child: subprocess.Popen, folder: Path, at_bytes: int) -> bool:
+    """SIGKILL ``child`` once its partial file holds ``at_bytes``; True if it was still writing then."""
+    import signal
+    import time
+
+    partial = folder / f".w.npz.ckpttools-partial-{child.pid}"
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size >= at_bytes):
+        if child.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return child.returncode == -signal.SIGKILL
+
+
+def test_kill_9_leaves_no_output_and_the_next_run_cleans_up(real: dict, tmp_path: Path) -> None:
+    import random
+
+    source = real["big"]["path"]
+    out = tmp_path / "w.npz"
+    rng = random.Random(9)
+    with ckpttools.open_checkpoint(source) as ckpt:
+        total = sum(info.nbytes for info in ckpt)
+    killed = 0
+    for _ in range(3):
+        child = start_extract(source, out)
+        if kill_while_writing(child, tmp_path, int(rng.uniform(0, 0.9) * total)):
+            killed += 1
+            assert not out.exists()  # never a final output from a killed run
+            leftovers = [p.name for p in tmp_path.iterdir()]  # its own; an earlier run's was removed
+            assert leftovers == [f".w.npz.ckpttools-partial-{child.pid}"]
+        else:  # it finished first: a complete output and nothing else
+            assert child.returncode == 0 and [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+            out.unlink()
+    assert killed >= 2
+    child = start_extract(source, out)
+    assert kill_while_writing(child, tmp_path, total // 2)
+    out.write_bytes(b"an older output")  # --force replaces it, and removes the stale partial as well
+    child = start_extract(source, out, "--force")
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0 and b"left by an interrupted run" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+    with np.load(out) as archive, ckpttools.open_checkpoint(source) as ckpt:
+        assert sorted(archive.files) == sorted(info.name for info in ckpt if info.role == "model")
+        assert archive["layer0"].tobytes() == ckpt.get("layer0").tobytes()
