@@ -3,8 +3,10 @@
 Accepted: a checkpoint prefix (``model.ckpt-20``); any of its files
 (``.index``, ``.data-00000-of-00001``, ``.meta``); a directory (its
 ``checkpoint`` state file, else the newest checkpoint by global step); a
-SavedModel directory; a V1 checkpoint file or a sharded V1 pattern; an
-``.npz`` or ``.safetensors`` weights file (as ``ckpttools extract`` writes).
+SavedModel directory, its ``saved_model.pb`` or a TF1 Hub module's
+``tfhub_module.pb``; a folder of SavedModels (the newest numbered export); a
+V1 checkpoint file or a sharded V1 pattern; an ``.npz`` or ``.safetensors``
+weights file (as ``ckpttools extract`` writes).
 """
 
 from __future__ import annotations

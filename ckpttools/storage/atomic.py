@@ -106,7 +106,7 @@ def remove_stale_partials(path: str) -> list[str]:
 
 def _process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists (on this machine); a reused pid counts as alive, erring on the safe side."""
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name != "posix":  # (on Windows, os.kill would terminate the process)
         return True
     try:
         os.kill(pid, 0)
