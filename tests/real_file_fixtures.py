@@ -87,7 +87,9 @@ def write_conv_functions(root: Path) -> dict:
 
     proto = saved_model_pb2.SavedModel.FromString((Path(saved) / "saved_model.pb").read_bytes())
     return {"conv_function": {"path": str(path), "functions": _function_ops(graph_def)},
-            "keras_conv_saved_model": {"path": saved, "functions": _function_ops(proto.meta_graphs[0].graph_def)}}
+            "keras_conv_saved_model": {"path": saved, "functions": _function_ops(proto.meta_graphs[0].graph_def),
+                                       "count_params": int(model.count_params()), "tf": _checkpoint_view(
+                                           saved + "/variables/variables")}}
 
 
 def _function_ops(graph_def) -> dict:

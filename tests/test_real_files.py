@@ -348,3 +348,41 @@ def test_kill_9_leaves_no_output_and_the_next_run_cleans_up(real: dict, tmp_path
     with np.load(out) as archive, ckpttools.open_checkpoint(source) as ckpt:
         assert sorted(archive.files) == sorted(info.name for info in ckpt if info.role == "model")
         assert archive["layer0"].tobytes() == ckpt.get("layer0").tobytes()
+
+
+def test_keras_3_export_saves_each_variable_twice_and_counts_once(real: dict) -> None:
+    truth = real["keras_conv_saved_model"]
+    assert len([key for key in truth["tf"] if key.endswith("VARIABLE_VALUE")]) == 8  # TF: 4 variables, twice
+    code, out, _ = run("ls", "--all", "--json", truth["path"])
+    doc = json.loads(out)
+    assert code == 0 and doc["totals"]["parameters"] == truth["count_params"]
+    roles = {v["name"]: v["role"] for v in doc["variables"]}
+    assert sorted(name for name, role in roles.items() if role == "model") == [f"variables/{i}" for i in range(4)]
+    assert sorted(name for name, role in roles.items() if role == "duplicate") == [
+        f"_all_variables/{i}" for i in range(4)]
+    reader = tf_reader(truth["path"] + "/variables/variables")
+    with ckpttools.open_checkpoint(truth["path"]) as ckpt:
+        by_original = {}
+        for info in ckpt:
+            if info.role in ("model", "duplicate"):
+                by_original.setdefault(info.original_name, []).append(reader.get_tensor(info.key).tobytes())
+        assert len(by_original) == 4 and all(len(set(copies)) == 1 for copies in by_original.values())
+    summary = json.loads(run("graph", "--summary", "--json", truth["path"])[1])["summary"]
+    assert summary["parameters"] == summary["trainable_parameters"] == truth["count_params"]
+    assert {v["name"]: v["role"] for v in summary["variables"]} == {
+        name: role for name, role in roles.items() if role != "metadata"}
+
+
+def test_equal_zero_variables_of_a_plain_module_are_not_copies(tmp_path: Path) -> None:
+    """Equal values under TensorFlow's default name, or under one public name, do not make copies."""
+    script = (
+        "import sys, tensorflow as tf\n"
+        "m = tf.Module(); m.a = tf.Variable(tf.zeros([5])); m.b = tf.Variable(tf.zeros([5]))\n"
+        "m.c = tf.Variable(tf.zeros([5]), name='bias'); m.d = tf.Variable(tf.zeros([5]), name='bias')\n"
+        "tf.saved_model.save(m, sys.argv[1])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with ckpttools.open_checkpoint(tmp_path / "m") as ckpt:
+        roles = {info.name: info.role for info in ckpt if info.role != "metadata"}
+    assert roles == {"a": "model", "b": "model", "c": "model", "d": "model"}

@@ -84,6 +84,11 @@ class BundleReader:
         n = self.header.num_shards
         return [data_file(self.prefix, k, n) for k in range(n)]
 
+    def checksum(self, key: str) -> int | None:
+        """The stored (masked) crc32c of an unpartitioned tensor's bytes; None for partitioned or unknown keys."""
+        entry = self._entries.get(key)
+        return None if entry is None or entry.slices else entry.crc32c
+
     def missing_data_files(self) -> list[str]:
         """Data shards that the index needs but that are absent."""
         return [path for path in self.data_files if not os.path.isfile(path)]

@@ -4,14 +4,17 @@ Each variable appears there once, under the object path by which ``ckpttools ls`
 SavedModel's checkpoint (``keras_api/metrics/0/count``, ``optimizer/learning_rate``). The graph's
 ``VarHandleOp`` nodes are a poor census: they carry bare names (``count``, ``learning_rate``) and
 Keras 3 exports create two handles per variable. Counting from here makes ``graph --summary`` and
-``ls`` agree.
+``ls`` agree; roles come from ``ls``'s reading of the SavedModel's variables where they can be read
+(it also knows which variables are second copies).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import CkptError
 from ..formats.messages import ObjectNode
 from ..formats.objgraph import object_paths
 from .nodes import dtype_name, shape_list
@@ -50,3 +53,15 @@ def saved_variables(meta: Any) -> list[SavedVariable]:
         out.append(SavedVariable(path, dtype_name(variable.dtype) if variable.dtype else None,
                                  shape_list(variable.shape), variable.trainable, optimizer))
     return out
+
+
+def checkpoint_roles(saved_model_path: str) -> dict[str, str]:
+    """{name: role} as ``ls`` lists the SavedModel's variables; empty when they cannot be read."""
+    from ..checkpoint import open_checkpoint  # the index only: no values are read
+
+    directory = saved_model_path if os.path.isdir(saved_model_path) else os.path.dirname(saved_model_path)
+    try:
+        with open_checkpoint(directory or ".") as ckpt:
+            return {info.name: info.role for info in ckpt}
+    except CkptError:
+        return {}

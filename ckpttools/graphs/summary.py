@@ -16,13 +16,13 @@ from typing import Any
 
 from tensorboard.compat.proto import saver_pb2, variable_pb2
 
-from ..info import MODEL, OPTIMIZER
+from ..info import DUPLICATE, MODEL, OPTIMIZER
 from ..roles import classify
 from .functions import FunctionInfo, list_functions
 from .load import LoadedGraph
 from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, placeholder_shape, shape_list
 from .outputs import is_machinery, likely_outputs
-from .saved_objects import SavedVariable, saved_variables
+from .saved_objects import SavedVariable, checkpoint_roles, saved_variables
 from .scan import NodeScan
 
 TRAINABLE_COLLECTION = "trainable_variables"
@@ -120,8 +120,9 @@ def summarize(graph: LoadedGraph, nodes: Sequence[Any] | None = None) -> GraphSu
     meta = graph.meta_graph
     saver_nodes = _saver_nodes(meta)
     objects = saved_variables(meta) if nodes is None else []
-    if objects:  # a TF2 SavedModel: each variable once, by the path `ls` shows
-        variables = [_saved_variable(v) for v in objects]
+    if objects:  # a TF2 SavedModel: each variable once, by the path `ls` shows, with the role it gives
+        roles = checkpoint_roles(graph.path)
+        variables = [_saved_variable(v, roles) for v in objects]
         has_trainable = True
     else:
         variables = _variables(scan, chosen, _trainable_names(meta))
@@ -134,7 +135,8 @@ def summarize(graph: LoadedGraph, nodes: Sequence[Any] | None = None) -> GraphSu
         variables=variables,
         parameters=sum(v.parameters for v in known if v.role == MODEL),
         all_parameters=sum(v.parameters for v in known),
-        trainable_parameters=sum(v.parameters for v in known if v.trainable) if has_trainable else None,
+        trainable_parameters=(sum(v.parameters for v in known if v.trainable and v.role != DUPLICATE)
+                              if has_trainable else None),
         placeholders=_placeholders(scan, chosen, saver_nodes, graph.graph_def.versions.producer),
         outputs=likely_outputs(scan, chosen, saver_nodes),
         collections=_collections(meta),
@@ -157,8 +159,8 @@ def _trainable_names(meta: Any) -> set[str]:
     return {input_node(variable_pb2.VariableDef.FromString(item).variable_name) for item in items}
 
 
-def _saved_variable(variable: SavedVariable) -> Variable:
-    role = OPTIMIZER if variable.optimizer else classify(variable.path)
+def _saved_variable(variable: SavedVariable, roles: dict[str, str]) -> Variable:
+    role = roles.get(variable.path) or (OPTIMIZER if variable.optimizer else classify(variable.path))
     return Variable(variable.path, "SavedVariable", variable.dtype, variable.shape, _count(variable.shape),
                     variable.trainable, role)
 
