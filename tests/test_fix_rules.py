@@ -61,3 +61,29 @@ def test_patterns_with_empty_components(pattern: str, name: str, selected: bool)
     from ckpttools.patterns import compile_pattern
 
     assert compile_pattern(pattern).matches(name) is selected
+
+
+def test_a_listing_that_would_hide_a_tensor_is_refused(tmp_path) -> None:
+    """A zip may hold two members of one name: ls and diff refuse it rather than show one of them."""
+    import io
+    import warnings
+    import zipfile
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from ckpttools.cli import main
+
+    def npy(array: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+
+    path = tmp_path / "twice.npz"
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        archive.writestr("w.npy", npy(np.zeros(3)))
+        archive.writestr("w.npy", npy(np.ones(4)))
+    for args in (["ls", str(path)], ["diff", str(path), str(path)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 4 and "refusing a listing that would hide one" in result.stderr

@@ -25,7 +25,8 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
 
     PATH is a checkpoint prefix, one of its files (.index, .data-*, .meta), a
     directory (uses its 'checkpoint' file, else the newest step), a SavedModel
-    directory or a V1 checkpoint file. Optimizer state is hidden unless --all.
+    directory or its saved_model.pb, a folder of SavedModel exports (the newest
+    numbered one) or a V1 checkpoint file. Optimizer state is hidden unless --all.
     Output is a table on a terminal and tab-separated lines when piped.
 
     \b
