@@ -187,6 +187,32 @@ class _Scale(tf.Module):
         self.scale = tf.Variable(value)
 
 
+def write_text_vectorization(root: Path) -> dict:
+    """tf.keras TextVectorization/StringLookup: their ``token_counts`` tables are saved even when empty,
+    as 0-element string keys and int64 values (a checkpoint and a Keras SavedModel)."""
+    import tf_keras
+
+    vectorize = tf_keras.layers.TextVectorization(max_tokens=10)
+    vectorize.adapt(tf.constant(["a b c", "b c d"]))
+    unadapted = tf_keras.layers.StringLookup()
+    prefix = tf.train.Checkpoint(vectorize=vectorize, lookup=unadapted).write(str(root / "text" / "ckpt"))
+    model = tf_keras.Sequential([tf_keras.Input((1,), dtype=tf.string), vectorize])
+    saved = str(root / "text_saved_model")
+    model.save(saved, save_format="tf")
+    return {"text_ckpt": {"path": prefix, "tf": _checkpoint_view(prefix)},
+            "text_saved_model": {"path": saved, "tf": _checkpoint_view(saved + "/variables/variables")}}
+
+
+def write_equal_module(root: Path) -> dict:
+    """A tf.Module SavedModel with equal zero variables, under TF's default name and under one shared name:
+    different variables, though their name, shape and checksum agree."""
+    module = tf.Module()
+    module.a, module.b = tf.Variable(tf.zeros([5])), tf.Variable(tf.zeros([5]))
+    module.c, module.d = tf.Variable(tf.zeros([5]), name="bias"), tf.Variable(tf.zeros([5]), name="bias")
+    tf.saved_model.save(module, str(root / "equal_module"))
+    return {"equal_module": {"path": str(root / "equal_module")}}
+
+
 def write_exports(root: Path) -> dict:
     """Export folders: timestamped versions, several named models, a TF1 Hub module layout."""
     exports = root / "exports"
@@ -228,9 +254,9 @@ def write_odd_names(root: Path) -> dict:
 
 
 def write_big(root: Path) -> dict:
-    """A 64 MB checkpoint: an ``extract`` of it takes long enough to be killed mid-write."""
+    """A 32 MB checkpoint: an ``extract`` of it takes long enough to be killed mid-write."""
     rng = np.random.RandomState(3)
-    variables = {f"layer{i}": tf.Variable(rng.standard_normal((2048, 4096)).astype(np.float32)) for i in range(2)}
+    variables = {f"layer{i}": tf.Variable(rng.standard_normal((1024, 4096)).astype(np.float32)) for i in range(2)}
     prefix = tf.train.Checkpoint(**variables).write(str(root / "big" / "ckpt"))
     return {"big": {"path": prefix}}
 
@@ -249,7 +275,8 @@ def write_long_pbtxt(root: Path) -> dict:
 
 
 BUILDERS = (write_tables, write_conv_functions, write_old_placeholders, write_unicode_states,
-            write_keras_metrics, write_exports, write_odd_names, write_big, write_long_pbtxt)
+            write_keras_metrics, write_text_vectorization, write_equal_module, write_exports,
+            write_odd_names, write_big, write_long_pbtxt)
 
 
 def main(outdir: str) -> None:

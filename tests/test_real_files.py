@@ -56,7 +56,7 @@ def tf_reader(prefix: str):
 # --- 1, 2: lookup tables: empty string tensors, two tensors under one attribute --------------------------
 
 
-@pytest.mark.parametrize("label", ["tables_ckpt", "tables_saved_model"])
+@pytest.mark.parametrize("label", ["tables_ckpt", "tables_saved_model", "text_ckpt", "text_saved_model"])
 def test_every_table_tensor_has_its_own_name(real: dict, label: str) -> None:
     truth = real[label]
     with ckpttools.open_checkpoint(truth["path"]) as ckpt:
@@ -67,7 +67,7 @@ def test_every_table_tensor_has_its_own_name(real: dict, label: str) -> None:
         for info in ckpt:
             assert info.name == ckpt.info(info.name).name  # each name reaches its own tensor
             assert same_value(ckpt.get(info.name), reader.get_tensor(info.key)), info.name
-    assert any(n.endswith("empty/table-keys") for n in names) and any(n.endswith("empty/table-values") for n in names)
+    assert any(n.endswith("/table-keys") for n in names) and any(n.endswith("/table-values") for n in names)
 
 
 def test_empty_string_tensor_listed_with_zero_bytes(real: dict) -> None:
@@ -78,7 +78,7 @@ def test_empty_string_tensor_listed_with_zero_bytes(real: dict) -> None:
     assert rows["module/vocab/table-values"]["nbytes"] > 0
 
 
-@pytest.mark.parametrize("label", ["tables_ckpt", "tables_saved_model"])
+@pytest.mark.parametrize("label", ["tables_ckpt", "tables_saved_model", "text_ckpt", "text_saved_model"])
 def test_extract_tables_to_npz_equals_tensorflow(real: dict, label: str, tmp_path: Path) -> None:
     out = tmp_path / "tables.npz"
     code, _, err = run("extract", "--all", real[label]["path"], "-o", str(out))
@@ -86,7 +86,9 @@ def test_extract_tables_to_npz_equals_tensorflow(real: dict, label: str, tmp_pat
     with ckpttools.open_checkpoint(real[label]["path"]) as ckpt, np.load(out, allow_pickle=False) as archive:
         reader = tf_reader(ckpt.prefix)
         tables = {info.name for info in ckpt if "table-" in info.name}
-        assert len(tables) == 4 and tables <= set(archive.files)
+        stored = [key for key, (_, shape) in real[label]["tf"].items() if "/.ATTRIBUTES/table-" in key]
+        assert len(tables) == len(stored) >= 2 and tables <= set(archive.files)
+        assert any(real[label]["tf"][key][1] == [0] for key in stored)  # an empty table among them
         for name in archive.files:
             assert same_value(archive[name], reader.get_tensor(ckpt.info(name).key)), name
 
@@ -327,7 +329,7 @@ def test_kill_9_leaves_no_output_and_the_next_run_cleans_up(real: dict, tmp_path
     with ckpttools.open_checkpoint(source) as ckpt:
         total = sum(info.nbytes for info in ckpt)
     killed = 0
-    for _ in range(3):
+    for _ in range(2):
         child = start_extract(source, out)
         if kill_while_writing(child, tmp_path, int(rng.uniform(0, 0.9) * total)):
             killed += 1
@@ -337,7 +339,7 @@ def test_kill_9_leaves_no_output_and_the_next_run_cleans_up(real: dict, tmp_path
         else:  # it finished first: a complete output and nothing else
             assert child.returncode == 0 and [p.name for p in tmp_path.iterdir()] == ["w.npz"]
             out.unlink()
-    assert killed >= 2
+    assert killed >= 1
     child = start_extract(source, out)
     assert kill_while_writing(child, tmp_path, total // 2)
     out.write_bytes(b"an older output")  # --force replaces it, and removes the stale partial as well
@@ -373,16 +375,8 @@ def test_keras_3_export_saves_each_variable_twice_and_counts_once(real: dict) ->
         name: role for name, role in roles.items() if role != "metadata"}
 
 
-def test_equal_zero_variables_of_a_plain_module_are_not_copies(tmp_path: Path) -> None:
+def test_equal_variables_of_a_plain_module_are_not_copies(real: dict) -> None:
     """Equal values under TensorFlow's default name, or under one public name, do not make copies."""
-    script = (
-        "import sys, tensorflow as tf\n"
-        "m = tf.Module(); m.a = tf.Variable(tf.zeros([5])); m.b = tf.Variable(tf.zeros([5]))\n"
-        "m.c = tf.Variable(tf.zeros([5]), name='bias'); m.d = tf.Variable(tf.zeros([5]), name='bias')\n"
-        "tf.saved_model.save(m, sys.argv[1])\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    with ckpttools.open_checkpoint(tmp_path / "m") as ckpt:
+    with ckpttools.open_checkpoint(real["equal_module"]["path"]) as ckpt:
         roles = {info.name: info.role for info in ckpt if info.role != "metadata"}
     assert roles == {"a": "model", "b": "model", "c": "model", "d": "model"}
