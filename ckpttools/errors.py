@@ -94,6 +94,18 @@ class TransferError(CkptError):
     exit_code = EXIT_TRANSFER
 
 
+class ClusterError(CkptError):
+    """A distributed training task could not start, could not be reached, or failed."""
+
+    exit_code = EXIT_CLUSTER
+
+
+class ArgumentError(CkptError):
+    """An argument of a command or API call is invalid (an output name with no known format...)."""
+
+    exit_code = EXIT_USAGE
+
+
 def bounded(text: str, limit: int = 200) -> str:
     """``text`` made fit to quote in a one-line message: control and other unprintable characters
     escaped (so raw bytes or newlines from a file never reach the terminal), and cut to ``limit``
