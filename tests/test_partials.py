@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ckpttools.cli import main
 from ckpttools.errors import OutputError
-from ckpttools.storage.atomic import atomic_path, partial_path, remove_stale_partials
+from ckpttools.storage.atomic import HOST, atomic_path, partial_path, remove_stale_partials
 
 CNN = Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn"
 
@@ -26,25 +26,27 @@ def dead_pid() -> int:
     return child.pid
 
 
-def test_partial_path_names_output_and_pid(tmp_path: Path) -> None:
+def test_partial_path_names_output_host_and_pid(tmp_path: Path) -> None:
     out = tmp_path / "w.npz"
-    assert partial_path(str(out)) == str(tmp_path / f".w.npz.ckpttools-partial-{os.getpid()}")
+    assert partial_path(str(out)) == str(tmp_path / f".w.npz.ckpttools-partial-{HOST}-{os.getpid()}")
     assert partial_path(str(out), 2).endswith(f"-{os.getpid()}-2")
 
 
 def test_stale_partials_removed_live_and_foreign_kept(tmp_path: Path) -> None:
     out = tmp_path / "w.npz"
     gone = dead_pid()
-    stale = [tmp_path / f".w.npz.ckpttools-partial-{gone}", tmp_path / f".w.npz.ckpttools-partial-{gone}-1"]
-    live = tmp_path / f".w.npz.ckpttools-partial-{os.getppid()}"  # our parent runs
+    prefix = f".w.npz.ckpttools-partial-{HOST}"
+    stale = [tmp_path / f"{prefix}-{gone}", tmp_path / f"{prefix}-{gone}-1"]
+    live = tmp_path / f".w.npz.ckpttools-partial-{HOST}-{os.getppid()}"  # our parent runs
     mine = Path(partial_path(str(out)))
-    other_output = tmp_path / f".v.npz.ckpttools-partial-{gone}"
-    unrelated = tmp_path / f".w.npz.ckpttools-partial-{gone}.bak"
-    for path in (*stale, live, mine, other_output, unrelated):
+    other_output = tmp_path / f".v.npz.ckpttools-partial-{HOST}-{gone}"
+    unrelated = tmp_path / f".w.npz.ckpttools-partial-{HOST}-{gone}.bak"
+    other_host = tmp_path / f".w.npz.ckpttools-partial-{HOST}x-{gone}"  # its pids mean nothing here
+    for path in (*stale, live, mine, other_output, unrelated, other_host):
         path.write_bytes(b"x")
     assert sorted(remove_stale_partials(str(out))) == sorted(str(p) for p in stale)
     assert not any(p.exists() for p in stale)
-    assert all(p.exists() for p in (live, mine, other_output, unrelated))
+    assert all(p.exists() for p in (live, mine, other_output, unrelated, other_host))
     assert remove_stale_partials(str(tmp_path / "missing-dir" / "w.npz")) == []
 
 
@@ -82,7 +84,7 @@ def test_failed_write_removes_its_partial_and_keeps_output(tmp_path: Path) -> No
 @pytest.mark.parametrize("force", [False, True])
 def test_extract_removes_stale_partials_and_says_so(tmp_path: Path, force: bool) -> None:
     out = tmp_path / "w.npz"
-    stale = tmp_path / f".w.npz.ckpttools-partial-{dead_pid()}"
+    stale = tmp_path / f".w.npz.ckpttools-partial-{HOST}-{dead_pid()}"
     stale.write_bytes(b"\0" * 1000)
     if force:
         out.write_bytes(b"old")
@@ -96,7 +98,7 @@ def test_extract_removes_stale_partials_and_says_so(tmp_path: Path, force: bool)
 
 def test_extract_json_lists_removed_partials(tmp_path: Path) -> None:
     out = tmp_path / "w.npz"
-    stale = tmp_path / f".w.npz.ckpttools-partial-{dead_pid()}"
+    stale = tmp_path / f".w.npz.ckpttools-partial-{HOST}-{dead_pid()}"
     stale.write_bytes(b"x")
     result = CliRunner().invoke(main, ["extract", str(CNN), "-o", str(out), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["removed_partials"] == [str(stale)]

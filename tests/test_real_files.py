@@ -18,6 +18,7 @@ from click.testing import CliRunner
 import ckpttools
 from ckpttools.cli import main
 from ckpttools.resolve import resolve
+from ckpttools.storage.atomic import HOST
 
 TESTS = Path(__file__).resolve().parent
 pytestmark = pytest.mark.tf
@@ -309,7 +310,7 @@ def kill_while_writing(child: subprocess.Popen, folder: Path, at_bytes: int) -> 
     import signal
     import time
 
-    partial = folder / f".w.npz.ckpttools-partial-{child.pid}"
+    partial = folder / f".w.npz.ckpttools-partial-{HOST}-{child.pid}"
     deadline = time.monotonic() + 60
     while not (partial.exists() and partial.stat().st_size >= at_bytes):
         if child.poll() is not None or time.monotonic() > deadline:
@@ -335,7 +336,7 @@ def test_kill_9_leaves_no_output_and_the_next_run_cleans_up(real: dict, tmp_path
             killed += 1
             assert not out.exists()  # never a final output from a killed run
             leftovers = [p.name for p in tmp_path.iterdir()]  # its own; an earlier run's was removed
-            assert leftovers == [f".w.npz.ckpttools-partial-{child.pid}"]
+            assert leftovers == [f".w.npz.ckpttools-partial-{HOST}-{child.pid}"]
         else:  # it finished first: a complete output and nothing else
             assert child.returncode == 0 and [p.name for p in tmp_path.iterdir()] == ["w.npz"]
             out.unlink()

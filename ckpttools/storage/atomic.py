@@ -3,8 +3,9 @@
 An interrupted or failed write leaves nothing behind, and an existing file is
 never replaced unless the caller says ``force``. A process killed outright
 (``kill -9``, power loss) cannot clean up, so temporary files are named after
-the output and the writing process (``.OUT.ckpttools-partial-<pid>``): the next
-write of the same output removes those whose process is gone.
+the output and the writing process (``.OUT.ckpttools-partial-<host>-<pid>``): the
+next write of the same output on the same host removes those whose process is
+gone (another host's files are never touched: its pids mean nothing here).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -65,27 +67,29 @@ def _remove(path: str) -> None:
 
 
 PARTIAL_TAG = ".ckpttools-partial-"
+HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"  # safe in a file name
 
 
 def partial_path(path: str, attempt: int = 0) -> str:
-    """The temporary file name for writing ``path`` from this process: ``DIR/.NAME.ckpttools-partial-PID``.
+    """The temporary file name for writing ``path`` from this process: ``DIR/.NAME.ckpttools-partial-HOST-PID``.
 
     The pid in the name lets a later run tell a live writer's file from one a killed
     process left behind; ``attempt`` > 0 adds ``-N`` for a second file of the same process.
     """
     directory, name = os.path.split(os.path.abspath(path))
     suffix = f"-{attempt}" if attempt else ""
-    return os.path.join(directory, f".{name}{PARTIAL_TAG}{os.getpid()}{suffix}")
+    return os.path.join(directory, f".{name}{PARTIAL_TAG}{HOST}-{os.getpid()}{suffix}")
 
 
 def remove_stale_partials(path: str) -> list[str]:
-    """Remove the temporary files of writes of ``path`` whose process no longer runs; return their paths.
+    """Remove the temporary files of writes of ``path`` whose process (on this host) no longer runs;
+    return their paths.
 
-    Files of live processes (another write in progress, or this process) are kept.
+    Files of live processes (another write in progress, or this process) and of other hosts are kept.
     Files that cannot be removed are skipped: clean-up never fails a write.
     """
     directory, name = os.path.split(os.path.abspath(path))
-    pattern = re.compile(re.escape(f".{name}{PARTIAL_TAG}") + r"(\d+)(?:-\d+)?")
+    pattern = re.compile(re.escape(f".{name}{PARTIAL_TAG}{HOST}-") + r"(\d+)(?:-\d+)?")
     try:
         entries = os.listdir(directory)
     except OSError:
