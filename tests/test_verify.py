@@ -91,13 +91,18 @@ def cases(tf_ckpts, tmp_path_factory) -> dict[str, str]:
     v2_as_v1.mkdir()
     shutil.copy(tf_ckpts["tf1_cnn"] + ".index", v2_as_v1 / "model.ckpt-20")
     paths["v2_as_v1"] = str(v2_as_v1 / "model.ckpt-20")
+    other = root / "other_variables"
+    shutil.copytree(tf_ckpts["saved_model"], other)
+    for suffix in (".index", ".data-00000-of-00001"):
+        shutil.copy(tf_ckpts["tf2_keras"] + suffix, other / "variables" / f"variables{suffix}")
+    paths["other_variables"] = str(other)
     return paths
 
 
 @pytest.fixture(scope="module")
 def tf_verdict(cases) -> dict[str, dict]:
     """TensorFlow's reading of every case, in one subprocess."""
-    readable = {label: os.path.join(path, "variables", "variables") if label == "saved_model" else path
+    readable = {label: os.path.join(path, "variables", "variables") if os.path.isdir(path) else path
                 for label, path in cases.items()}  # tf.train.load_checkpoint wants a SavedModel's prefix
     result = subprocess.run([sys.executable, str(JUDGE), *readable.values()], capture_output=True, text=True,
                             timeout=300)
@@ -187,6 +192,15 @@ def test_v1_and_v2_mixed_up(cases, tf_verdict) -> None:
     assert _only(verify(cases["v1_as_v2"]), P.V1_AS_V2).file.endswith("model.ckpt-5.index")
     problem = _only(verify(cases["v2_as_v1"]), P.V2_AS_V1)
     assert problem.fix.startswith(f"name it {cases['v2_as_v1']}.index")
+
+
+def test_saved_model_variables_from_another_model(cases, tf_verdict) -> None:
+    assert tf_verdict["saved_model"]["saved_model_load"] is None
+    assert tf_verdict["other_variables"]["saved_model_load"] is not None  # TensorFlow cannot load it either
+    report = verify(cases["other_variables"])
+    found = [p for p in report.all_problems() if p.severity == P.ERROR]
+    assert found and {p.cause for p in found} == {P.SAVED_MODEL}
+    assert all(p.file.endswith("saved_model.pb") and p.variable for p in found)
 
 
 def test_state_file_naming_missing_checkpoints(tf_ckpts, tmp_path) -> None:

@@ -5,7 +5,8 @@ Run in a subprocess (TensorFlow stays out of the test process)::
     python tests/tf_read_judge.py PATH [PATH ...]
     ->  JSON {path: {"open": error|null, "variables": n, "failed": {key: error}}}
 
-``open`` is TensorFlow's error from ``tf.train.load_checkpoint`` (its first line); ``failed`` maps every
+``open`` is TensorFlow's error from ``tf.train.load_checkpoint`` (its first line), ``saved_model_load``
+that of ``tf.saved_model.load`` for a SavedModel's ``variables/variables`` prefix; ``failed`` maps every
 key that ``get_tensor`` refuses to the first line of its error. TensorFlow aborts the whole process (a
 failed CHECK) on some damaged files, e.g. reading a tensor of a missing shard: each path is read in a
 forked child that reports key by key, and a key during which the child died is recorded as failed.
@@ -34,7 +35,14 @@ def _child(path: str, skip: set[str], out) -> None:
     except Exception as exc:  # noqa: BLE001 - TensorFlow raises many types; the text is what we compare
         out.write(json.dumps({"open": _first_line(exc)}) + "\n")
         return
-    out.write(json.dumps({"open": None, "variables": len(keys)}) + "\n")
+    loaded = None
+    saved_model = os.path.dirname(os.path.dirname(path))
+    if path.endswith("variables/variables") and os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
+        try:
+            tf.saved_model.load(saved_model)
+        except Exception as exc:  # noqa: BLE001
+            loaded = _first_line(exc) or type(exc).__name__
+    out.write(json.dumps({"open": None, "variables": len(keys), "saved_model_load": loaded}) + "\n")
     for key in keys:
         if key in skip:
             continue
@@ -72,6 +80,7 @@ def judge(path: str) -> dict:
         if lines and "open" in lines[0]:
             verdict["open"] = lines[0]["open"]
             verdict["variables"] = lines[0].get("variables", 0)
+            verdict["saved_model_load"] = lines[0].get("saved_model_load")
         elif died:
             verdict["open"] = "TensorFlow aborted while opening"
         pending = None

@@ -56,8 +56,11 @@ def check_resolved(resolved: Resolved, quick: bool = False, workers: int | None 
     report = CheckpointReport(resolved.prefix, resolved.prefix)
     if resolved.format == "v2":
         check_v2(report, resolved.prefix, quick, workers, progress)
-        if resolved.saved_model:
+        if resolved.saved_model and report.intact:
+            from .verify_saved_model import check_saved_model  # protobuf: only for SavedModels
+
             report.format = "saved_model"
+            check_saved_model(report, os.path.dirname(os.path.dirname(resolved.prefix)), resolved.prefix)
     elif resolved.format == "v1":
         check_v1(report, list(resolved.files), quick)
     elif resolved.format == "npz":
