@@ -29,22 +29,34 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
 
 
 @pytest.fixture(scope="module")
-def pairs(tmp_path_factory) -> dict[str, str]:
+def tf_server(tmp_path_factory):
+    """One TensorFlow process: it writes the pairs, then judges restores (tests/tf_doctor_fixtures.py serve)."""
     root = tmp_path_factory.mktemp("doctor")
-    result = subprocess.run([sys.executable, str(FIXTURES), "build", str(root)], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((root / "manifest.json").read_text())
+    log = (root / "stderr.txt").open("w+")
+    server = subprocess.Popen([sys.executable, str(FIXTURES), "serve", str(root)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        if server.stdout.readline().strip() != "ready":
+            log.seek(0)
+            pytest.fail(f"building the doctor fixtures failed:\n{log.read()[-3000:]}")
+        yield server, json.loads((root / "manifest.json").read_text())
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+        log.close()
 
 
-def _tf_restore(spec: dict, tmp_path: Path) -> dict:
-    """TensorFlow restores each case's mapped variables (one subprocess for all cases)."""
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
-    result = subprocess.run([sys.executable, str(FIXTURES), "restore", str(path)], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+@pytest.fixture(scope="module")
+def pairs(tf_server) -> dict[str, str]:
+    return tf_server[1]
+
+
+def _tf_restore(tf_server, spec: dict) -> dict:
+    """TensorFlow restores each case's mapped variables and compares the values."""
+    server, _ = tf_server
+    server.stdin.write(json.dumps(spec) + "\n")
+    server.stdin.flush()
+    return json.loads(server.stdout.readline())
 
 
 def _restore_spec(report, meta: str) -> dict:
@@ -60,7 +72,7 @@ def _restore_spec(report, meta: str) -> dict:
 
 
 @pytest.mark.tf
-def test_suggested_maps_make_tensorflow_restore(pairs, tmp_path) -> None:
+def test_suggested_maps_make_tensorflow_restore(pairs, tf_server) -> None:
     layout = doctor(pairs["slim"], pairs["layout_meta"])
     assert {row.target: row.status for row in layout.rows} == {
         **{f"cnn/{scope}/{leaf}": RENAMED for scope in ("conv_block1/conv", "conv_block2/conv", "dense")
@@ -79,9 +91,9 @@ def test_suggested_maps_make_tensorflow_restore(pairs, tmp_path) -> None:
     logged = doctor(pairs["slim"], error_log=pairs["restore_error"])
     assert [(row.target, row.source) for row in logged.rows] == [("cnn/conv_block1/conv/bias", "Net/conv1/biases")]
 
-    verdict = _tf_restore({"layout": _restore_spec(layout, pairs["layout_meta"]),
-                           "keras": _restore_spec(keras, pairs["tf1_layers_meta"]),
-                           "from_log": _restore_spec(logged, pairs["layout_meta"])}, tmp_path)
+    verdict = _tf_restore(tf_server, {"layout": _restore_spec(layout, pairs["layout_meta"]),
+                                      "keras": _restore_spec(keras, pairs["tf1_layers_meta"]),
+                                      "from_log": _restore_spec(logged, pairs["layout_meta"])})
     assert verdict == {"layout": {"restored": 6, "error": None}, "keras": {"restored": 6, "error": None},
                        "from_log": {"restored": 1, "error": None}}
 

@@ -19,7 +19,8 @@ Judge (one subprocess)::
 
 SPEC maps case -> {"meta", "checkpoint", "mapping": {checkpoint key: graph variable}}: TensorFlow's Saver
 restores exactly those variables from the checkpoint into the imported graph and each restored value is
-compared with the checkpoint's tensor.
+compared with the checkpoint's tensor. ``serve OUTDIR`` builds, prints ``ready``, then answers one SPEC
+per stdin line (TensorFlow is imported once for both; the tests use this).
 """
 
 from __future__ import annotations
@@ -175,17 +176,30 @@ def restore(spec: dict) -> dict:
     return results
 
 
+def build(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {**build_slim(out), **build_keras(out), **build_cnn5_slim(out)}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def serve(out: Path) -> None:
+    """Build, say ``ready``, then judge each spec line from stdin until an empty line: TensorFlow loads once."""
+    build(out)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        print(json.dumps(restore(json.loads(line))), flush=True)
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["build"] and len(argv) == 2:
-        out = Path(argv[1])
-        out.mkdir(parents=True, exist_ok=True)
-        manifest = {**build_slim(out), **build_keras(out), **build_cnn5_slim(out)}
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if argv[:1] in (["build"], ["serve"]) and len(argv) == 2:
+        (build if argv[0] == "build" else serve)(Path(argv[1]))
         return 0
     if argv[:1] == ["restore"] and len(argv) == 2:
         print(json.dumps(restore(json.loads(Path(argv[1]).read_text()))))
         return 0
-    print("usage: python tests/tf_doctor_fixtures.py build OUTDIR | restore SPEC.json", file=sys.stderr)
+    print("usage: python tests/tf_doctor_fixtures.py build OUTDIR | serve OUTDIR | restore SPEC.json", file=sys.stderr)
     return 2
 
 
