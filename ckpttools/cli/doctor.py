@@ -91,8 +91,10 @@ def _print_rich(report: DoctorReport) -> None:
     console = Console()
     colours = {"matched": "green", "renamed": "cyan", "missing": "red", "unused": "yellow"}
     table = Table(header_style="bold")
-    for column, ratio in (("target variable", 3), ("status", 1), ("source", 3), ("detail", 3)):
-        table.add_column(column, overflow="fold", ratio=ratio)
+    table.add_column("target variable", overflow="fold", ratio=3)
+    table.add_column("status", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=2)
+    table.add_column("detail", overflow="fold", ratio=3)
     for row in report.rows:
         colour = colours.get(row.status, "red")
         source = "same name" if row.source == row.target else escape(row.source or "")
