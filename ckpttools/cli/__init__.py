@@ -31,6 +31,8 @@ class _Group(click.Group):
         "train": "ckpttools.cli.train:train",
         "eval": "ckpttools.cli.evaluate:evaluate",
         "transfer": "ckpttools.cli.transfer:transfer",
+        "verify": "ckpttools.cli.verify:verify_command",
+        "doctor": "ckpttools.cli.doctor:doctor_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -102,8 +104,9 @@ def main(debug: bool) -> None:
       ckpttools ls model.ckpt-20000
       ckpttools ls runs/cnn --scopes 'conv_block[1-3]' --tree
     \b
-    Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
-    4 bad or corrupt data, 5 output error, 6 missing dependency, 7 transfer plan
-    error, 8 a distributed training task failed, 70 internal error, 130 interrupted (Ctrl-C).
+    Exit codes: 0 ok, 1 inputs differ (diff) or cannot be matched (doctor),
+    2 usage error, 3 not found, 4 bad or corrupt data (verify: not intact),
+    5 output error, 6 missing dependency, 7 transfer plan error, 8 a distributed
+    training task failed, 70 internal error, 130 interrupted (Ctrl-C).
     """
 
