@@ -224,9 +224,10 @@ def test_disk_full_is_one_clear_error(tmp_path, size):
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     prefix = str(tmp_path / "x")
-    dead = tmp_path / f".x.data-00000.{outputs.HOST}-999999999-abc123.partial"
-    other_host = tmp_path / ".x.index.elsewhere-999999999-abc123.partial"
-    alive = tmp_path / f".x.index.{outputs.HOST}-{os.getpid()}-abc123.partial"
+    tag = ".ckpttools-partial-"
+    dead = tmp_path / f".x.data-00000{tag}{outputs.HOST}-999999999-abc123"
+    other_host = tmp_path / f".x.index{tag}elsewhere-999999999-abc123"
+    alive = tmp_path / f".x.index{tag}{outputs.HOST}-{os.getpid()}-abc123"
     for path in (dead, other_host, alive):
         path.write_bytes(b"junk")
     assert stale_partials(prefix) == [str(dead)]

@@ -15,7 +15,9 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError, bounded
+
+MESSAGE_LIMIT = 1000  # an error is one line: whatever input it quotes, never pages of it
 
 
 class _Group(click.Group):
@@ -29,6 +31,8 @@ class _Group(click.Group):
         "train": "ckpttools.cli.train:train",
         "eval": "ckpttools.cli.evaluate:evaluate",
         "transfer": "ckpttools.cli.transfer:transfer",
+        "verify": "ckpttools.cli.verify:verify_command",
+        "doctor": "ckpttools.cli.doctor:doctor_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -64,7 +68,7 @@ class _Group(click.Group):
         except CkptError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {bounded(str(exc), MESSAGE_LIMIT)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -74,7 +78,8 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            detail = bounded(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
+            click.echo(f"Error: internal error: {detail} (run with --debug for details)", err=True)
             ctx.exit(EXIT_INTERNAL)
 
 
@@ -99,8 +104,9 @@ def main(debug: bool) -> None:
       ckpttools ls model.ckpt-20000
       ckpttools ls runs/cnn --scopes 'conv_block[1-3]' --tree
     \b
-    Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
-    4 bad or corrupt data, 5 output error, 6 missing dependency, 7 transfer plan
-    error, 8 a distributed training task failed, 70 internal error, 130 interrupted (Ctrl-C).
+    Exit codes: 0 ok, 1 inputs differ (diff) or cannot be matched (doctor),
+    2 usage error, 3 not found, 4 bad or corrupt data (verify: not intact),
+    5 output error, 6 missing dependency, 7 transfer plan error, 8 a distributed
+    training task failed, 70 internal error, 130 interrupted (Ctrl-C).
     """
 

@@ -26,7 +26,8 @@ from .transfer_view import print_plan
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="source variables to leave out (repeatable)")
 @click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
               help="rename source scopes onto the model's, in order; 're:REGEX=REPL' for regular expressions")
-@click.option("--map-file", metavar="FILE", help="more --map rules, one per line ('#' comments), after the --map ones")
+@click.option("--map-file", "map_files", multiple=True, metavar="FILE",
+              help="rules from FILE, one per line (ckpttools doctor --write-map); applied before --map rules")
 @click.option("--into", metavar="TEMPLATE",
               help="write -o OUT: TEMPLATE's checkpoint with the selected SOURCE values (no TensorFlow)")
 @click.option("--graph", "graph_meta", metavar="META",
@@ -52,10 +53,10 @@ from .transfer_view import print_plan
               help="start in a directory that holds another run (old files are moved); --into/--graph: overwrite OUT")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and result as JSON (schema ckpttools.transfer/1)")
 def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ...], mapping: tuple[str, ...],
-             map_file: str | None, into: str | None, graph_meta: str | None, with_optimizer_state: bool,
-             on_missing: str, on_shape_mismatch: str, on_dtype_mismatch: str,
-             strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool, init_only: bool,
-             out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
+             map_files: tuple[str, ...], into: str | None, graph_meta: str | None, with_optimizer_state: bool,
+             on_missing: str, on_shape_mismatch: str, on_dtype_mismatch: str, strict: bool,
+             freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool, init_only: bool, out: str | None,
+             resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
     """Start a new model from selected layers of a checkpoint, then fine-tune it.
 
     Prints the plan first: every variable of the new model with its source and
@@ -75,6 +76,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
       ckpttools transfer --from runs/pretrain --scopes 'conv_block[1-3]' --freeze \\
           --model cnn5 --classes 5-9 --per-class 100 --out runs/transfer
       ckpttools transfer --from old/model.ckpt-20000 --map Net/=cnn/ --dry-run
+      ckpttools transfer --from old/model.ckpt-20000 --map-file fix.map --dry-run --strict
       ckpttools transfer --from weights.npz --scopes 'conv_block*' --lr-mult 'conv_block*=0.1' --out runs/ft
       ckpttools transfer --out runs/transfer --resume --steps 2000
       ckpttools transfer --from runs/pretrain --scopes 'conv_block*' --cluster local --workers 2 --out runs/ft
@@ -89,9 +91,8 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     --strict or an 'error' policy, 8 a cluster task could not start or
     failed, 130 Ctrl-C.
     """
+    mapping = tuple(rule for path in map_files for rule in read_map_file(path)) + mapping
     cluster = pop_cluster_settings(settings)
-    if map_file:
-        mapping = (*mapping, *read_map_file(map_file))
     if into or graph_meta:
         if not source:
             raise click.UsageError("--from SOURCE is required")

@@ -27,7 +27,7 @@ For the same tensors added in the same order to one shard, the ``.index`` and
 ``.data`` files are byte-identical to TensorFlow's (tests/test_writer.py checks it).
 
 Every file is written under a hidden temporary name beside the output
-(``.BASENAME.PART.HOST-PID.partial``) and renamed into place by ``finish`` once
+(``.BASENAME.PART.ckpttools-partial-HOST-PID-RANDOM``) and renamed into place by ``finish`` once
 all are complete, data shards first and the index last, so a reader never sees
 an index whose data is not there. ``abort`` (or an exception inside ``with``)
 removes them; temporaries left by a killed process are recognised by their
@@ -43,7 +43,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..storage.atomic import _remove, _umask
+from ..storage.atomic import _remove
 from ..storage.outputs import (  # noqa: F401  (check_output_prefix, same_checkpoint: part of this module's API)
     check_output_prefix,
     existing_data_files,
@@ -260,12 +260,9 @@ class BundleWriter:
             n = len(self._shards)
             finals = [data_file(self.prefix, k, n) for k in range(n)]
             old = existing_data_files(self.prefix)
-            mode = 0o666 & ~_umask()
-            for shard, final in zip(self._shards, finals):
-                os.chmod(shard.tmp, mode)
+            for shard, final in zip(self._shards, finals):  # created 0o666 less the umask, like any output
                 os.replace(shard.tmp, final)
                 placed.append(final)
-            os.chmod(index_tmp, mode)
             os.replace(index_tmp, self.prefix + ".index")
         except OSError as exc:
             self._fail(index_tmp, *placed)

@@ -2,9 +2,9 @@
 
 A checkpoint is several files (data shards, index, state file), so it cannot be one atomic
 rename like ``atomic.atomic_path``. Writers put each file under a hidden temporary name beside
-the output, ``.BASENAME.PART.HOST-PID-RANDOM.partial``, and rename them all when complete. The
-host and pid in the name let a later writer tell a stale temporary (its process is gone) from
-one still being written, and remove it.
+the output, in ``atomic``'s convention: ``.BASENAME.PART.ckpttools-partial-HOST-PID-RANDOM``, and
+rename them all when complete. The host and pid in the name let a later writer tell a stale
+temporary (its process is gone) from one still being written, and remove it.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import glob
 import os
 import re
 import secrets
-import socket
 
 from ..errors import OutputError
-from .atomic import _remove
+from .atomic import HOST, PARTIAL_TAG, _process_alive, _remove
 
-HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
-_PARTIAL = re.compile(r"\.(?:data-\d{5}|index)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]+\.partial$")
+_PARTIAL = re.compile(
+    r"\.(?:data-\d{5}|index)" + re.escape(PARTIAL_TAG) + r"(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]+")
 
 
 def new_tag() -> str:
@@ -31,7 +30,7 @@ def new_tag() -> str:
 def partial_path(prefix: str, part: str, tag: str) -> str:
     """The temporary name of one file (``part``: ``data-00003``, ``index``) of the checkpoint ``prefix``."""
     directory, base = os.path.split(os.path.abspath(prefix))
-    return os.path.join(directory, f".{base}.{part}.{tag}.partial")
+    return os.path.join(directory, f".{base}.{part}{PARTIAL_TAG}{tag}")
 
 
 def existing_data_files(prefix: str) -> list[str]:
@@ -69,9 +68,9 @@ def stale_partials(prefix: str) -> list[str]:
     """Temporary files of ``prefix`` left by a writer on this host that is no longer running."""
     directory, base = os.path.split(os.path.abspath(prefix))
     found = []
-    for path in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*.partial")):
-        match = _PARTIAL.search(path[len(directory) + len(base) + 2 :])
-        if match and match.group("host") == HOST and not _alive(int(match.group("pid"))):
+    for path in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*{PARTIAL_TAG}*")):
+        match = _PARTIAL.fullmatch(path[len(directory) + len(base) + 2 :])
+        if match and match.group("host") == HOST and not _process_alive(int(match.group("pid"))):
             found.append(path)
     return found
 
@@ -79,16 +78,6 @@ def stale_partials(prefix: str) -> list[str]:
 def remove_stale_partials(prefix: str) -> None:
     for path in stale_partials(prefix):
         _remove(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_error(prefix: str, exc: OSError) -> OutputError:
