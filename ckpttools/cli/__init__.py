@@ -26,6 +26,7 @@ class _Group(click.Group):
         "train": "ckpttools.cli.train:train",
         "eval": "ckpttools.cli.evaluate:evaluate",
         "transfer": "ckpttools.cli.transfer:transfer",
+        "show": "ckpttools.cli.show:show",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
