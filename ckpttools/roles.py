@@ -57,7 +57,11 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-_ANY_RULE = re.compile("|".join(f"(?:{regex.pattern})" for regex, _ in _RULES))  # one search rules most names out
+# Every rule above needs one of these words in the name; one search for plain words (no anchors, no
+# backtracking) rules most names out ten times faster than searching all the rules at once.
+_RULE_WORDS = ("_CHECKPOINTABLE_OBJECT_GRAPH", *OPTIMIZER_NAMES, "_power", ".OPTIMIZER_SLOT", "optimizer",
+               "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased", "examples_seen")
+_ANY_RULE = re.compile("|".join(re.escape(word) for word in sorted(set(_RULE_WORDS), key=len, reverse=True)))
 
 
 def classify(name: str) -> str:
