@@ -6,7 +6,7 @@ then times both listers as separate processes, the way a user runs them, and
 records each process's peak resident memory. This is a report, not a test:
 it exits 0 unless ``--check`` is given and a target fails.
 
-Run:  /work/venv/bin/python bench/bench_ls.py [--quick] [--repeat N] [--fresh] [--check]
+Run:  python bench/bench_ls.py [--quick] [--repeat N] [--fresh] [--check]
 """
 
 from __future__ import annotations

@@ -42,13 +42,14 @@ def show(path: str, names: tuple[str, ...], scopes: tuple[str, ...], include_all
     nothing matches a pattern, 4 bad or corrupt data, 130 interrupted.
     """
     with open_checkpoint(path) as ckpt:
+        if not as_json:  # which checkpoint was chosen matters most when a name is not in it
+            for note in ([ckpt.note] if ckpt.note else []) + ckpt.warnings:
+                sys.stderr.write(f"note: {note}\n")
         infos = select_tensors(ckpt, names, scopes, include_all)
         if as_json:
             for piece in show_json(path, ckpt, infos):
                 sys.stdout.write(piece)
             return
-        for note in ([ckpt.note] if ckpt.note else []) + ckpt.warnings:
-            sys.stderr.write(f"note: {note}\n")
         terminal = sys.stdout.isatty()
         width = shutil.get_terminal_size().columns if terminal else 75
         for number, (info, value) in enumerate(read_values(ckpt, infos)):
