@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tensorboard.compat.proto import saver_pb2, variable_pb2
-
 from ..info import MODEL
 from ..roles import classify
 from .functions import FunctionInfo, list_functions
 from .load import LoadedGraph
 from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, shape_list
 from .outputs import is_machinery, likely_outputs
+from .protos import message_class
 from .scan import NodeScan
 
 TRAINABLE_COLLECTION = "trainable_variables"
@@ -147,7 +146,7 @@ def _trainable_names(meta: Any) -> set[str]:
     if meta is None or TRAINABLE_COLLECTION not in meta.collection_def:
         return set()
     items = meta.collection_def[TRAINABLE_COLLECTION].bytes_list.value
-    return {input_node(variable_pb2.VariableDef.FromString(item).variable_name) for item in items}
+    return {input_node(message_class("VariableDef").FromString(item).variable_name) for item in items}
 
 
 def _variables(scan: NodeScan, chosen: Sequence[int], trainable: set[str]) -> list[Variable]:
@@ -213,7 +212,7 @@ def _saver(meta: Any) -> dict[str, Any] | None:
         "max_to_keep": saver.max_to_keep,
         "sharded": saver.sharded,
         "keep_checkpoint_every_n_hours": saver.keep_checkpoint_every_n_hours,
-        "version": saver_pb2.SaverDef.CheckpointFormatVersion.Name(saver.version),
+        "version": message_class("SaverDef").CheckpointFormatVersion.Name(saver.version),
     }
 
 
