@@ -13,8 +13,10 @@ from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Pl
 from . import trainview
 from .render import print_json
 from .tfimport import import_tfcore
-from .train import config_from_options, training_options
+from .train import config_from_options, default_out, training_options
 from .transfer_view import print_plan
+
+OUT_DEFAULT = "runs/transfer-MODEL"
 
 
 @click.command()
@@ -38,7 +40,7 @@ from .transfer_view import print_plan
               help="scale the learning rate of matching variables instead of freezing them")
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--init-only", is_flag=True, help="write the warm-started checkpoint (step 0) without training")
-@training_options
+@training_options(OUT_DEFAULT)
 @click.option("--resume", is_flag=True, help="continue a transfer run in --out from its latest checkpoint")
 @click.option("--force", is_flag=True, help="start in a directory that holds another run (old files are moved)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and result as JSON (schema ckpttools.transfer/1)")
@@ -68,7 +70,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     """
     import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
     from ..tfcore import transfer as engine
-    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
+    run_dir = default_out(out, settings, OUT_DEFAULT)
     options = _options(engine, run_dir, resume, source, scopes, exclude, mapping, with_optimizer_state,
                        on_missing, on_shape_mismatch, on_dtype_mismatch, strict, freeze, lr_mult)
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else None
@@ -80,11 +82,13 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     with trainview.EpochProgress() as progress:
         result = engine.transfer(config, run_dir, options, resume=resume, force=force, init_only=init_only,
                                  on_step=progress, on_plan=show)
+    if result.train.already_done:
+        click.echo(f"note: {run_dir} is {trainview.already_done_text(result.train)}", err=True)
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
                     "train": trainview.train_json(result.train)}
         print_json(document)
-    elif not result.train.interrupted:
+    elif not result.train.interrupted and not result.train.already_done:
         click.echo(trainview.train_line(result.train))
     if result.train.interrupted:
         click.echo(f"Interrupted at step {result.train.step}: saved {result.train.checkpoint}; continue with: "
