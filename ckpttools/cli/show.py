@@ -38,8 +38,8 @@ def show(path: str, names: tuple[str, ...], scopes: tuple[str, ...], include_all
       ckpttools show runs/cnn cnn/dense/kernel --full > kernel.txt
       ckpttools show runs/cnn cnn/output/bias --json | jq '.tensors[0].values'
     \b
-    Exit codes: 0 ok, 2 usage error, 3 no such checkpoint, variable, or
-    nothing matches a pattern, 4 bad or corrupt data, 130 interrupted.
+    Exit codes: 0 ok, 2 usage error, 3 no such checkpoint or variable, or
+    a pattern matches nothing, 4 bad or corrupt data.
     """
     with open_checkpoint(path) as ckpt:
         if not as_json:  # which checkpoint was chosen matters most when a name is not in it
