@@ -73,8 +73,12 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
                 continue
             value = buf[pos + 1]
             pos += 2
-            if value > 0x7F:
-                value, pos = read_varint(buf, pos - 1)
+            if value > 0x7F:  # two bytes (offsets into a shard of under 16 KiB), else the general decoder
+                if buf[pos] < 0x80:
+                    value = (value & 0x7F) | (buf[pos] << 7)
+                    pos += 1
+                else:
+                    value, pos = read_varint(buf, pos - 1)
             if key == _OFFSET:
                 entry.offset = value if value < _INT64_SIGN else as_int64(value)
             elif key == _SIZE:
