@@ -73,7 +73,7 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
                 continue
             value = buf[pos + 1]
             pos += 2
-            if value > 0x7F:  # two bytes (offsets into a shard of under 16 KiB), else the general decoder
+            if value > 0x7F:  # two bytes (values under 16,384), else the general decoder
                 if buf[pos] < 0x80:
                     value = (value & 0x7F) | (buf[pos] << 7)
                     pos += 1
