@@ -197,6 +197,7 @@ class Run:
     returncode: int
     stdout: str | None
     stderr: str
+    cpu_seconds: float = 0.0  # user + system time of the child: less sensitive to a busy machine than wall time
 
 
 def run_child(cmd: Sequence[str], capture: bool) -> Run:
@@ -217,7 +218,7 @@ def run_child(cmd: Sequence[str], capture: bool) -> Run:
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     text = out.decode("utf-8", "replace") if out is not None else None
-    return Run(seconds, usage.ru_maxrss, proc.returncode, text, stderr)
+    return Run(seconds, usage.ru_maxrss, proc.returncode, text, stderr, usage.ru_utime + usage.ru_stime)
 
 
 @dataclass
