@@ -9,7 +9,7 @@ import click
 
 from ..checkpoint import open_checkpoint
 from ..ops.show import DEFAULT_PRECISION, format_value, read_values, select_tensors, show_json
-from .render import shape_text
+from .text import shape_text
 
 
 @click.command()
@@ -39,7 +39,7 @@ def show(path: str, names: tuple[str, ...], scopes: tuple[str, ...], include_all
       ckpttools show runs/cnn cnn/output/bias --json | jq '.tensors[0].values'
     \b
     Exit codes: 0 ok, 2 usage error, 3 no such checkpoint or variable, or
-    a pattern matches nothing, 4 bad or corrupt data.
+    a pattern matches nothing, 4 bad or corrupt data, 130 interrupted.
     """
     with open_checkpoint(path) as ckpt:
         if not as_json:  # which checkpoint was chosen matters most when a name is not in it

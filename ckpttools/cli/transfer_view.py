@@ -6,7 +6,7 @@ import sys
 
 from ..info import MODEL
 from ..transfer.plan import NEW, RESTORED, Plan, PlanEntry
-from .render import shape_text
+from .text import plural, shape_text
 
 _STYLE = {RESTORED: "green", NEW: "cyan"}
 _NOT_TRAINABLE = " (not trainable)"
@@ -22,12 +22,12 @@ def print_plan(plan: Plan) -> None:
              for u in plan.unmatched]
     statuses = [entry.status for entry in shown]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in (RESTORED, NEW, "skipped-shape", "skipped-dtype"))
-    summary = f"plan: {counts}, {len(plan.unmatched)} unmatched source variables"
+    summary = f"plan: {counts}, {plural(len(plan.unmatched), 'unmatched source variable')}"
     if hidden:
-        summary += f" ({hidden} optimizer/bookkeeping variables start fresh, not shown)"
+        summary += f" ({plural(hidden, 'optimizer/bookkeeping variable')} start fresh, not shown)"
     frozen, scaled = sum(e.frozen for e in plan.entries), sum(e.lr_factor != 1.0 for e in plan.entries)
     if frozen or scaled:
-        summary += f"; {frozen} frozen, {scaled} at another learning rate"
+        summary += f"; {frozen} frozen, {plural(scaled, 'variable')} at another learning rate"
     with_training = any(row[4] for row in rows)
     if not sys.stdout.isatty():
         for row in rows:
