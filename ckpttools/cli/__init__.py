@@ -30,6 +30,8 @@ class _Group(click.Group):
         "eval": "ckpttools.cli.evaluate:evaluate",
         "transfer": "ckpttools.cli.transfer:transfer",
         "show": "ckpttools.cli.show:show",
+        "verify": "ckpttools.cli.verify:verify_command",
+        "doctor": "ckpttools.cli.doctor:doctor_command",
     }
 
     # The first line of each command's help, so `ckpttools --help` lists the commands without importing
@@ -37,6 +39,7 @@ class _Group(click.Group):
     # a command missing here is imported for its help, as before.
     summaries = {
         "diff": "Compare two checkpoints (or .npz/.safetensors/Keras files) variable by variable.",
+        "doctor": "Say why SOURCE will not restore into TARGET, and how to make it restore.",
         "eval": "Evaluate a trained run: accuracy, loss, per-class accuracy, confusion matrix.",
         "extract": "Write the selected variables of a checkpoint to an .npz or .safetensors file.",
         "graph": "Show the nodes of a TensorFlow graph: name, op, inputs, device, attributes.",
@@ -44,6 +47,7 @@ class _Group(click.Group):
         "show": "Print the values of tensors in a checkpoint: name, dtype, shape, then the values.",
         "train": "Train a model and write checkpoints, TensorBoard summaries and run.json to RUN.",
         "transfer": "Start a new model from selected layers of a checkpoint, then fine-tune it.",
+        "verify": "Check that a checkpoint is intact, without TensorFlow, and say what is wrong.",
     }
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -129,8 +133,9 @@ def main(debug: bool) -> None:
       ckpttools ls model.ckpt-20000
       ckpttools ls runs/cnn --scopes 'conv_block[1-3]' --tree
     \b
-    Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
-    4 bad or corrupt data, 5 output error, 6 missing dependency, 7 transfer plan
-    error, 8 a distributed training task failed, 70 internal error, 130 interrupted (Ctrl-C).
+    Exit codes: 0 ok, 1 inputs differ (diff) or cannot be matched (doctor),
+    2 usage error, 3 not found, 4 bad or corrupt data (verify: not intact),
+    5 output error, 6 missing dependency, 7 transfer plan error, 8 a distributed
+    training task failed, 70 internal error, 130 interrupted (Ctrl-C).
     """
 
