@@ -11,12 +11,16 @@ The first rule that matches wins; TF2 keys are read without their `/.ATTRIBUTES/
   - anything under a top-level optimizer scope or `training/<optimizer>/` (Keras in graph mode:
     `Adam/iterations`, `training/Adam/dense/kernel/m`), or under an `OptimizeLoss/` scope.
   Lower-case slot names (`m`, `v`, `accumulator`, `momentum`) count only inside those scopes: on
-  their own they are too often real model variables.
+  their own they are too often real model variables. Keras 3 names those scopes in lower case
+  (`adam/dense_kernel_momentum`); they count too.
+  - optimizer hyper-parameter variables: a last component `learning_rate` (optionally `_N`) at any
+    depth, and the top-level `iteration`/`iterations` of Keras optimizers (TF2 SavedModel graphs).
 - TRAINING: a `global_step` component at any depth; a last component `save_counter`; the
   top-level name `step` only (the `tf.train.Checkpoint(step=...)` idiom; deeper `step`s may be
   model state); a component `ExponentialMovingAverage` (or `_N`), i.e. moving-average shadows; the
   zero-debias state `<var>/local_step` and `moving_mean/biased`, `moving_variance/biased`;
-  `examples_seen`, the data position ckpttools' training saves for `--resume`.
+  `examples_seen`, the data position ckpttools' training saves for `--resume`; Keras metric
+  accumulators (`keras_api/metrics/0/count`, TF1 Keras `metrics/acc/total`).
 - MODEL: everything else, including batch-norm `moving_mean`/`moving_variance`, which inference needs.
 """
 
@@ -44,7 +48,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:^|/)beta[12]_power(?:_\d+)?$", OPTIMIZER),
         (r"(?:^|/)\.OPTIMIZER_SLOT(?:/|$)", OPTIMIZER),
         (r"^optimizer(?:/|$)", OPTIMIZER),
-        (rf"^(?:training/)?{_OPTIMIZER}/", OPTIMIZER),
+        (rf"^(?:training/)?(?i:{_OPTIMIZER})/", OPTIMIZER),
+        (r"(?:^|/)learning_rate(?:_\d+)?$", OPTIMIZER),
+        (r"^iterations?(?:_\d+)?$", OPTIMIZER),
         (r"(?:^|/)OptimizeLoss/", OPTIMIZER),
         (r"(?:^|/)global_step(?:/|$)", TRAINING),
         (r"(?:^|/)save_counter$", TRAINING),
@@ -52,16 +58,27 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:^|/)ExponentialMovingAverage(?:_\d+)?(?:/|$)", TRAINING),
         (r"(?:^|/)local_step$", TRAINING),
         (r"(?:^|/)moving_(?:mean|variance)/biased$", TRAINING),
+        (r"(?:^|/)keras_api/metrics/", TRAINING),  # Keras 2 metric state: total, count, true_positives...
+        (r"^metrics/[^/]+/(?:total|count)(?:_\d+)?$", TRAINING),
         (r"(?:^|/)examples_seen$", TRAINING),  # ckpttools' own data position, saved for --resume
     )
 )
 
 
-# Every rule above needs one of these words in the name; one search for plain words (no anchors, no
-# backtracking) rules most names out ten times faster than searching all the rules at once.
+# Every rule above needs one of these words in the name (a new rule must add its word here;
+# tests/test_roles_prefilter.py checks it on every name the tests know); one case-insensitive search for plain
+# words (no anchors, no backtracking) rules most names out ten times faster than searching all the rules.
 _RULE_WORDS = ("_CHECKPOINTABLE_OBJECT_GRAPH", *OPTIMIZER_NAMES, "_power", ".OPTIMIZER_SLOT", "optimizer",
-               "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased", "examples_seen")
-_ANY_RULE = re.compile("|".join(re.escape(word) for word in sorted(set(_RULE_WORDS), key=len, reverse=True)))
+               "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased", "examples_seen",
+               "learning_rate", "iteration", "metrics/")
+_ANY_RULE = re.compile("|".join(re.escape(word) for word in sorted(set(_RULE_WORDS), key=len, reverse=True)),
+                       re.IGNORECASE)
+
+
+def classify_by_every_rule(name: str) -> str:
+    """``classify`` without the word prefilter: the reference the prefilter must agree with."""
+    path = _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
+    return next((role for regex, role in _RULES if regex.search(path)), MODEL)
 
 
 def classify(name: str) -> str:

@@ -15,7 +15,9 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError, bounded
+
+MESSAGE_LIMIT = 1000  # an error is one line: whatever input it quotes, never pages of it
 
 
 class _Group(click.Group):
@@ -98,7 +100,7 @@ class _Group(click.Group):
         except CkptError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {bounded(str(exc), MESSAGE_LIMIT)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -108,7 +110,8 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            detail = bounded(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
+            click.echo(f"Error: internal error: {detail} (run with --debug for details)", err=True)
             ctx.exit(EXIT_INTERNAL)
 
 

@@ -1,16 +1,16 @@
 """Find and parse a TensorFlow graph file into a ``LoadedGraph``, without TensorFlow.
 
 The messages come from TensorFlow's ``core/framework/graph.proto``, ``core/protobuf/meta_graph.proto``
-and ``core/protobuf/saved_model.proto``; tensorboard ships compiled copies of the first two
-(``tensorboard.compat.proto``, package ``tensorboard``). Top-level fields, ``number: type``:
+and ``core/protobuf/saved_model.proto``; their descriptors ship with ckpttools (``protos``, as compiled
+into tensorboard, package ``tensorboard``). Top-level fields, ``number: type``:
 
 - ``GraphDef`` (frozen ``.pb``, ``tf.io.write_graph``): 1 node (repeated NodeDef), 2 library
   (FunctionDefLibrary), 3 version (int32, deprecated), 4 versions (VersionDef).
 - ``MetaGraphDef`` (``.meta`` from ``tf.train.Saver``/``export_meta_graph``): 1 meta_info_def, 2 graph_def,
   3 saver_def, 4 collection_def (map), 5 signature_def (map), 6 asset_file_def, 7 object_graph_def.
 - ``SavedModel`` (``saved_model.pb``): 1 saved_model_schema_version (int64 varint), 2 meta_graphs
-  (repeated MetaGraphDef). tensorboard does not ship this one, so the two fields are read with
-  ``protowire`` and each meta graph is parsed as a ``MetaGraphDef``.
+  (repeated MetaGraphDef). Binary files: the two fields are read with ``protowire`` and each meta graph
+  is parsed as a ``MetaGraphDef``; text files with the two-field ``SavedModel`` message from ``protos``.
 
 Binary files are told apart by those field numbers and wire types (only a varint field 1 or 3 and
 fields 3, 5-7 as messages are decisive), then by file name. Text files (``.pbtxt``, or any file that
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
-from ..errors import CkptError, CorruptFileError, NotFoundError
+from ..errors import CkptError, CorruptFileError, NotFoundError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
 from ..resolve import resolve
@@ -272,6 +272,24 @@ def _text_message(path: str, text: str, message: pb_message.Message, kind: str) 
         text_format.Parse(text, message, allow_unknown_extension=True)
     except text_format.ParseError as exc:
         where = f"line {exc.GetLine()} column {exc.GetColumn()}: " if exc.GetLine() else ""
-        reason = str(exc).split(" : ", 1)[-1]
-        raise CorruptFileError(f"{path}: {where}{reason} (parsing it as a text {_EXPECTED[kind]})") from None
+        reason, near = _parse_reason(str(exc), text, exc.GetLine(), exc.GetColumn())
+        raise CorruptFileError(f"{path}: {where}{reason}{near} (parsing it as a text {_EXPECTED[kind]})") from None
     return message
+
+
+def _parse_reason(message: str, text: str, line: int | None, column: int | None) -> tuple[str, str]:
+    """protobuf's reason without the offending line it quotes (whole, however long), and a short excerpt
+    of that line around the column instead."""
+    reason = message.split(" : ", 1)[-1]
+    lines = text.splitlines()
+    if not line or not 0 < line <= len(lines):
+        return bounded(reason), ""
+    source = lines[line - 1]
+    if reason.startswith(f"'{source}': "):
+        reason = reason[len(source) + 4 :]
+    start = max(0, (column or 1) - 1 - 40)
+    excerpt = source[start : start + 80].strip()
+    if not excerpt:
+        return bounded(reason, 120), ""
+    reason = reason.split(": '", 1)[0].rstrip(".")  # the token it quotes is in the excerpt
+    return bounded(reason, 120), f" near '{bounded(excerpt, 80)}'"
