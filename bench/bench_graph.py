@@ -13,7 +13,7 @@ Reported: median wall time of N runs after one untimed warm-up, the ratio, and e
 resident memory (``ru_maxrss`` from ``os.wait4``). Target: ours at least 10x faster. This is a report,
 not a test: it exits 0 unless ``--check`` is given and the target fails.
 
-Run:  /work/venv/bin/python bench/bench_graph.py [--repeat N] [--layers N] [--fresh] [--check]
+Run:  python bench/bench_graph.py [--repeat N] [--layers N] [--fresh] [--check]
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@
 Usage:
     python bench/bench_train.py            # full: ~10 epochs, about 15 minutes on 2 CPU cores
     python bench/bench_train.py --quick    # 1 epoch and shorter speed runs: a smoke run of a few minutes
-    options: --data DIR (default ../shared/datasets/fashion-mnist)  --epochs E  --batch-size N  --workdir DIR
+    options: --data DIR (default: $FASHION_MNIST)  --epochs E  --batch-size N  --workdir DIR
 
 Exits 0 (it is a report) and skips with a message when the data set is absent.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "fashion-mnist"
+DEFAULT_DATA = Path(os.environ.get("FASHION_MNIST", ROOT.parent / "shared" / "datasets" / "fashion-mnist"))
 TARGET_ACCURACY = 0.91
 
 

@@ -1,6 +1,6 @@
 """Benchmark: does transfer help? Few-shot learning of new classes, from scratch vs from a pretrained model.
 
-On Fashion-MNIST (``../shared/datasets/fashion-mnist``; skipped when absent):
+On Fashion-MNIST (the directory ``$FASHION_MNIST`` names; skipped when absent):
 pretrain a model on classes 0-4 with all their data, then learn classes 5-9 from
 only N images per class (default 100) three ways, each over several seeds:
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -36,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "datasets" / "fashion-mnist"
+DATA = Path(os.environ.get("FASHION_MNIST", ROOT.parent / "shared" / "datasets" / "fashion-mnist"))
 WORK = ROOT / "bench" / "out" / "transfer"
 OLD, NEW = "0-4", "5-9"  # the issue's split
 

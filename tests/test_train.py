@@ -45,7 +45,7 @@ def test_differences_ignore_how_long_and_how_often() -> None:
     longer = dataclasses.replace(TINY, steps=100, checkpoint_every=50, max_to_keep=9)
     assert TINY.differences(longer) == []
     assert TINY.differences(dataclasses.replace(TINY, model="lenet5", seed=3)) == [
-        "model='cnn5' -> 'lenet5'", "seed=0 -> 3"]
+        "--model 'cnn5' -> 'lenet5'", "--seed 0 -> 3"]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -278,8 +278,8 @@ def test_resume_refuses_other_settings(tfcore, run) -> None:
     result, _ = run
     with pytest.raises(ConfigError) as error:
         tfcore.train(dataclasses.replace(TINY, model="lenet5", batch_size=4), result.run_dir, resume=True)
-    assert str(error.value) == (f"--resume: {result.run_dir} was trained with other settings (model='cnn5' -> "
-                                f"'lenet5'; batch_size=8 -> 4); resume with the run's own settings, or start a new "
+    assert str(error.value) == (f"--resume: {result.run_dir} was trained with other settings (--model 'cnn5' -> "
+                                f"'lenet5'; --batch-size 8 -> 4); resume with the run's own settings, or start a new "
                                 f"run with another --out")
 
 

@@ -31,9 +31,41 @@ class _Group(click.Group):
         "train": "ckpttools.cli.train:train",
         "eval": "ckpttools.cli.evaluate:evaluate",
         "transfer": "ckpttools.cli.transfer:transfer",
+        "show": "ckpttools.cli.show:show",
         "verify": "ckpttools.cli.verify:verify_command",
         "doctor": "ckpttools.cli.doctor:doctor_command",
     }
+
+    # The first line of each command's help, so `ckpttools --help` lists the commands without importing
+    # their modules (which costs more than an `ls`). tests/test_cli_help.py checks them against the commands;
+    # a command missing here is imported for its help, as before.
+    summaries = {
+        "diff": "Compare two checkpoints (or .npz/.safetensors/Keras files) variable by variable.",
+        "doctor": "Say why SOURCE will not restore into TARGET, and how to make it restore.",
+        "eval": "Evaluate a trained run: accuracy, loss, per-class accuracy, confusion matrix.",
+        "extract": "Write the selected variables of a checkpoint to an .npz or .safetensors file.",
+        "graph": "Show the nodes of a TensorFlow graph: name, op, inputs, device, attributes.",
+        "ls": "List the variables in a checkpoint: name, dtype, shape, parameters, bytes.",
+        "show": "Print the values of tensors in a checkpoint: name, dtype, shape, then the values.",
+        "train": "Train a model and write checkpoints, TensorBoard summaries and run.json to RUN.",
+        "transfer": "Start a new model from selected layers of a checkpoint, then fine-tune it.",
+        "verify": "Check that a checkpoint is intact, without TensorFlow, and say what is wrong.",
+    }
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own listing, shortened the same way, from ``summaries`` where there is one."""
+        names = self.list_commands(ctx)
+        commands = [(name, self._help_command(ctx, name)) for name in names]
+        commands = [(name, command) for name, command in commands if command is not None and not command.hidden]
+        if not commands:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
+
+    def _help_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        summary = self.summaries.get(name)
+        return click.Command(name, help=summary) if summary else self.get_command(ctx, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))

@@ -13,11 +13,18 @@ import tempfile
 from types import ModuleType
 
 
-def import_tfcore(quiet: bool = True) -> ModuleType:
-    """``ckpttools.tfcore``, or MissingDependencyError (exit 6) with the install hint."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ logs after start-up: errors only
+def import_tfcore(quiet: bool | None = None) -> ModuleType:
+    """``ckpttools.tfcore``, or MissingDependencyError (exit 6) with the install hint.
+
+    TensorFlow's own logs (C++ messages such as grappler's "remapper failed", Python deprecation
+    warnings) stay hidden unless ``ckpttools --debug`` (``quiet`` None: follow that flag).
+    """
+    if quiet is None:
+        quiet = not _debug()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")  # C++ logs: none, or all
     if not quiet or "tensorflow" in sys.modules:
         from .. import tfcore
+        tfcore.show_tensorflow_logs(not quiet)
         return tfcore
     with tempfile.TemporaryFile() as captured:
         saved = os.dup(2)
@@ -31,7 +38,16 @@ def import_tfcore(quiet: bool = True) -> ModuleType:
             sys.stderr.write(captured.read().decode(errors="replace"))
             raise
         _restore(saved)
+    tfcore.show_tensorflow_logs(False)
     return tfcore
+
+
+def _debug() -> bool:
+    """True under ``ckpttools --debug``."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("debug"))
 
 
 def _restore(saved: int) -> None:

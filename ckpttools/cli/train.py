@@ -30,7 +30,6 @@ TRAINING_OPTIONS = [
                  help=f"deep_mnist, lenet5, slim_cnn, cnn5 or a registered model  [default: {_default('model')}]"),
     click.option("--data", "-d", metavar="DIR",
                  help=f"directory of MNIST-format IDX files  [default: {_default('data')}]"),
-    click.option("--out", "-o", metavar="RUN", help="run directory  [default: runs/MODEL]"),
     click.option("--steps", type=int, help="train until this global step (overrides --epochs)"),
     click.option("--epochs", type=float, help=f"passes over the training set  [default: {_default('epochs')}]"),
     click.option("--classes", metavar="LIST", help="train on these labels only, relabelled 0..k-1: '5-9', '0,2,4'"),
@@ -54,14 +53,25 @@ TRAINING_OPTIONS = [
                  help=f"checkpoints kept  [default: {_default('max_to_keep')}]"),
     click.option("--summary-every", type=int, metavar="N",
                  help=f"steps between TensorBoard scalars  [default: {_default('summary_every')}]"),
+    click.option("--histogram-every", type=int, metavar="N",
+                 help="steps between TensorBoard weight and activation histograms, input images and first-layer "
+                      f"filters  [default: {_default('histogram_every')}]"),
 ]
+DEFAULT_OUT = "runs/MODEL"  # the run directory when --out is not given; MODEL is --model's value
 
 
-def training_options(command: Any) -> Any:
-    """Add the training settings to a click command, in the order --help lists them."""
-    for option in reversed(TRAINING_OPTIONS):
-        command = option(command)
-    return command
+def training_options(out_default: str = DEFAULT_OUT) -> Any:
+    """A decorator adding --out (whose default is ``out_default``) and the training settings to a command."""
+    def decorate(command: Any) -> Any:
+        for option in reversed(TRAINING_OPTIONS):
+            command = option(command)
+        return click.option("--out", "-o", metavar="RUN", help=f"run directory  [default: {out_default}]")(command)
+    return decorate
+
+
+def default_out(out: str | None, settings: dict[str, Any], out_default: str = DEFAULT_OUT) -> Path:
+    """The run directory: --out, else ``out_default`` with MODEL replaced by the model trained (as --help says)."""
+    return Path(out or out_default.replace("MODEL", settings.get("model") or _DEFAULTS.model))
 
 
 def config_from_options(settings: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
@@ -75,7 +85,7 @@ def config_from_options(settings: dict[str, Any], base: RunConfig | None = None)
 
 
 @click.command()
-@training_options
+@training_options()
 @cluster_options
 @click.option("--resume", is_flag=True, help="continue the run in --out from its latest checkpoint")
 @click.option("--force", is_flag=True, help="start a new run in a directory that holds one (old files are moved)")
@@ -102,7 +112,7 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
     could not start or failed, 130 Ctrl-C.
     """
     cluster = pop_cluster_settings(settings)
-    run_dir = Path(out or f"runs/{settings.get('model') or _DEFAULTS.model}")
+    run_dir = default_out(out, settings)
     if cluster.local:
         raise SystemExit(run_local(cluster, run_dir, resume, force))
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else RunConfig()
@@ -114,6 +124,8 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
     if result is None:  # a parameter server or a worker other than the chief: nothing to report
         end_task(task)
         return
+    if result.already_done:
+        click.echo(f"note: {run_dir} is {trainview.already_done_text(result)}", err=True)
     if result.moved_to:
         click.echo(f"note: moved the previous run's files to {result.moved_to}", err=True)
     if result.interrupted:
@@ -121,6 +133,6 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
                    f"ckpttools train --out {run_dir} --resume", err=True)
     if as_json:
         print_json(trainview.train_json(result))
-    elif not result.interrupted:
+    elif not result.interrupted and not result.already_done:
         click.echo(trainview.train_line(result))
     end_task(task, EXIT_INTERRUPTED if result.interrupted else 0)

@@ -87,12 +87,18 @@ def train_line(result: Any) -> str:
     return ", ".join(parts) + f"; checkpoint {result.checkpoint}"
 
 
+def already_done_text(result: Any) -> str:
+    """Why a resume did nothing: the run already reached the steps it was asked for."""
+    return f"already at step {result.step}; give --steps to go further (e.g. --steps {result.step * 2})"
+
+
 def train_json(result: Any) -> dict[str, Any]:
     def score(s: Any) -> dict[str, float] | None:
         return None if s is None else {"accuracy": s.accuracy, "loss": s.loss}
 
     return {"schema": TRAIN_SCHEMA, "run_dir": str(result.run_dir), "step": result.step,
             "checkpoint": result.checkpoint, "interrupted": result.interrupted, "resumed_from": result.resumed_from,
+            "already_done": result.already_done,
             "test": score(result.test), "validation": score(result.validation),
             "images_per_sec": result.images_per_sec, "seconds": result.seconds,
             "config": result.config.to_dict()}

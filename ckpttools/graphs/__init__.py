@@ -1,5 +1,6 @@
-"""Inspect TensorFlow graphs (.meta, GraphDef .pb/.pbtxt, SavedModel) through tensorboard's compiled
-protos, never TensorFlow: load, describe nodes, summarise, group by scope, draw as DOT, write for TensorBoard.
+"""Inspect TensorFlow graphs (.meta, GraphDef .pb/.pbtxt, SavedModel) with protobuf and TensorFlow's
+message descriptors shipped in the package (``protos``), never TensorFlow: load, describe nodes, summarise,
+group by scope, draw as DOT, write for TensorBoard.
 
 Names are imported on first use (PEP 562), so ``ckpttools graph --summary`` does not pay for the DOT
 and event-file writers.

@@ -19,12 +19,11 @@ import socket
 import struct
 import time
 
-from tensorboard.compat.proto import event_pb2
-
 from ..errors import OutputError
 from ..formats.crc import crc32c, mask
 from ..storage.atomic import atomic_path
 from .load import LoadedGraph
+from .protos import message_class
 
 FILE_VERSION = "brain.Event:2"
 
@@ -37,12 +36,13 @@ def record(data: bytes) -> bytes:
 
 def event_records(graph: LoadedGraph, wall_time: float) -> bytes:
     """The whole event file for ``graph``: version event, graph event, and meta graph event if there is one."""
+    Event = message_class("Event")  # noqa: N806 (a message class)
     events = [
-        event_pb2.Event(wall_time=wall_time, file_version=FILE_VERSION),
-        event_pb2.Event(wall_time=wall_time, graph_def=graph.graph_def.SerializeToString()),
+        Event(wall_time=wall_time, file_version=FILE_VERSION),
+        Event(wall_time=wall_time, graph_def=graph.graph_def.SerializeToString()),
     ]
     if graph.meta_graph is not None:
-        events.append(event_pb2.Event(wall_time=wall_time, meta_graph_def=graph.meta_graph.SerializeToString()))
+        events.append(Event(wall_time=wall_time, meta_graph_def=graph.meta_graph.SerializeToString()))
     return b"".join(record(event.SerializeToString()) for event in events)
 
 

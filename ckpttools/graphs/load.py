@@ -1,16 +1,16 @@
 """Find and parse a TensorFlow graph file into a ``LoadedGraph``, without TensorFlow.
 
 The messages come from TensorFlow's ``core/framework/graph.proto``, ``core/protobuf/meta_graph.proto``
-and ``core/protobuf/saved_model.proto``; tensorboard ships compiled copies of the first two
-(``tensorboard.compat.proto``, package ``tensorboard``). Top-level fields, ``number: type``:
+and ``core/protobuf/saved_model.proto``; their descriptors ship with ckpttools (``protos``, as compiled
+into tensorboard, package ``tensorboard``). Top-level fields, ``number: type``:
 
 - ``GraphDef`` (frozen ``.pb``, ``tf.io.write_graph``): 1 node (repeated NodeDef), 2 library
   (FunctionDefLibrary), 3 version (int32, deprecated), 4 versions (VersionDef).
 - ``MetaGraphDef`` (``.meta`` from ``tf.train.Saver``/``export_meta_graph``): 1 meta_info_def, 2 graph_def,
   3 saver_def, 4 collection_def (map), 5 signature_def (map), 6 asset_file_def, 7 object_graph_def.
 - ``SavedModel`` (``saved_model.pb``): 1 saved_model_schema_version (int64 varint), 2 meta_graphs
-  (repeated MetaGraphDef). tensorboard does not ship this one, so the two fields are read with
-  ``protowire`` and each meta graph is parsed as a ``MetaGraphDef``.
+  (repeated MetaGraphDef). Binary files: the two fields are read with ``protowire`` and each meta graph
+  is parsed as a ``MetaGraphDef``; text files with the two-field ``SavedModel`` message from ``protos``.
 
 Binary files are told apart by those field numbers and wire types (only a varint field 1 or 3 and
 fields 3, 5-7 as messages are decisive), then by file name. Text files (``.pbtxt``, or any file that
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
-from tensorboard.compat.proto import graph_pb2, meta_graph_pb2
 
 from ..errors import CkptError, CorruptFileError, NotFoundError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
 from ..resolve import resolve
+from .protos import message_class
 
 GRAPH_DEF, META_GRAPH, SAVED_MODEL = "graph_def", "meta_graph", "saved_model"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -66,8 +66,8 @@ class LoadedGraph:
     path: str  # the file that was read
     format: str  # GRAPH_DEF | META_GRAPH | SAVED_MODEL
     text: bool  # protobuf text format rather than binary
-    graph_def: graph_pb2.GraphDef
-    meta_graph: meta_graph_pb2.MetaGraphDef | None = None
+    graph_def: pb_message.Message  # GraphDef
+    meta_graph: pb_message.Message | None = None  # MetaGraphDef
     tags: tuple[str, ...] = ()  # SavedModel: the tags of the meta graph shown
     note: str | None = None  # how the path was resolved or which meta graph was chosen
 
@@ -219,7 +219,7 @@ def _check_fields(path: str, kind: str, top: Iterable[tuple[int, int]]) -> None:
 
 
 def _decode(path: str, kind: str, data: bytes) -> pb_message.Message:
-    cls = graph_pb2.GraphDef if kind == GRAPH_DEF else meta_graph_pb2.MetaGraphDef
+    cls = message_class("GraphDef" if kind == GRAPH_DEF else "MetaGraphDef")
     try:
         return cls.FromString(data)
     except pb_message.DecodeError:
@@ -228,14 +228,14 @@ def _decode(path: str, kind: str, data: bytes) -> pb_message.Message:
         ) from None
 
 
-def _saved_model_meta_graphs(path: str, data: bytes) -> list[meta_graph_pb2.MetaGraphDef]:
+def _saved_model_meta_graphs(path: str, data: bytes) -> list[pb_message.Message]:
     metas = [_decode(path, META_GRAPH, value) for number, _, value in protowire.fields(data) if number == 2]
     if not metas:
         raise CorruptFileError(f"{path}: SavedModel holds no meta graph")
     return metas
 
 
-def _saved_model(path: str, metas: list[meta_graph_pb2.MetaGraphDef], text: bool) -> LoadedGraph:
+def _saved_model(path: str, metas: list[pb_message.Message], text: bool) -> LoadedGraph:
     """Show the serving meta graph (else the first), and say so when there is a choice."""
     chosen = next((m for m in metas if SERVING_TAG in m.meta_info_def.tags), metas[0])
     tags = tuple(chosen.meta_info_def.tags)
@@ -257,14 +257,14 @@ def _parse_text(path: str, data: bytes) -> LoadedGraph:
     field = first.group(1) if first else ""
     kind = next((k for k, names in _TEXT_FIELDS.items() if field in names), GRAPH_DEF)
     if kind == SAVED_MODEL:
-        saved = _text_message(path, text, _saved_model_class()(), kind)
+        saved = _text_message(path, text, message_class("SavedModel")(), kind)
         if not saved.meta_graphs:
             raise CorruptFileError(f"{path}: SavedModel holds no meta graph")
         return _saved_model(path, list(saved.meta_graphs), text=True)
     if kind == META_GRAPH:
-        meta = _text_message(path, text, meta_graph_pb2.MetaGraphDef(), kind)
+        meta = _text_message(path, text, message_class("MetaGraphDef")(), kind)
         return LoadedGraph(path, META_GRAPH, True, meta.graph_def, meta)
-    return LoadedGraph(path, GRAPH_DEF, True, _text_message(path, text, graph_pb2.GraphDef(), kind))
+    return LoadedGraph(path, GRAPH_DEF, True, _text_message(path, text, message_class("GraphDef")(), kind))
 
 
 def _text_message(path: str, text: str, message: pb_message.Message, kind: str) -> pb_message.Message:
@@ -293,27 +293,3 @@ def _parse_reason(message: str, text: str, line: int | None, column: int | None)
         return bounded(reason, 120), ""
     reason = reason.split(": '", 1)[0].rstrip(".")  # the token it quotes is in the excerpt
     return bounded(reason, 120), f" near '{bounded(excerpt, 80)}'"
-
-
-def _saved_model_class() -> type:
-    """A message class for ``SavedModel``, built from its two fields since no installed package ships it."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    pool = descriptor_pool.Default()
-    full_name = "ckpttools.graphs.SavedModel"
-    try:
-        descriptor = pool.FindMessageTypeByName(full_name)
-    except KeyError:
-        proto = descriptor_pb2.FileDescriptorProto(
-            name="ckpttools/graphs/saved_model.proto", package="ckpttools.graphs", syntax="proto3",
-            dependency=[meta_graph_pb2.DESCRIPTOR.name],
-        )  # fmt: skip
-        message = proto.message_type.add(name="SavedModel")
-        field = descriptor_pb2.FieldDescriptorProto
-        message.field.add(name="saved_model_schema_version", number=1, type=field.TYPE_INT64,
-                          label=field.LABEL_OPTIONAL)
-        message.field.add(name="meta_graphs", number=2, type=field.TYPE_MESSAGE, label=field.LABEL_REPEATED,
-                          type_name="." + meta_graph_pb2.MetaGraphDef.DESCRIPTOR.full_name)
-        pool.Add(proto)
-        descriptor = pool.FindMessageTypeByName(full_name)
-    return message_factory.GetMessageClass(descriptor)

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tensorboard.compat.proto import saver_pb2, variable_pb2
-
 from ..info import DUPLICATE, MODEL, OPTIMIZER
 from ..roles import classify
 from .functions import FunctionInfo, list_functions
 from .load import LoadedGraph
 from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, placeholder_shape, shape_list
 from .outputs import is_machinery, likely_outputs
+from .protos import message_class
 from .saved_objects import SavedVariable, checkpoint_roles, saved_variables
 from .scan import NodeScan
 
@@ -156,7 +155,7 @@ def _trainable_names(meta: Any) -> set[str]:
     if meta is None or TRAINABLE_COLLECTION not in meta.collection_def:
         return set()
     items = meta.collection_def[TRAINABLE_COLLECTION].bytes_list.value
-    return {input_node(variable_pb2.VariableDef.FromString(item).variable_name) for item in items}
+    return {input_node(message_class("VariableDef").FromString(item).variable_name) for item in items}
 
 
 def _saved_variable(variable: SavedVariable, roles: dict[str, str]) -> Variable:
@@ -230,7 +229,7 @@ def _saver(meta: Any) -> dict[str, Any] | None:
         "max_to_keep": saver.max_to_keep,
         "sharded": saver.sharded,
         "keep_checkpoint_every_n_hours": saver.keep_checkpoint_every_n_hours,
-        "version": saver_pb2.SaverDef.CheckpointFormatVersion.Name(saver.version),
+        "version": message_class("SaverDef").CheckpointFormatVersion.Name(saver.version),
     }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..checkpoint import Checkpoint, open_checkpoint
 from ..errors import ArgumentError, NotFoundError, OutputError, bounded
 from ..formats import dtypes
-from ..formats.safetensors import CODE_FOR_NAME, DTYPES
+from ..formats.safetensors import CODE_FOR_NAME
 from ..info import TensorInfo
 from ..storage.atomic import atomic_path, check_writable, remove_stale_partials
 from ..storage.prefetch import prefetch
@@ -197,7 +197,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
             report.skipped[info.name] = f"safetensors has no {info.dtype} type"
             progress(info.nbytes)
             continue
-        nbytes = info.size * DTYPES[code][1].itemsize
+        nbytes = info.size * dtypes.from_name(info.dtype).itemsize
         header[info.name] = {"dtype": code, "shape": list(info.shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
         kept.append((info, nbytes))

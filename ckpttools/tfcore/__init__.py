@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from .evaluate import ClassAccuracy, EvalResult, evaluate
 from .models import MODELS, ModelContext, ModelSpec, get_model, register_model
-from .session import graph_session, load_variables, tf
+from .session import graph_session, load_variables, show_tensorflow_logs, tf
 from .train import Score, StepInfo, TrainHooks, TrainResult, train
 
 __all__ = ["MODELS", "ClassAccuracy", "EvalResult", "ModelContext", "ModelSpec", "Score", "StepInfo",
            "TrainHooks", "TrainResult", "evaluate", "get_model", "graph_session", "load_variables",
-           "register_model", "tf", "train"]
+           "register_model", "show_tensorflow_logs", "tf", "train"]

@@ -22,7 +22,30 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         f"training and evaluation need TensorFlow ({exc}); install it with: pip install 'ckpttools[tf]'"
     ) from None
 
-__all__ = ["graph_session", "load_variables", "tf", "versions"]
+__all__ = ["graph_session", "load_variables", "quiet_tf_logs", "show_tensorflow_logs", "tf", "versions"]
+
+_SHOW_LOGS = [False]  # ckpttools --debug: let TensorFlow's Python warnings through
+
+
+def show_tensorflow_logs(show: bool = True) -> None:
+    """Let TensorFlow's own warnings (deprecations...) reach stderr inside ``quiet_tf_logs`` blocks, or not."""
+    _SHOW_LOGS[0] = show
+
+
+@contextmanager
+def quiet_tf_logs() -> Iterator[None]:
+    """TensorFlow's Python logger at ERROR while the block runs (its deprecation notices are for us, not
+    for users), unless ``show_tensorflow_logs()``."""
+    if _SHOW_LOGS[0]:
+        yield
+        return
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager

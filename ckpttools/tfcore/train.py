@@ -30,7 +30,7 @@ from ..training.runconfig import RunConfig, load_run, save_run
 from .evaluate import run_eval
 from .graph import TrainOps, build_train
 from .models import get_model
-from .session import graph_session, tf, versions
+from .session import graph_session, quiet_tf_logs, tf, versions
 from .summaries import scalar_event
 
 CHECKPOINT_NAME = "model.ckpt"  # files are model.ckpt-STEP.index / .data-00000-of-00001 / .meta
@@ -76,6 +76,7 @@ class TrainResult:
     seconds: float
     resumed_from: int | None = None
     moved_to: Path | None = None  # where --force moved an older run's files
+    already_done: bool = False  # resume of a run already at its last step: nothing trained or evaluated
 
 
 StepCallback = Callable[[StepInfo], None]
@@ -130,11 +131,17 @@ def train(config: RunConfig, out: str | os.PathLike, *, resume: bool = False, fo
     began = time.perf_counter()
     spec = get_model(config.model)
     out = Path(out)
-    moved_to = rundir.prepare_out_dir(out, resume=resume, force=force)
+    if resume:
+        rundir.check_resume(out)  # before anything is created: a failed command leaves no directory behind
     data = datasets.prepare(config.data, config.classes, config.per_class, config.validation, config.seed)
     config = resolve_config(config, data)
     if resume:
         _check_resumable(out, config)
+        done = _finished(out, config.total_steps(len(data.train)))
+        if done is not None and not init_only:
+            return TrainResult(out, config, done, str(out / f"{CHECKPOINT_NAME}-{done}"), False, None, None, None,
+                               time.perf_counter() - began, done, already_done=True)
+    moved_to = rundir.prepare_out_dir(out, resume=resume, force=force)
     with graph_session(config.seed) as (graph, session):
         hooks = hooks or TrainHooks()
         ops = build_train(spec, config, len(data.train), hooks.trainable, hooks.lr_scale)
@@ -143,7 +150,8 @@ def train(config: RunConfig, out: str | os.PathLike, *, resume: bool = False, fo
         saver = tf.compat.v1.train.Saver(max_to_keep=config.max_to_keep, save_relative_paths=True)
         init = tf.compat.v1.global_variables_initializer()
         graph.finalize()  # the loop must not add ops (a classic slow leak)
-        restored = _restore(session, saver, out) if resume else None
+        with quiet_tf_logs():  # the saver's deprecation notices on restore
+            restored = _restore(session, saver, out) if resume else None
         if restored is None:
             session.run(init)
             if hooks.warm_start:
@@ -256,7 +264,7 @@ class _Loop:
         return self.steady_images / self.steady_seconds if self.steady_seconds else None
 
     def save(self) -> None:
-        with _quiet_tf_logger():  # the saver logs a deprecation notice when it prunes old checkpoints
+        with quiet_tf_logs():  # the saver logs a deprecation notice when it prunes old checkpoints
             self.last_checkpoint = self.saver.save(self.session, str(self.out / CHECKPOINT_NAME),
                                                    global_step=self.step)
 
@@ -287,6 +295,12 @@ def _check_resumable(out: Path, config: RunConfig) -> None:
                           f"resume with the run's own settings, or start a new run with another --out")
 
 
+def _finished(out: Path, total: int) -> int | None:
+    """The run's last checkpointed step when it is already at ``total`` or beyond, else None."""
+    step = rundir.latest_step(out)
+    return step if step is not None and step >= total else None
+
+
 def _restore(session: Any, saver: Any, out: Path) -> str | None:
     state = tf.train.get_checkpoint_state(str(out))
     if state is None or not state.model_checkpoint_path:
@@ -298,17 +312,6 @@ def _restore(session: Any, saver: Any, out: Path) -> str | None:
         raise DataError(f"{state.model_checkpoint_path}: cannot resume from it ({first_line})") from None
     saver.recover_last_checkpoints(list(state.all_model_checkpoint_paths))  # so max_to_keep spans sessions
     return state.model_checkpoint_path
-
-
-@contextmanager
-def _quiet_tf_logger() -> Iterator[None]:
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 class _StopFlag:

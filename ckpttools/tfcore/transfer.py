@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..patterns import Selector
 from ..training import datasets
 from ..training.cluster import ClusterRun
 from ..training.runconfig import RunConfig
 from ..transfer.plan import Plan
+from ..transfer.training import apply_training_rules
 from .graph import build_train
 from .models import get_model
 from .session import graph_session
 from .train import StepCallback, TrainHooks, TrainResult, resolve_config, train
-from .warm_start import WarmStart, frozen_filter, target_variables, warm_start
+from .warm_start import WarmStart, target_variables, warm_start
 
 TRANSFER_FILE = "transfer.json"
 
@@ -62,10 +62,12 @@ def plan_transfer(config: RunConfig, options: TransferOptions) -> WarmStart:
     config = resolve_config(config, data)
     with graph_session(config.seed) as (graph, _):
         build_train(get_model(config.model), config, len(data.train))
-        return warm_start(options.source, scopes=options.scopes, exclude=options.exclude, mapping=options.mapping,
-                          with_optimizer_state=options.with_optimizer_state, on_missing=options.on_missing,
-                          on_shape_mismatch=options.on_shape_mismatch, on_dtype_mismatch=options.on_dtype_mismatch,
-                          graph=graph)
+        start = warm_start(options.source, scopes=options.scopes, exclude=options.exclude, mapping=options.mapping,
+                           with_optimizer_state=options.with_optimizer_state, on_missing=options.on_missing,
+                           on_shape_mismatch=options.on_shape_mismatch, on_dtype_mismatch=options.on_dtype_mismatch,
+                           graph=graph, quiet=True)
+    start.plan = apply_training_rules(start.plan, options.freeze, options.lr_mult)
+    return start
 
 
 def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions, *, resume: bool = False,
@@ -81,9 +83,7 @@ def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions
     start = plan_transfer(config, options)
     if on_plan:  # e.g. print it: after planning, before anything is written
         on_plan(start.plan)
-    hooks = TrainHooks(warm_start=lambda session: _restore(start, session),
-                       trainable=frozen_filter(start, options.freeze),
-                       lr_scale=_lr_scale(options.lr_mult))
+    hooks = TrainHooks(warm_start=lambda session: _restore(start, session), **_training_hooks(start.plan))
     result = train(config, out, resume=resume, force=force, on_step=on_step, hooks=hooks, init_only=init_only,
                    cluster=cluster)
     if cluster is None or cluster.task.is_chief:
@@ -97,12 +97,16 @@ def _restore(start: WarmStart, session: Any) -> None:
     WarmStart(start.source, start.plan, variables).restore(session)
 
 
-def _lr_scale(rules: Sequence[tuple[str, float]]):  # -> Callable[[variable], float] | None
-    """``--lr-mult`` rules as a variable -> multiplier function; the first matching pattern wins."""
-    if not rules:
-        return None
-    selectors = [(Selector([pattern]), factor) for pattern, factor in rules]
-    return lambda variable: next((f for selector, f in selectors if selector.matches(variable.op.name)), 1.0)
+def _training_hooks(plan: Plan) -> dict[str, Any]:
+    """``trainable`` and ``lr_scale`` hooks that do what the plan says (its ``frozen`` and ``lr_factor``)."""
+    frozen = {entry.target.name for entry in plan.entries if entry.frozen}
+    factors = {entry.target.name: entry.lr_factor for entry in plan.entries if entry.lr_factor != 1.0}
+    hooks: dict[str, Any] = {}
+    if frozen:
+        hooks["trainable"] = lambda variables: [v for v in variables if v.op.name not in frozen]
+    if factors:
+        hooks["lr_scale"] = lambda variable: factors.get(variable.op.name, 1.0)
+    return hooks
 
 
 def parse_lr_mult(texts: Sequence[str]) -> tuple[tuple[str, float], ...]:

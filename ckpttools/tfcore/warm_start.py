@@ -9,6 +9,7 @@ or not (batch-norm moving averages included), and the plan says what happened.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,7 @@ def warm_start(
     on_shape_mismatch: str = "skip",
     on_dtype_mismatch: str = "skip",
     graph: Any | None = None,
+    quiet: bool = False,
 ) -> WarmStart:
     """Plan a warm start of ``graph`` (default: the current graph) from ``source``.
 
@@ -80,6 +82,7 @@ def warm_start(
         mapping: ``OLD=NEW`` / ``re:REGEX=REPLACEMENT`` rules from source names to graph names.
         with_optimizer_state: also copy optimizer slots (never by default).
         on_missing, on_shape_mismatch, on_dtype_mismatch: policies, see ``ckpttools.transfer.plan``.
+        quiet: no warning when the plan restores nothing (callers that show the plan themselves).
 
     Returns:
         A ``WarmStart``: inspect ``.plan`` (restored / new / skipped), then call ``.restore(session)``
@@ -89,7 +92,28 @@ def warm_start(
     with open_checkpoint(source) as ckpt:
         plan = make_plan(ckpt, targets, scopes, exclude, mapping, with_optimizer_state,
                          on_missing, on_shape_mismatch, on_dtype_mismatch)
+    if not plan.restored and not quiet:
+        warnings.warn(nothing_restored(plan), RestoredNothingWarning, stacklevel=2)
     return WarmStart(source, plan, variables)
+
+
+class RestoredNothingWarning(UserWarning):
+    """``warm_start`` found nothing to restore: almost always names that differ (a missing ``mapping``)."""
+
+
+def nothing_restored(plan: Plan) -> str:
+    """Why a plan restores nothing, naming the closest graph variables for the sources that found none."""
+    text = f"warm_start from {plan.source} restores nothing"
+    pairs = [(u.source.name, u.suggestion) for u in plan.unmatched if u.suggestion]
+    if pairs:
+        shown = ", ".join(f"'{source}' ~ '{target}'" for source, target in pairs[:3])
+        return (f"{text}: no selected source variable has the name of a graph variable; closest: {shown}"
+                f"{' ...' if len(pairs) > 3 else ''} (rename with mapping=['OLD=NEW'])")
+    if plan.skipped:
+        entry = plan.skipped[0]
+        return f"{text}: {len(plan.skipped)} matches skipped, e.g. '{entry.target.name}' ({entry.reason})"
+    names = [u.source.name for u in plan.unmatched[:3]]
+    return f"{text}: no graph variable is close to the selected sources ({', '.join(names)}...)"
 
 
 def frozen_filter(start: WarmStart, freeze: Sequence[str] | None):  # -> Callable[[list], list]

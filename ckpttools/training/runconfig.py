@@ -48,7 +48,7 @@ class RunConfig:
     checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
     max_to_keep: int = 5  # older checkpoints are deleted by the saver, newest kept
     summary_every: int = 50  # steps between TensorBoard scalars (loss, accuracy, learning rate)
-    histogram_every: int = 500  # steps between histograms and images: slower to write, rarely needed
+    histogram_every: int = 100  # steps between histograms and images (4 points in the default 390-step run)
     class_names: tuple[str, ...] = field(default=(), compare=False)  # filled in from the data
 
     # Settings a resumed run may change: they alter how long and how often, not what is computed.
@@ -63,7 +63,7 @@ class RunConfig:
                     "epochs": self.epochs, "steps": 1 if self.steps is None else self.steps}
         for name, value in positive.items():
             if value <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive; received {value}")
+                raise ConfigError(f"{option_name(name)} must be positive; received {value}")
         if not 0.0 < self.keep_prob <= 1.0:
             raise ConfigError(f"--keep-prob must be in (0, 1]; received {self.keep_prob}")
 
@@ -85,9 +85,17 @@ class RunConfig:
 
     def differences(self, other: RunConfig) -> list[str]:
         """``name=old -> new`` for each setting (except RESUMABLE ones) where the two runs differ."""
-        return [f"{name}={getattr(self, name)!r} -> {getattr(other, name)!r}"
+        return [f"{option_name(name)} {getattr(self, name)!r} -> {getattr(other, name)!r}"
                 for name in (f.name for f in dataclasses.fields(self) if f.compare)
                 if name not in self.RESUMABLE and getattr(self, name) != getattr(other, name)]
+
+
+_OPTION_NAMES = {"learning_rate": "--lr"}  # settings whose command-line flag is not --<name-with-dashes>
+
+
+def option_name(setting: str) -> str:
+    """The command-line flag of a RunConfig setting, as users type it (``learning_rate`` -> ``--lr``)."""
+    return _OPTION_NAMES.get(setting, "--" + setting.replace("_", "-"))
 
 
 def save_run(run_dir: str | os.PathLike, config: RunConfig, versions: dict[str, str] | None = None,

@@ -40,11 +40,11 @@ def prepare_out_dir(out: str | os.PathLike, *, resume: bool = False, force: bool
     NotFoundError when ``resume`` finds no run to continue.
     """
     out = Path(out)
+    if resume:
+        check_resume(out)
     _make_writable_dir(out)
     existing = run_files(out)
     if resume:
-        if not (out / RUN_FILE).is_file():
-            raise NotFoundError(f"{out}: no run to resume (no {RUN_FILE}); start it without --resume")
         return None
     if not existing:
         return None
@@ -53,6 +53,12 @@ def prepare_out_dir(out: str | os.PathLike, *, resume: bool = False, force: bool
                           f"--force to start a new one (the old files are moved to {out}/replaced-<time>/), "
                           f"or choose another --out")
     return _move_aside(out, existing)
+
+
+def check_resume(out: str | os.PathLike) -> None:
+    """NotFoundError unless ``out`` holds a run to resume; creates nothing."""
+    if not (Path(out) / RUN_FILE).is_file():
+        raise NotFoundError(f"{out}: no run to resume (no {RUN_FILE}); start it without --resume")
 
 
 def describe_run(run_dir: Path) -> str:

@@ -56,6 +56,8 @@ class PlanEntry:
     source: TensorInfo | None = None
     reason: str = ""
     cast: bool = False  # restored with a dtype cast (--on-dtype-mismatch cast)
+    frozen: bool = False  # kept out of training (--freeze); see transfer.training
+    lr_factor: float = 1.0  # times the run's learning rate (--lr-mult)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ def _entry_json(entry: PlanEntry) -> dict[str, Any]:
         "target_dtype": entry.target.dtype,
         "source_dtype": entry.source.dtype if entry.source else None,
         "trainable": entry.target.trainable,
+        "frozen": entry.frozen,
+        "lr_factor": entry.lr_factor,
         "role": entry.target.role,
         "reason": entry.reason,
     }

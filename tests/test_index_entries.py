@@ -1,0 +1,46 @@
+"""The inlined decoder of index entries (one per tensor, the hot path of listing) reads every varint width
+and field layout as the protobuf wire format defines them; unusual layouts fall back to the general decoder."""
+
+from __future__ import annotations
+
+import pytest
+
+from ckpttools.formats import messages
+from ckpttools.formats.protowire import WireError
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def entry_bytes(offset: int, size: int, shard: int = 0, dtype: int = 1) -> bytes:
+    shape = b"\x12\x02\x08\x04\x12\x03\x08" + varint(300)[:1] + varint(300)[1:]  # dims [4, 300]
+    fields = b"\x08" + varint(dtype) + b"\x12" + varint(len(shape)) + shape
+    if shard:
+        fields += b"\x18" + varint(shard)
+    return fields + b"\x20" + varint(offset) + b"\x28" + varint(size) + b"\x35" + bytes([1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("offset", [0, 1, 127, 128, 300, 16383, 16384, 2**21 + 5, 2**35 + 7, 2**62])
+def test_every_varint_width(offset: int) -> None:
+    entry = messages.parse_bundle_entry(entry_bytes(offset, offset // 3 + 1, shard=offset % 5))
+    assert (entry.dtype, entry.shape, entry.offset, entry.size) == (1, (4, 300), offset, offset // 3 + 1)
+    assert (entry.shard_id, entry.crc32c) == (offset % 5, 0x04030201)
+
+
+def test_an_unknown_field_takes_the_general_path() -> None:
+    buf = entry_bytes(128, 4) + b"\x88\x01\x05"  # field 17, varint 5: a newer writer's field
+    entry = messages.parse_bundle_entry(buf)
+    assert (entry.offset, entry.size) == (128, 4)
+
+
+@pytest.mark.parametrize("cut", [1, 3, 12, 15])
+def test_truncated_entries_are_wire_errors(cut: int) -> None:
+    buf = entry_bytes(200, 16)
+    with pytest.raises(WireError):
+        messages.parse_bundle_entry(buf[:-cut])
