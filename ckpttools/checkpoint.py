@@ -102,6 +102,13 @@ class Checkpoint:
         """Read one tensor's value (verified against its checksum, for V2)."""
         return self._reader.read(self.info(name).key)
 
+    def read_slice(self, name: str, number: int) -> np.ndarray:
+        """The value of one stored part (``info(name).slices[number]``) of a partitioned variable."""
+        info = self.info(name)
+        if number >= len(info.slices):
+            raise NotFoundError(f"{self.prefix}: '{name}' has no slice {number}")
+        return self._reader.read_slice(info.key, number)
+
     def stream(self, name: str) -> Iterator[bytes] | None:
         """The tensor's stored bytes in chunks when they are its array's memory (V2, whole, native order).
 
