@@ -92,3 +92,9 @@ class TransferError(CkptError):
     """A transfer plan cannot be carried out under the chosen policies (e.g. --strict)."""
 
     exit_code = EXIT_TRANSFER
+
+
+class InputMismatchError(CkptError):
+    """Inputs that must agree do not (averaged checkpoints with different variables, shapes or dtypes)."""
+
+    exit_code = EXIT_BAD_DATA
