@@ -26,6 +26,7 @@ class _Group(click.Group):
         "train": "ckpttools.cli.train:train",
         "eval": "ckpttools.cli.evaluate:evaluate",
         "transfer": "ckpttools.cli.transfer:transfer",
+        "rewrite": "ckpttools.cli.rewrite:rewrite_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

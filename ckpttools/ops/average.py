@@ -28,14 +28,16 @@ _STEP = re.compile(r"-(\d+)$")
 def newest_checkpoints(path: str, count: int) -> list[str]:
     """The ``count`` newest checkpoint prefixes of a directory (or of the directory holding ``path``), newest first.
 
-    The ``checkpoint`` state file's ``all_model_checkpoint_paths`` give the order when present (relative
-    paths, or paths from another machine found by their file name here); otherwise the step number in the
-    name, then the modification time.
+    The ``checkpoint`` state file's ``all_model_checkpoint_paths`` give the order when they name enough
+    checkpoints (relative paths, or paths from another machine found by their file name here); otherwise
+    every ``*.index`` of the directory, ordered by the step number in the name, then modification time.
     """
     if count < 2:
         raise InputMismatchError(f"--average-last {count}: average at least 2 checkpoints")
     directory = path if os.path.isdir(path) else os.path.dirname(resolve(path).prefix) or "."
-    found = _from_state_file(directory) or _by_step(directory)
+    found = _from_state_file(directory)
+    if len(found) < count:  # tf.train.Checkpoint.save lists only the latest: look at every index
+        found = _by_step(directory)
     if len(found) < count:
         raise NotFoundError(f"{directory}: --average-last {count} needs {count} checkpoints, found {len(found)}"
                             + (f" ({', '.join(os.path.basename(p) for p in found)})" if found else ""))

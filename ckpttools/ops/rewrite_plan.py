@@ -57,6 +57,7 @@ class Entry:
     average: bool = False
     set_value: int | None = None
     slices: tuple[SliceInfo, ...] = ()
+    source_nbytes: int = 0  # the stored size in the source (what strings take)
 
     @property
     def read_key(self) -> str:
@@ -65,8 +66,10 @@ class Entry:
 
     @property
     def nbytes(self) -> int:
-        """The output's size in bytes (strings: the source's stored size is not known here)."""
+        """The output's size in bytes (strings: their size in the source)."""
         itemsize = dtypes.from_name(self.out_dtype).itemsize
+        if not itemsize:
+            return self.source_nbytes
         count = 1
         for dim in self.shape:
             count *= dim
@@ -184,7 +187,7 @@ def build_plan(ckpt: Checkpoint, options: RewriteOptions, averaged: Sequence[str
         set_value = options.set_step if info.key in step_names else None
         average = bool(averaged) and set_value is None and info.dtype in FLOAT_DTYPES | COMPLEX_DTYPES
         plan.entries.append(Entry(info.name, info.key, out_key, info.dtype, out_dtype, info.shape, info.role,
-                                  value_key, average, set_value, info.slices))
+                                  value_key, average, set_value, info.slices, info.nbytes))
     if options.set_step is not None and not step_names:
         if "global_step" in outputs:
             raise PatternError(f"--set-step: '{outputs['global_step']}' is renamed to 'global_step'")
