@@ -175,3 +175,25 @@ def test_api_mirrors_the_command(tf1: str, tmp_path: Path) -> None:
     with ckpttools.open_checkpoint(str(tmp_path / "m")) as ckpt:
         assert ckpt.info("cnn/logits/kernel").dtype == "float16"
     assert (tmp_path / "checkpoint").read_text().startswith('model_checkpoint_path: "m"')
+
+
+REWRITE_WITHOUT_TF = """
+import json, sys
+from ckpttools.cli import main
+try:
+    main(["rewrite", sys.argv[1], "-o", sys.argv[2], "--strip-optimizer", "--cast", "float32=bfloat16",
+          "--average", sys.argv[1]], prog_name="ckpttools")
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tensorboard"))))
+"""
+
+
+def test_rewriting_imports_no_tensorflow(tf1: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", REWRITE_WITHOUT_TF, tf1, str(tmp_path / "m")],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert (tmp_path / "m.index").exists()

@@ -104,12 +104,12 @@ def mean(values: Sequence[np.ndarray], out_dtype: str) -> np.ndarray:
     return total.astype(dtypes.from_name(out_dtype).numpy)
 
 
-def mean_chunks(streams: Sequence[Iterable[bytes]], dtype: str, out_dtype: str) -> Iterator[bytes]:
+def mean_chunks(streams: Sequence[Iterable[bytes]], dtype: str, out_dtype: str) -> Iterator[memoryview]:
     """The mean of the inputs' stored bytes, chunk by chunk, as output bytes."""
     source = dtypes.from_name(dtype).numpy
     for chunks in _aligned(streams, source.itemsize):
         arrays = [np.frombuffer(chunk, source) for chunk in chunks]
-        yield mean(arrays, out_dtype).tobytes()
+        yield memoryview(mean(arrays, out_dtype).reshape(-1).view(np.uint8))
 
 
 def _aligned(streams: Sequence[Iterable[bytes]], itemsize: int) -> Iterator[list[bytes]]:

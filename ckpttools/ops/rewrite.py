@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import MissingDataError, OutputError
+from ..errors import ConfigError, MissingDataError, OutputError
 from ..formats import dtypes
 from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_checkpoint
 from ..formats.state_file import update_state_file
@@ -96,8 +96,10 @@ def rewrite(
         if on_plan:
             on_plan(plan)
         report = RewriteReport(plan, output, dry_run)
-        if dry_run or output is None:
+        if dry_run:
             return report
+        if not output:
+            raise ConfigError(f"{source}: no output prefix given")
         for ckpt in (base, *others):
             if same_checkpoint(ckpt.prefix, output):
                 raise OutputError(f"{output}: is the source checkpoint {ckpt.prefix}; write to another prefix")
@@ -120,7 +122,7 @@ def _open_inputs(stack: ExitStack, source: str, average_with: Sequence[str],
     paths = [source, *average_with]
     if average_last is not None:
         if average_with:
-            raise OutputError("use --average or --average-last, not both")
+            raise ConfigError("use --average or --average-last, not both")
         paths = average.newest_checkpoints(source, average_last)
     opened = [stack.enter_context(open_checkpoint(path)) for path in paths]
     base, others = opened[0], opened[1:]
@@ -146,23 +148,19 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
         return
     inputs = [base, *others] if entry.average else [base]
     if entry.slices:
-        parts = ((part.start, _value(entry, [c.read_slice(_name(c, entry), n) for c in inputs]))
+        parts = ((part.start, _value(entry, [c.read_slice(entry.read_key, n) for c in inputs]))
                  for n, part in enumerate(entry.slices))
         writer.add_sliced(entry.out_key, entry.out_dtype, entry.shape, parts)
         return
-    streams = [ckpt.stream(_name(ckpt, entry)) for ckpt in inputs]
+    streams = [ckpt.stream(entry.read_key) for ckpt in inputs]  # by TensorFlow key: the same in every input
     if dtypes.from_name(entry.out_dtype).storage is None or any(s is None for s in streams):
         for stream in streams:
             if stream is not None:
                 stream.close()  # type: ignore[attr-defined]
-        value = _value(entry, [ckpt.get(_name(ckpt, entry)) for ckpt in inputs])
+        value = _value(entry, [ckpt.get(entry.read_key) for ckpt in inputs])
         writer.add(entry.out_key, value, dtype=entry.out_dtype)
         return
     writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, _chunks(entry, streams), entry.nbytes)
-
-
-def _name(ckpt: Checkpoint, entry: Entry) -> str:
-    return ckpt.info(entry.read_key).name
 
 
 def _value(entry: Entry, values: list[np.ndarray]) -> np.ndarray:
@@ -175,13 +173,19 @@ def _value(entry: Entry, values: list[np.ndarray]) -> np.ndarray:
 
 
 def _chunks(entry: Entry, streams: list) -> Iterator[bytes]:
-    """The output bytes of a whole tensor, chunk by chunk."""
+    """The output bytes of a whole tensor, chunk by chunk; read ahead on a thread when there are several."""
+    ahead = prefetch if entry.source_nbytes > CHUNK else iter  # a thread per small tensor costs more than it saves
     if entry.average:
-        return prefetch(average.mean_chunks([prefetch(s) for s in streams], entry.dtype, entry.out_dtype))
+        return ahead(average.mean_chunks([ahead(s) for s in streams], entry.dtype, entry.out_dtype))
     if entry.out_dtype != entry.dtype:
         source, target = dtypes.from_name(entry.dtype).numpy, dtypes.from_name(entry.out_dtype).numpy
-        return (np.frombuffer(chunk, source).astype(target).tobytes() for chunk in prefetch(streams[0]))
-    return prefetch(streams[0])
+        return (_as_bytes(np.frombuffer(chunk, source).astype(target)) for chunk in ahead(streams[0]))
+    return ahead(streams[0])
+
+
+def _as_bytes(array: np.ndarray) -> memoryview:
+    """An array's memory as bytes, without the copy ``tobytes`` makes."""
+    return memoryview(array.reshape(-1).view(np.uint8))
 
 
 def _check_meta_output(base: Checkpoint, output: str, plan: Plan, force: bool) -> None:
