@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .errors import NotACheckpointError, NotFoundError
 from .formats.sstable import file_has_table_magic
+from .formats.state_file import c_unescape
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _V1_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
@@ -124,7 +125,7 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
     match = _STATE_LINE.search(text)
     if not match:
         return None, f"{state} names no model_checkpoint_path"
-    named = match.group(1).encode().decode("unicode_escape")
+    named = c_unescape(match.group(1))  # text-format escapes: octal UTF-8 bytes, \" and friends
     candidates = [named if os.path.isabs(named) else os.path.join(directory, named)]
     basename = os.path.join(directory, os.path.basename(named.replace("\\", "/")))
     if basename not in candidates:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -20,6 +24,7 @@ from ckpttools.formats.bundle_writer import BundleWriter, same_checkpoint, stale
 from ckpttools.formats.sstable import Table, iter_table
 from ckpttools.formats.sstable_writer import TableWriter, short_successor, shortest_separator
 from ckpttools.formats.state_file import c_escape, c_unescape, parse_state
+from ckpttools.storage import outputs
 
 
 def sample_tensors() -> dict[str, np.ndarray]:
@@ -200,9 +205,9 @@ def test_disk_full_is_one_clear_error(tmp_path, monkeypatch):
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     prefix = str(tmp_path / "x")
-    dead = tmp_path / f".x.data-00000.{bundle_writer._HOST}-999999999-abc123.partial"
+    dead = tmp_path / f".x.data-00000.{outputs.HOST}-999999999-abc123.partial"
     other_host = tmp_path / ".x.index.elsewhere-999999999-abc123.partial"
-    alive = tmp_path / f".x.index.{bundle_writer._HOST}-{os.getpid()}-abc123.partial"
+    alive = tmp_path / f".x.index.{outputs.HOST}-{os.getpid()}-abc123.partial"
     for path in (dead, other_host, alive):
         path.write_bytes(b"junk")
     assert stale_partials(prefix) == [str(dead)]
@@ -253,3 +258,52 @@ def test_table_writer_many_blocks_and_separators():
         writer = TableWriter(io.BytesIO())
         writer.add(b"b", b"")
         writer.add(b"a", b"")
+
+
+WRITE_AND_TRANSFER = """
+import json, sys
+import numpy as np
+import ckpttools
+from ckpttools.cli import main
+out = sys.argv[1]
+ckpttools.write_checkpoint(out + "/w", {"a": np.zeros(3, np.float32), "s": np.array([b"x"], dtype=object)})
+try:
+    main(["transfer", "--from", sys.argv[2], "--into", sys.argv[3], "-o", out + "/t"], prog_name="ckpttools")
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tensorboard"))),
+      file=sys.stderr)
+"""
+
+
+def test_writing_and_transfer_into_import_no_tensorflow(tmp_path):
+    samples = Path(__file__).resolve().parent.parent / "sample_checkpoints"
+    result = subprocess.run([sys.executable, "-c", WRITE_AND_TRANSFER, str(tmp_path), str(samples / "tf1_cnn"),
+                             str(samples / "tf2_keras")], capture_output=True, text=True, check=True)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    assert os.path.isfile(tmp_path / "w.index") and os.path.isfile(tmp_path / "t.index")
+
+
+def test_interrupt_between_renames_leaves_nothing(tmp_path, monkeypatch):
+    real_replace = os.replace
+    calls = []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if dst.endswith(".index"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(bundle_writer.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ckpttools.write_checkpoint(str(tmp_path / "x"), {"a": np.zeros(4)}, num_shards=2)
+    assert len(calls) == 3 and os.listdir(tmp_path) == []
+
+
+def test_state_file_with_non_ascii_names_is_followed(tmp_path):
+    """TensorFlow (and we) escape non-ASCII bytes of state file paths as octal; the resolver must undo it."""
+    for step in (2, 1):  # the state file names step 1; the newest by step would be 2
+        ckpttools.write_checkpoint(str(tmp_path / f"mod\u00e8le.ckpt-{step}"), {"a": np.zeros(1)})
+    with ckpttools.open_checkpoint(str(tmp_path)) as ckpt:
+        assert ckpt.prefix == str(tmp_path / "mod\u00e8le.ckpt-1")
+        assert "does not exist" not in (ckpt.note or "")

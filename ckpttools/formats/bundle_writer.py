@@ -36,19 +36,23 @@ name and removed by the next writer of the same prefix.
 
 from __future__ import annotations
 
-import errno
-import glob
 import math
 import os
-import re
-import secrets
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import OutputError
 from ..storage.atomic import _remove, _umask
+from ..storage.outputs import (  # noqa: F401  (check_output_prefix, same_checkpoint: part of this module's API)
+    check_output_prefix,
+    existing_data_files,
+    new_tag,
+    partial_path,
+    remove_stale_partials,
+    same_checkpoint,
+    stale_partials,
+    write_error,
+)
 from . import dtypes
 from .bundle import data_file
 from .crc import crc32c, mask
@@ -61,7 +65,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 _CHUNK = 8 << 20
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
 @dataclass
@@ -91,7 +94,7 @@ class BundleWriter:
         self.max_shard_bytes = max_shard_bytes
         check_output_prefix(prefix, force)
         remove_stale_partials(prefix)
-        self._tag = f"{_HOST}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._tag = new_tag()
         self._shards: list[_Shard] = []
         self._entries: dict[bytes, bytes] = {}
         self._state = "open"
@@ -187,7 +190,7 @@ class BundleWriter:
                     written += len(piece)
         except OSError as exc:
             self._fail()
-            raise _write_error(self.prefix, exc) from None
+            raise write_error(self.prefix, exc) from None
         except BaseException:
             self._fail()
             raise
@@ -203,15 +206,14 @@ class BundleWriter:
     # --- files ----------------------------------------------------------------
 
     def _temp_path(self, part: str) -> str:
-        directory, base = os.path.split(os.path.abspath(self.prefix))
-        return os.path.join(directory, f".{base}.{part}.{self._tag}.partial")
+        return partial_path(self.prefix, part, self._tag)
 
     def _open_shard(self) -> _Shard:
         tmp = self._temp_path(f"data-{len(self._shards):05d}")
         try:
             f = open(tmp, "xb")
         except OSError as exc:
-            raise _write_error(self.prefix, exc) from None
+            raise write_error(self.prefix, exc) from None
         shard = _Shard(tmp, f)
         self._shards.append(shard)
         return shard
@@ -221,6 +223,7 @@ class BundleWriter:
         if self._state != "open":
             raise ValueError(f"{self.prefix}: writer is already {self._state}")
         index_tmp = self._temp_path("index")
+        placed: list[str] = []
         try:
             for shard in self._shards:
                 shard.file.close()
@@ -233,17 +236,19 @@ class BundleWriter:
             check_output_prefix(self.prefix, self.force)  # did one appear while we worked?
             n = len(self._shards)
             finals = [data_file(self.prefix, k, n) for k in range(n)]
-            old = _existing_data_files(self.prefix)
+            old = existing_data_files(self.prefix)
+            mode = 0o666 & ~_umask()
             for shard, final in zip(self._shards, finals):
-                os.chmod(shard.tmp, 0o666 & ~_umask())
+                os.chmod(shard.tmp, mode)
                 os.replace(shard.tmp, final)
-            os.chmod(index_tmp, 0o666 & ~_umask())
+                placed.append(final)
+            os.chmod(index_tmp, mode)
             os.replace(index_tmp, self.prefix + ".index")
         except OSError as exc:
-            self._fail(index_tmp)
-            raise _write_error(self.prefix, exc) from None
-        except BaseException:
-            self._fail(index_tmp)
+            self._fail(index_tmp, *placed)
+            raise write_error(self.prefix, exc) from None
+        except BaseException:  # Ctrl-C between renames: no data file without its index stays behind
+            self._fail(index_tmp, *placed)
             raise
         for stale in set(old) - set(finals):  # --force over a checkpoint with another shard count
             _remove(stale)
@@ -277,65 +282,6 @@ class BundleWriter:
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-def check_output_prefix(prefix: str, force: bool) -> None:
-    """Fail before any work when the checkpoint ``prefix`` cannot or must not be written."""
-    directory = os.path.dirname(os.path.abspath(prefix))
-    if not os.path.isdir(directory):
-        raise OutputError(f"{prefix}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputError(f"{prefix}: directory {directory} is not writable")
-    if os.path.isdir(prefix + ".index"):
-        raise OutputError(f"{prefix}.index: is a directory")
-    if not force and (os.path.exists(prefix + ".index") or _existing_data_files(prefix)):
-        raise OutputError(f"{prefix}: a checkpoint already exists there (use --force to overwrite)")
-
-
-def same_checkpoint(a: str, b: str) -> bool:
-    """True when prefixes ``a`` and ``b`` name the same checkpoint (symlinks, ``..`` and hard links resolved).
-
-    Callers refuse to write a checkpoint onto its own source with this.
-    """
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a + ".index", b + ".index")
-    except OSError:
-        return False
-
-
-_PARTIAL = re.compile(r"\.(?:data-\d{5}|index|checkpoint)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]+\.partial$")
-
-
-def stale_partials(prefix: str) -> list[str]:
-    """Temporary files of ``prefix`` left by a writer on this host that is no longer running."""
-    directory, base = os.path.split(os.path.abspath(prefix))
-    found = []
-    for path in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*.partial")):
-        match = _PARTIAL.search(path[len(directory) + len(base) + 2 :])
-        if match and match.group("host") == _HOST and not _alive(int(match.group("pid"))):
-            found.append(path)
-    return found
-
-
-def remove_stale_partials(prefix: str) -> None:
-    for path in stale_partials(prefix):
-        _remove(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _existing_data_files(prefix: str) -> list[str]:
-    return glob.glob(glob.escape(prefix) + ".data-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]")
 
 
 def _as_tensor(key: str, value, dtype: str | None) -> tuple[dtypes.DType, np.ndarray]:
@@ -428,10 +374,3 @@ def _extents(key: str, shape: tuple[int, ...], start: tuple[int, ...], part_shap
         if all(s < bs + bn and bs < s + n for (s, n), (bs, bn) in zip(extents, box)):
             raise ValueError(f"'{key}': slice at {list(start)} overlaps the slice at {[s for s, _ in box]}")
     return extents
-
-
-def _write_error(prefix: str, exc: OSError) -> OutputError:
-    if exc.errno == errno.ENOSPC:
-        return OutputError(f"{prefix}: disk full while writing; nothing was written")
-    where = f" ({exc.filename})" if exc.filename else ""
-    return OutputError(f"{prefix}: write failed{where}: {exc.strerror or exc}; nothing was written")

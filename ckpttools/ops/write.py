@@ -21,9 +21,10 @@ def write_checkpoint(prefix: str, tensors: Mapping[str, Any] | Iterable[tuple[st
     Arrays keep their dtype (numpy, or ml_dtypes' bfloat16/float8/int4); bytes, str and object
     arrays become string tensors. ``num_shards`` spreads tensors over that many data files,
     balanced by size; ``max_shard_bytes`` instead starts a new data file when one would grow
-    past it. An existing checkpoint at ``prefix`` is kept (OutputError) unless ``force``.
-    ``state_file`` makes ``prefix`` the newest checkpoint of its directory's ``checkpoint`` file
-    (a relative path). Returns the paths written: data files, index, then the state file.
+    past it (a tensor larger than the limit gets a data file of its own). An existing
+    checkpoint at ``prefix`` is kept (OutputError) unless ``force``. ``state_file`` makes
+    ``prefix`` the newest checkpoint of its directory's ``checkpoint`` file (a relative path).
+    Returns the paths written: data files, index, then the state file.
 
     Example:
         >>> import numpy as np, ckpttools
