@@ -197,3 +197,21 @@ def test_rewriting_imports_no_tensorflow(tf1: str, tmp_path: Path) -> None:
                             capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
     assert (tmp_path / "m.index").exists()
+
+
+def test_map_file_and_max_shard_size(tf1: str, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.txt"
+    rules.write_text("# rename the network\ncnn/=net/\n\nre:conv_block(\\d)=block\\1\n")
+    (tmp_path / "out").mkdir()
+    out = str(tmp_path / "out" / "m")
+    code, _, err = run(tf1, "-o", out, "--map-file", str(rules), "--strip-optimizer", "--max-shard-size", "4kB")
+    assert code == 0, err
+    shards = sorted(p.name for p in (tmp_path / "out").glob("m.data-*"))
+    assert len(shards) > 2 and shards[0].endswith(f"-of-{len(shards):05d}")
+    with ckpttools.open_checkpoint(out) as ours, ckpttools.open_checkpoint(tf1) as source:
+        assert "net/block1/conv/kernel" in ours
+        assert ours.get("net/block1/conv/kernel").tobytes() == source.get("cnn/conv_block1/conv/kernel").tobytes()
+    rules.write_text("cnn/=net/\nbroken\n")
+    code, _, err = run(tf1, "-o", out + "2", "--map-file", str(rules))
+    assert code == 2
+    one_error_line(err, "rules.txt:2")

@@ -7,14 +7,14 @@ from collections import Counter
 
 from ..info import METADATA
 from ..ops.rewrite import RewriteReport
-from ..ops.rewrite_plan import Plan
+from ..ops.rewrite_plan import Entry, Plan
 from .render import human_bytes, shape_text
 
 
 def summary_lines(plan: Plan) -> list[str]:
     """What the plan does, in a few lines: counts by action, dropped by reason, notes."""
-    entries = [entry for entry in plan.entries if entry.role != METADATA]
-    actions = Counter(action.split(" ")[0] for entry in entries for action in entry.actions)
+    entries = _shown(plan)
+    actions = Counter(_short(action) for entry in entries for action in entry.actions)
     done = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
     lines = [f"plan: {len(entries)} variables ({done})"]
     if plan.averaged:
@@ -25,13 +25,27 @@ def summary_lines(plan: Plan) -> list[str]:
     return lines + [f"note: {note}" for note in plan.notes]
 
 
+def _shown(plan: Plan) -> list[Entry]:
+    """The output variables in the order shown (by shown name); the TF2 object graph is not one."""
+    return sorted((e for e in plan.entries if e.role != METADATA), key=lambda e: _out_name(plan, e))
+
+
+def _out_name(plan: Plan, entry: Entry) -> str:
+    return entry.name if plan.format == "tf2" else entry.out_key  # TF2: readable object paths, as ls shows
+
+
+def _short(action: str) -> str:
+    """'cast float32->bfloat16' -> 'cast', 'set to 5' -> 'set': the table's dtype column says the rest."""
+    return action.split(" ")[0] if action.startswith(("cast", "set")) else action
+
+
 def print_plan(plan: Plan) -> None:
     """Every output variable with its source, dtype, shape and what happens to it."""
-    rows = [(e.out_key if plan.format != "tf2" else e.name, e.name, e.out_dtype, shape_text(e.shape),
-             ", ".join(e.actions)) for e in plan.entries if e.role != METADATA]
+    entries = _shown(plan)
     if not sys.stdout.isatty():
-        for row in rows:
-            sys.stdout.write("\t".join(row) + "\n")
+        for e in entries:
+            fields = (_out_name(plan, e), e.name, e.out_dtype, shape_text(e.shape), ", ".join(e.actions))
+            sys.stdout.write("\t".join(fields) + "\n")
         sys.stderr.write("".join(line + "\n" for line in summary_lines(plan)))
         return
     from rich.console import Console
@@ -39,11 +53,15 @@ def print_plan(plan: Plan) -> None:
     from rich.table import Table
 
     table = Table(title=f"rewrite {escape(plan.source)} ({plan.format})", title_justify="left", header_style="bold")
-    for column in ("variable", "from", "dtype", "shape", "action"):
-        table.add_column(column, overflow="fold")
-    for out_name, source, dtype, shape, action in rows:
-        shown = "[dim]same name[/dim]" if source == out_name else escape(source)
-        table.add_row(escape(out_name), shown, dtype, shape, action)
+    table.add_column("variable", overflow="fold", ratio=3)
+    table.add_column("from", overflow="fold", ratio=2)  # often "same name": the target gets the room
+    table.add_column("dtype, shape", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    for e in entries:
+        out_name = _out_name(plan, e)
+        source = "[dim]same name[/dim]" if e.name == out_name else escape(e.name)
+        table.add_row(escape(out_name), source, f"{e.out_dtype} {shape_text(e.shape)}",
+                      ", ".join(_short(action) for action in e.actions))
     Console().print(table)
     errors = Console(stderr=True)
     for line in summary_lines(plan):
@@ -51,10 +69,9 @@ def print_plan(plan: Plan) -> None:
 
 
 def print_result(report: RewriteReport) -> None:
-    """The one-line result (stderr), and what was not carried over."""
-    entries = [entry for entry in report.plan.entries if entry.role != METADATA]
+    """What was not carried over, then the one-line result (all on stderr: stdout stays for data)."""
     lines = summary_lines(report.plan)[1:] + [f"note: {note}" for note in report.notes]
     if report.meta:
         lines.append(f"note: copied the graph to {report.meta}")
-    lines.append(f"wrote {len(entries)} variables ({human_bytes(report.nbytes)}) to {report.output}")
+    lines.append(f"wrote {len(_shown(report.plan))} variables ({human_bytes(report.nbytes)}) to {report.output}")
     sys.stderr.write("".join(line + "\n" for line in lines))
