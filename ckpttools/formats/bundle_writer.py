@@ -181,6 +181,12 @@ class BundleWriter:
         running = 0
         try:
             for chunk in chunks:
+                if isinstance(chunk, bytes):  # whole: crc32c reads bytes without a copy, a slice would copy
+                    shard.file.write(chunk)
+                    if crc is None:
+                        running = crc32c(chunk, running)
+                    written += len(chunk)
+                    continue
                 view = memoryview(chunk).cast("B")
                 for start in range(0, len(view), _CHUNK):
                     piece = view[start : start + _CHUNK]
