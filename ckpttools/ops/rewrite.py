@@ -108,9 +108,7 @@ def rewrite(
         _check_meta_output(base, output, plan, force)
         with BundleWriter(output, num_shards=num_shards, max_shard_bytes=max_shard_bytes, force=force) as writer:
             for entry in plan.entries:
-                _write_entry(writer, entry, plan, base, others)
-                if progress:
-                    progress(entry.nbytes)
+                _write_entry(writer, entry, plan, base, others, progress or _no_progress)
         report.files = writer.finished_paths
         update_state_file(output)
         report.meta = _copy_meta(base, output, plan, report, force)
@@ -138,29 +136,42 @@ def _check_data(ckpt: Checkpoint) -> None:
         raise MissingDataError(f"{missing[0]}: data file missing; {ckpt.prefix} can be listed but not rewritten")
 
 
-def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoint, others: list[Checkpoint]) -> None:
+def _no_progress(nbytes: int) -> None:
+    pass
+
+
+def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoint, others: list[Checkpoint],
+                 progress: Progress) -> None:
+    """Write one output tensor; ``progress`` hears of its bytes as they are written (chunk by chunk when streamed)."""
+    inputs = [base, *others] if entry.average else [base]
+    streams = [] if entry.slices or entry.set_value is not None or entry.role == METADATA else \
+        [ckpt.stream(entry.read_key) for ckpt in inputs]  # by TensorFlow key: the same in every input
+    if streams and all(s is not None for s in streams) and dtypes.from_name(entry.out_dtype).storage:
+        chunks = _counted(_chunks(entry, streams), progress)
+        writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, chunks, entry.nbytes)
+        return
+    for stream in streams:
+        if stream is not None:
+            stream.close()  # type: ignore[attr-defined]
     if entry.role == METADATA and plan.object_graph is not None:
         writer.add(entry.out_key, np.array(plan.object_graph, dtype=object), dtype="string")
-        return
-    if entry.set_value is not None:
-        writer.add(entry.out_key, np.full(entry.shape, entry.set_value, dtypes.from_name(entry.out_dtype).numpy),
-                   dtype=entry.out_dtype)
-        return
-    inputs = [base, *others] if entry.average else [base]
-    if entry.slices:
+    elif entry.set_value is not None:
+        value = np.full(entry.shape, entry.set_value, dtypes.from_name(entry.out_dtype).numpy)
+        writer.add(entry.out_key, value, dtype=entry.out_dtype)
+    elif entry.slices:
         parts = ((part.start, _value(entry, [c.read_slice(entry.read_key, n) for c in inputs]))
                  for n, part in enumerate(entry.slices))
         writer.add_sliced(entry.out_key, entry.out_dtype, entry.shape, parts)
-        return
-    streams = [ckpt.stream(entry.read_key) for ckpt in inputs]  # by TensorFlow key: the same in every input
-    if dtypes.from_name(entry.out_dtype).storage is None or any(s is None for s in streams):
-        for stream in streams:
-            if stream is not None:
-                stream.close()  # type: ignore[attr-defined]
+    else:
         value = _value(entry, [ckpt.get(entry.read_key) for ckpt in inputs])
         writer.add(entry.out_key, value, dtype=entry.out_dtype)
-        return
-    writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, _chunks(entry, streams), entry.nbytes)
+    progress(entry.nbytes)
+
+
+def _counted(chunks: Iterator, progress: Progress) -> Iterator:
+    for chunk in chunks:
+        yield chunk
+        progress(len(chunk))
 
 
 def _value(entry: Entry, values: list[np.ndarray]) -> np.ndarray:
