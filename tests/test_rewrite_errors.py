@@ -77,6 +77,8 @@ def test_existing_output_is_kept_unless_force(tf1: str, tmp_path: Path) -> None:
     assert run(tf1, "-o", out, "--force")[0] == 0
     assert (tmp_path / "model.ckpt.index").read_bytes() != before
     assert (tmp_path / "model.ckpt.meta").exists()  # nothing renamed or removed: the graph still matches
+    assert run(tf1, "-o", out, "--force", "--scopes", "logits")[0] == 0
+    assert not (tmp_path / "model.ckpt.meta").exists()  # the old graph no longer describes the output
 
 
 def test_missing_or_read_only_output_directory(tf1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,8 +85,9 @@ def rewrite(
     only the plan is made (``output`` may be None).
 
     Example:
-        >>> rewrite("runs/cnn", "small/model.ckpt", strip_optimizer=True, cast=["float32=bfloat16"]).nbytes
-        5584
+        >>> rewrite("sample_checkpoints/tf1_cnn", "small/model.ckpt", strip_optimizer=True,
+        ...         cast=["float32=bfloat16"]).nbytes
+        5908
     """
     rules = list(mapping) + (read_map_file(map_file) if map_file else [])
     options = RewriteOptions(scopes, exclude, rules, strip_optimizer, keep_step, use_ema, cast, set_step)
@@ -105,7 +106,7 @@ def rewrite(
                 raise OutputError(f"{output}: is the source checkpoint {ckpt.prefix}; write to another prefix")
             _check_data(ckpt)
         check_output_prefix(output, force)
-        _check_meta_output(base, output, plan, force)
+        _check_meta_output(output, force)
         with BundleWriter(output, num_shards=num_shards, max_shard_bytes=max_shard_bytes, force=force) as writer:
             for entry in plan.entries:
                 _write_entry(writer, entry, plan, base, others, progress or _no_progress)
@@ -199,28 +200,27 @@ def _as_bytes(array: np.ndarray) -> memoryview:
     return memoryview(array.reshape(-1).view(np.uint8))
 
 
-def _check_meta_output(base: Checkpoint, output: str, plan: Plan, force: bool) -> None:
-    """An existing ``OUT.meta`` is kept unless --force; with --force one that would no longer match goes."""
-    meta_out = output + ".meta"
-    if not os.path.exists(meta_out):
-        return
-    if not force:
-        raise OutputError(f"{meta_out}: already exists (use --force to overwrite)")
-    if plan.renamed_or_removed or not os.path.isfile(base.prefix + ".meta"):
-        os.remove(meta_out)  # a graph of the old output would not describe the new one
+def _check_meta_output(output: str, force: bool) -> None:
+    """An existing ``OUT.meta`` is kept unless --force (checked before anything is written)."""
+    if os.path.exists(output + ".meta") and not force:
+        raise OutputError(f"{output}.meta: already exists (use --force to overwrite)")
 
 
 def _copy_meta(base: Checkpoint, output: str, plan: Plan, report: RewriteReport, force: bool) -> str | None:
-    """Copy the source's ``.meta`` graph when it still describes the output (nothing renamed or removed)."""
-    meta = base.prefix + ".meta"
-    if not os.path.isfile(meta):
-        return None
-    if plan.renamed_or_removed:
+    """Copy the source's ``.meta`` graph when it still describes the output (nothing renamed or removed).
+
+    Otherwise an old ``OUT.meta`` (replaced with --force) goes: it would describe the old checkpoint.
+    """
+    meta, meta_out = base.prefix + ".meta", output + ".meta"
+    if os.path.isfile(meta) and not plan.renamed_or_removed:
+        with atomic_path(meta_out, force) as tmp:
+            shutil.copyfile(meta, tmp)
+        return meta_out
+    if os.path.isfile(meta):
         report.notes.append(f"{meta} not copied: variables were renamed or removed, the graph would not match")
-        return None
-    with atomic_path(output + ".meta", force) as tmp:
-        shutil.copyfile(meta, tmp)
-    return output + ".meta"
+    if os.path.exists(meta_out):
+        os.remove(meta_out)
+    return None
 
 
 __all__ = ["RewriteReport", "rewrite"]
