@@ -217,3 +217,20 @@ def test_map_file_and_max_shard_size(tf1: str, tmp_path: Path) -> None:
     code, _, err = run(tf1, "-o", out + "2", "--map-file", str(rules))
     assert code == 2
     one_error_line(err, "rules.txt:2")
+
+
+def test_set_step_adds_a_global_step_where_there_is_none(tf1: str, tmp_path: Path) -> None:
+    weights = tmp_path / "w.npz"
+    ckpttools.write_weights(tf1, str(weights), scopes=["logits"])
+    report = ckpttools.rewrite(str(weights), str(tmp_path / "m"), set_step=5)
+    assert "global_step added (the source has none)" in report.plan.notes
+    with ckpttools.open_checkpoint(str(tmp_path / "m")) as ckpt:
+        assert ckpt.get("global_step").tolist() == 5 and ckpt.info("global_step").dtype == "int64"
+        assert len(ckpt) == 3
+
+
+def test_tf2_rename_is_refused_with_exit_2(sample_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run(str(sample_dir / "tf2_keras"), "-o", str(tmp_path / "m"), "--map", "model/=net/")
+    assert code == 2
+    one_error_line(err, "cannot rename a TF2 object-based checkpoint")
+    assert list(tmp_path.iterdir()) == []
