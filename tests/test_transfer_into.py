@@ -18,7 +18,8 @@ from test_exact import as_array, assert_identical
 
 import ckpttools
 from ckpttools.cli import main
-from ckpttools.transfer.into import target_names
+from ckpttools.transfer import into
+from ckpttools.transfer.into import output_prefix, target_names
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
 SOURCE = str(SAMPLES / "tf1_cnn")
@@ -191,6 +192,13 @@ def test_output_rules(tmp_path: Path) -> None:
             assert_identical(written.get(info.key), fresh.get(info.key), info.key)
 
 
+def test_output_prefix_forms(tmp_path: Path) -> None:
+    assert output_prefix(str(tmp_path)) == str(tmp_path / "model.ckpt")
+    assert output_prefix("warm/") == os.path.join("warm/", "model.ckpt")
+    assert output_prefix("warm/ckpt-1.index") == "warm/ckpt-1"
+    assert output_prefix("warm/ckpt-1") == "warm/ckpt-1"
+
+
 def test_missing_source_data_is_named(tmp_path: Path) -> None:
     prefix = str(tmp_path / "src")
     with ckpttools.open_checkpoint(TEMPLATE) as template:
@@ -199,3 +207,18 @@ def test_missing_source_data_is_named(tmp_path: Path) -> None:
     os.remove(prefix + ".data-00000-of-00001")
     code, _, err = run("transfer", "--from", prefix, "--into", TEMPLATE, "-o", str(tmp_path / "o"))
     assert code == 4 and "src.data-00000-of-00001: data file missing" in err
+
+
+def test_ctrl_c_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy, calls = into._copy, []
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        copy(*args, **kwargs)
+
+    monkeypatch.setattr(into, "_copy", interrupted)
+    code, _, err = run("transfer", "--from", SOURCE, "--into", TEMPLATE, "-o", str(tmp_path / "o"))
+    assert code == 130 and "Interrupted: nothing was written" in err
+    assert os.listdir(tmp_path) == []

@@ -102,6 +102,24 @@ def test_add_raw_streams_chunks(tmp_path):
     assert reader.read("empty").shape == (0,)
 
 
+def test_big_tensors_stream_in_order(tmp_path):
+    """Tensors above the overlap threshold go through the helper thread; odd chunk sizes, several tensors."""
+    rng = np.random.default_rng(5)
+    big = rng.integers(0, 2**32, (5 << 20) // 4, dtype=np.uint32)
+    other = rng.standard_normal(3 << 20)
+    raw = other.tobytes()
+    step = (1 << 20) + 7
+    with BundleWriter(str(tmp_path / "b")) as writer:
+        writer.add("big", big)
+        writer.add_raw("other", "float64", other.shape, (raw[i : i + step] for i in range(0, len(raw), step)),
+                       len(raw))
+        writer.add("small", np.arange(3))
+    reader = BundleReader(str(tmp_path / "b"))
+    assert reader.read("big").tobytes() == big.tobytes()
+    assert reader.read("other").tobytes() == raw
+    assert reader.read("small").tolist() == [0, 1, 2]
+
+
 @pytest.mark.parametrize("announced, chunks", [(8, [b"1234"]), (4, [b"12345678"])])
 def test_add_raw_wrong_length_spoils_the_writer(tmp_path, announced, chunks):
     writer = BundleWriter(str(tmp_path / "m"))
@@ -189,7 +207,8 @@ def test_exception_midway_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_disk_full_is_one_clear_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", [10, 3 << 20])  # written directly; by the helper thread
+def test_disk_full_is_one_clear_error(tmp_path, size):
     writer = BundleWriter(str(tmp_path / "x"))
 
     class Full(io.RawIOBase):
@@ -199,7 +218,7 @@ def test_disk_full_is_one_clear_error(tmp_path, monkeypatch):
     writer._shards[0].file.close()
     writer._shards[0].file = Full()
     with pytest.raises(OutputError, match="disk full while writing; nothing was written"):
-        writer.add("a", np.zeros(10))
+        writer.add("a", np.zeros(size))
     assert os.listdir(tmp_path) == []
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..errors import EXIT_INTERRUPTED
 from .progress import byte_progress
 from .render import print_json
 from .transfer_view import print_plan
@@ -53,19 +54,11 @@ def run(source: str, into: str | None, graph: str | None, out: str | None, optio
     flag = "--into" if into else "--graph"
     if not out and not dry_run:
         raise click.UsageError(f"{flag} needs -o/--out OUT: the checkpoint prefix to write")
-    show = None if as_json else print_plan
-    if into:
-        from ..transfer.into import output_prefix, transfer_into
-
-        total = _template_bytes(into)
-        with byte_progress(total, f"writing {output_prefix(out or '.')}") as advance:
-            result = transfer_into(source, into, out or ".", force=force, dry_run=dry_run, progress=advance,
-                                   on_plan=show, **options.kwargs())
-    else:
-        from ..tfcore.graph_transfer import transfer_graph
-
-        result = transfer_graph(source, graph, out or ".", force=force, dry_run=dry_run, on_plan=show,
-                                **options.kwargs())
+    try:
+        result = _write(source, into, graph, out, options, force, dry_run, None if as_json else print_plan)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: nothing was written (temporary files removed)", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict()}
         if not dry_run:
@@ -74,6 +67,22 @@ def run(source: str, into: str | None, graph: str | None, out: str | None, optio
     elif not dry_run:
         click.echo(f"wrote {result.prefix} ({len(result.plan.restored)} variables from {result.plan.source})",
                    err=True)
+
+
+def _write(source: str, into: str | None, graph: str | None, out: str | None, options: PlanOptions, force: bool,
+           dry_run: bool, show: Any) -> Any:
+    """The library call of either flow: an IntoResult or a GraphResult."""
+    if into:
+        from ..transfer.into import output_prefix, transfer_into
+
+        total = _template_bytes(into)
+        with byte_progress(total, f"writing {output_prefix(out or '.')}") as advance:
+            return transfer_into(source, into, out or ".", force=force, dry_run=dry_run, progress=advance,
+                                 on_plan=show, **options.kwargs())
+    from ..tfcore.graph_transfer import transfer_graph
+
+    return transfer_graph(source, graph, out or ".", force=force, dry_run=dry_run, on_plan=show,
+                          **options.kwargs())
 
 
 def _template_bytes(template: str) -> int:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 _CHUNK = 8 << 20
+_OVERLAP_MIN = 4 << 20  # smaller tensors are written directly: a thread hand-off would cost more than it saves
 
 
 @dataclass
@@ -98,6 +100,7 @@ class BundleWriter:
         self._shards: list[_Shard] = []
         self._entries: dict[bytes, bytes] = {}
         self._state = "open"
+        self._pool: ThreadPoolExecutor | None = None
         self.finished_paths: list[str] = []
         try:
             for _ in range(num_shards):
@@ -174,11 +177,18 @@ class BundleWriter:
 
     def _write(self, name: bytes, tf_dtype: dtypes.DType, shape: tuple[int, ...],
                chunks: Iterable[bytes | memoryview], nbytes: int, crc: int | None = None) -> None:
-        """Append the stored bytes to a shard and record the entry; any failure spoils the writer."""
+        """Append the stored bytes to a shard and record the entry; any failure spoils the writer.
+
+        A big tensor's pieces are written by a helper thread (``write`` releases the GIL) while this
+        thread checksums the next piece and pulls the next chunk from its source; every byte is
+        written before this returns, so a caller may reuse its buffers afterwards.
+        """
         shard = self._pick_shard(nbytes)
         offset = shard.size
         written = 0
         running = 0
+        pending: Future | None = None
+        executor = self._executor() if nbytes >= _OVERLAP_MIN else None
         try:
             for chunk in chunks:
                 if isinstance(chunk, bytes):  # whole: crc32c reads bytes without a copy, a slice would copy
@@ -190,10 +200,17 @@ class BundleWriter:
                 view = memoryview(chunk).cast("B")
                 for start in range(0, len(view), _CHUNK):
                     piece = view[start : start + _CHUNK]
-                    shard.file.write(piece)
                     if crc is None:
                         running = crc32c(piece, running)
+                    if pending is not None:
+                        pending.result()
+                    if executor is None:
+                        shard.file.write(piece)
+                    else:
+                        pending = executor.submit(shard.file.write, piece)
                     written += len(piece)
+            if pending is not None:
+                pending.result()
         except OSError as exc:
             self._fail()
             raise write_error(self.prefix, exc) from None
@@ -208,6 +225,11 @@ class BundleWriter:
         checksum = running if crc is None else crc
         self._entries[name] = encode_bundle_entry(
             tf_dtype.enum, shape, self._shards.index(shard), offset, nbytes, mask(checksum))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpttools-write")
+        return self._pool
 
     # --- files ----------------------------------------------------------------
 
@@ -231,6 +253,7 @@ class BundleWriter:
         index_tmp = self._temp_path("index")
         placed: list[str] = []
         try:
+            self._stop_pool()
             for shard in self._shards:
                 shard.file.close()
             with open(index_tmp, "xb") as f:
@@ -269,7 +292,13 @@ class BundleWriter:
         self._fail(self._temp_path("index"))
         self._state = "aborted"
 
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def _fail(self, *extra: str) -> None:
+        self._stop_pool()
         for shard in self._shards:
             shard.file.close()
             _remove(shard.tmp)

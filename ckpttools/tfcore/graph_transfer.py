@@ -95,14 +95,19 @@ def _save(saver, session, prefix: str) -> list[str]:
     staging = tempfile.mkdtemp(dir=directory, prefix=f".{base}.graph.", suffix=".partial")
     try:
         saved = saver.save(session, os.path.join(staging, base), write_meta_graph=True, write_state=False)
-        names = sorted(os.listdir(staging), key=lambda name: name.endswith(".index"))
-        finals = []
-        for name in names:
-            final = os.path.join(os.path.dirname(prefix), name)
-            os.replace(os.path.join(staging, name), final)
-            finals.append(final)
         if os.path.basename(saved) != base:
             raise OutputError(f"{prefix}: TensorFlow saved {saved} instead")
+        names = sorted(os.listdir(staging), key=lambda name: name.endswith(".index"))
+        finals: list[str] = []
+        try:
+            for name in names:
+                final = os.path.join(os.path.dirname(prefix), name)
+                os.replace(os.path.join(staging, name), final)
+                finals.append(final)
+        except BaseException:  # Ctrl-C or an error between moves: leave no part of OUT behind
+            for final in finals:
+                os.remove(final)
+            raise
         return finals
     except OSError as exc:
         raise OutputError(f"{prefix}: write failed ({exc.strerror or exc})") from None

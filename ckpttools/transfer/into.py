@@ -44,10 +44,11 @@ class IntoResult:
 
 
 def output_prefix(out: str) -> str:
-    """``out`` itself, or ``out/model.ckpt`` when ``out`` is an existing directory (or ends with a slash)."""
+    """The checkpoint prefix ``-o OUT`` means: ``OUT/model.ckpt`` for a directory (or a name ending with a
+    slash), ``OUT`` without ``.index`` when given the index file's name, else ``OUT`` itself."""
     if os.path.isdir(out) or out.endswith(("/", os.sep)):
         return os.path.join(out, DEFAULT_NAME)
-    return out
+    return out.removesuffix(".index")
 
 
 def target_names(template: Checkpoint) -> dict[str, TensorInfo]:
