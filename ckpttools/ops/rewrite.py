@@ -187,8 +187,8 @@ def _value(entry: Entry, values: list[np.ndarray]) -> np.ndarray:
 def _chunks(entry: Entry, streams: list) -> Iterator[bytes]:
     """The output bytes of a whole tensor, chunk by chunk; read ahead on a thread when there are several."""
     ahead = prefetch if entry.source_nbytes > CHUNK else iter  # a thread per small tensor costs more than it saves
-    if entry.average:
-        return ahead(average.mean_chunks([ahead(s) for s in streams], entry.dtype, entry.out_dtype))
+    if entry.average:  # one thread reads every input and averages: chunks of the inputs are not queued twice
+        return ahead(average.mean_chunks(streams, entry.dtype, entry.out_dtype))
     if entry.out_dtype != entry.dtype:
         source, target = dtypes.from_name(entry.dtype).numpy, dtypes.from_name(entry.out_dtype).numpy
         return (_as_bytes(np.frombuffer(chunk, source).astype(target)) for chunk in ahead(streams[0]))
