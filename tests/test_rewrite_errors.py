@@ -100,6 +100,13 @@ def test_missing_or_read_only_output_directory(tf1: str, tmp_path: Path, monkeyp
     assert list(locked.iterdir()) == []
 
 
+def test_a_directory_as_output_is_refused(tf1: str, tmp_path: Path) -> None:
+    code, _, err = run(tf1, "-o", str(tmp_path))
+    assert code == 5
+    one_error_line(err, "is a directory", "model.ckpt")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_writing_onto_the_source_is_refused(tf1: str, sample_dir: Path) -> None:
     before = sorted(p.name for p in (sample_dir / "tf1_cnn").iterdir())
     code, _, err = run(tf1, "-o", str(sample_dir / "tf1_cnn" / "model.ckpt-20"), "--force")

@@ -46,7 +46,8 @@ def parse_size(text: str) -> int:
 @click.option("--average-last", type=click.IntRange(min=2), metavar="N",
               help="Average the N newest checkpoints of SOURCE's directory.")
 @click.option("--set-step", type=int, metavar="N", help="Write global_step (TF2: save_counter) as N.")
-@click.option("--shards", type=click.IntRange(min=1), default=1, show_default=True, help="Number of data shards.")
+@click.option("--shards", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Number of data shards.")
 @click.option("--max-shard-size", metavar="SIZE", help="Start a new data shard past SIZE (500MB, 2GiB).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing OUT checkpoint.")

@@ -101,6 +101,9 @@ def rewrite(
             return report
         if not output:
             raise ConfigError(f"{source}: no output prefix given")
+        if output.endswith(("/", os.sep)) or os.path.isdir(output):
+            raise OutputError(f"{output}: is a directory; give a checkpoint prefix such as "
+                              f"{os.path.join(output, 'model.ckpt')}")
         for ckpt in (base, *others):
             if same_checkpoint(ckpt.prefix, output):
                 raise OutputError(f"{output}: is the source checkpoint {ckpt.prefix}; write to another prefix")
