@@ -151,6 +151,10 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
     streams = [] if entry.slices or entry.set_value is not None or entry.role == METADATA else \
         [ckpt.stream(entry.read_key) for ckpt in inputs]  # by TensorFlow key: the same in every input
     if streams and all(s is not None for s in streams) and dtypes.from_name(entry.out_dtype).storage:
+        if entry.streamed and entry.source_nbytes <= CHUNK:  # one chunk: read it (checksum verified) and write it
+            writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, list(streams[0]), entry.nbytes)
+            progress(entry.nbytes)
+            return
         chunks = _counted(_chunks(entry, streams), progress)
         writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, chunks, entry.nbytes)
         return
