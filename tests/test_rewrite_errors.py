@@ -241,3 +241,11 @@ def test_tf2_rename_is_refused_with_exit_2(sample_dir: Path, tmp_path: Path) -> 
     assert code == 2
     one_error_line(err, "cannot rename a TF2 object-based checkpoint")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rewrite_without_operations_is_byte_identical_to_tensorflows_files(tf1: str, tmp_path: Path) -> None:
+    source = Path(tf1) / "model.ckpt-20"
+    report = ckpttools.rewrite(tf1, str(tmp_path / "model.ckpt-20"))
+    assert report.meta == str(tmp_path / "model.ckpt-20.meta")
+    for suffix in (".index", ".data-00000-of-00001", ".meta"):
+        assert (tmp_path / f"model.ckpt-20{suffix}").read_bytes() == Path(f"{source}{suffix}").read_bytes(), suffix
