@@ -94,22 +94,33 @@ def check_same(base: Checkpoint, others: Sequence[Checkpoint]) -> None:
                                          f"{base.prefix}")
 
 
-def mean(values: Sequence[np.ndarray], out_dtype: str) -> np.ndarray:
-    """The float64 mean of same-shaped arrays, in ``out_dtype``."""
+def mean(values: Sequence[np.ndarray], out_dtype: str, total: np.ndarray | None = None) -> np.ndarray:
+    """The float64 mean of same-shaped arrays, in ``out_dtype``.
+
+    ``total``, when given, is a float64 (complex128) buffer of the right size to accumulate in: a chunked
+    caller reuses it instead of allocating one per chunk.
+    """
     complex_ = out_dtype in COMPLEX_DTYPES or np.iscomplexobj(values[0])
-    total = values[0].astype(np.complex128 if complex_ else np.float64)
+    accumulate = np.complex128 if complex_ else np.float64
+    if total is None or total.dtype != accumulate:
+        total = np.empty(values[0].shape, accumulate)
+    np.copyto(total, values[0], casting="unsafe")
     for value in values[1:]:
-        total += value
-    total /= len(values)
+        np.add(total, value, out=total)
+    np.divide(total, len(values), out=total)
     return total.astype(dtypes.from_name(out_dtype).numpy)
 
 
 def mean_chunks(streams: Sequence[Iterable[bytes]], dtype: str, out_dtype: str) -> Iterator[memoryview]:
-    """The mean of the inputs' stored bytes, chunk by chunk, as output bytes."""
+    """The mean of the inputs' stored bytes, chunk by chunk, as output bytes (one float64 buffer, reused)."""
     source = dtypes.from_name(dtype).numpy
+    buffer: np.ndarray | None = None
     for chunks in _aligned(streams, source.itemsize):
         arrays = [np.frombuffer(chunk, source) for chunk in chunks]
-        yield memoryview(mean(arrays, out_dtype).reshape(-1).view(np.uint8))
+        if buffer is None or buffer.size < arrays[0].size:
+            buffer = np.empty(arrays[0].size, np.complex128 if np.iscomplexobj(arrays[0]) or
+                              out_dtype in COMPLEX_DTYPES else np.float64)
+        yield memoryview(mean(arrays, out_dtype, buffer[: arrays[0].size]).reshape(-1).view(np.uint8))
 
 
 def _aligned(streams: Sequence[Iterable[bytes]], itemsize: int) -> Iterator[list[bytes]]:
