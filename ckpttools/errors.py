@@ -94,6 +94,18 @@ class TransferError(CkptError):
     exit_code = EXIT_TRANSFER
 
 
+class ClusterError(CkptError):
+    """A distributed training task could not start, could not be reached, or failed."""
+
+    exit_code = EXIT_CLUSTER
+
+
+class ArgumentError(CkptError):
+    """An argument of a command or API call is invalid (an output name with no known format...)."""
+
+    exit_code = EXIT_USAGE
+
+
 class InputMismatchError(CkptError):
     """Inputs that must agree do not (averaged checkpoints with different variables, shapes or dtypes)."""
 

@@ -11,8 +11,8 @@ from ..errors import EXIT_INTERRUPTED
 from ..ops.rewrite import rewrite
 from ..ops.rewrite_plan import Plan
 from .progress import byte_progress
-from .render import print_json
 from .rewrite_view import print_plan, print_result
+from .text import print_json
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,

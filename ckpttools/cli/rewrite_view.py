@@ -8,7 +8,7 @@ from collections import Counter
 from ..info import METADATA
 from ..ops.rewrite import RewriteReport
 from ..ops.rewrite_plan import Entry, Plan
-from .render import human_bytes, shape_text
+from .text import human_bytes, shape_text
 
 
 def summary_lines(plan: Plan) -> list[str]:

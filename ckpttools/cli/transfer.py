@@ -12,7 +12,8 @@ from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from ..transfer.rename import read_map_file
 from . import trainview, transfer_ckpt
-from .render import print_json
+from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
+from .text import print_json
 from .tfimport import import_tfcore
 from .train import config_from_options, training_options
 from .transfer_view import print_plan
@@ -20,7 +21,7 @@ from .transfer_view import print_plan
 
 @click.command()
 @click.option("--from", "source", metavar="SOURCE",
-              help="checkpoint prefix or directory, SavedModel, .npz or .safetensors to start from")
+              help="checkpoint prefix or directory, SavedModel, .npz, .safetensors or Keras file to start from")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="source variables to take (repeatable)")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="source variables to leave out (repeatable)")
 @click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
@@ -45,6 +46,7 @@ from .transfer_view import print_plan
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--init-only", is_flag=True, help="write the warm-started checkpoint (step 0) without training")
 @training_options
+@cluster_options
 @click.option("--resume", is_flag=True, help="continue a transfer run in --out from its latest checkpoint")
 @click.option("--force", is_flag=True,
               help="start in a directory that holds another run (old files are moved); --into/--graph: overwrite OUT")
@@ -75,6 +77,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
       ckpttools transfer --from old/model.ckpt-20000 --map Net/=cnn/ --dry-run
       ckpttools transfer --from weights.npz --scopes 'conv_block*' --lr-mult 'conv_block*=0.1' --out runs/ft
       ckpttools transfer --out runs/transfer --resume --steps 2000
+      ckpttools transfer --from runs/pretrain --scopes 'conv_block*' --cluster local --workers 2 --out runs/ft
       ckpttools transfer --from old/model.ckpt-20000 --into new/ckpt-0 \\
           --map-file names.map --strict -o warm/ckpt-0
       ckpttools transfer --from runs/pretrain --graph new/model.meta \\
@@ -82,16 +85,20 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     \b
     Exit codes: 0 done, 2 bad option or --map, 3 source or data not found,
     4 malformed data or missing data files, 5 RUN or OUT not writable, OUT
-    exists or holding another run, 6 TensorFlow missing, 7 plan fails
-    --strict or an 'error' policy, 130 Ctrl-C.
+    exists or RUN holding another run, 6 TensorFlow missing, 7 plan fails
+    --strict or an 'error' policy, 8 a cluster task could not start or
+    failed, 130 Ctrl-C.
     """
+    cluster = pop_cluster_settings(settings)
     if map_file:
         mapping = (*mapping, *read_map_file(map_file))
     if into or graph_meta:
         if not source:
             raise click.UsageError("--from SOURCE is required")
-        transfer_ckpt.refuse_training_flags("--into" if into else "--graph", {
-            "freeze": freeze, "lr_mult": lr_mult, "init_only": init_only, "resume": resume}, settings)
+        given = {"freeze": freeze, "lr_mult": lr_mult, "init_only": init_only, "resume": resume,
+                 "cluster": cluster.mode or cluster.spec_file, "sync": cluster.sync,
+                 "partition_min_bytes": cluster.partition_min_bytes is not None}
+        transfer_ckpt.refuse_training_flags("--into" if into else "--graph", given, settings)
         if strict:
             on_missing = on_shape_mismatch = on_dtype_mismatch = "error"
         options = transfer_ckpt.PlanOptions(scopes, exclude, mapping, with_optimizer_state, on_missing,
@@ -100,9 +107,15 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
             import_tfcore()  # the meta graph is imported even for --dry-run
         transfer_ckpt.run(source, into, graph_meta, out, options, force, dry_run, as_json)
         return
+    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
+    if cluster.local and not dry_run:
+        raise SystemExit(run_local(cluster, run_dir, resume, force))
+    if cluster.partition_min_bytes is not None:
+        raise ConfigError("--partition-min-bytes is not supported by transfer: the plan matches whole variables, "
+                          "not their partitions; transfer without it, or train the partitioned run from scratch")
+    task = cluster.run()
     import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
     from ..tfcore import transfer as engine
-    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
     options = _options(engine, run_dir, resume, source, scopes, exclude, mapping, with_optimizer_state,
                        on_missing, on_shape_mismatch, on_dtype_mismatch, strict, freeze, lr_mult)
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else None
@@ -110,10 +123,14 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if dry_run:
         _show_plan(engine.plan_transfer(config, options).plan, as_json)
         return
-    show = None if resume or as_json else print_plan  # a resumed run's plan is in its transfer.json
-    with trainview.EpochProgress() as progress:
+    chief = task is None or task.task.is_chief
+    show = None if resume or as_json or not chief else print_plan  # a resumed run's plan is in its transfer.json
+    with exit_hard_on_error(task), trainview.EpochProgress() as progress:
         result = engine.transfer(config, run_dir, options, resume=resume, force=force, init_only=init_only,
-                                 on_step=progress, on_plan=show)
+                                 on_step=progress, on_plan=show, cluster=task)
+    if result.train is None:  # a parameter server or a worker other than the chief
+        end_task(task)
+        return
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
                     "train": trainview.train_json(result.train)}
@@ -123,7 +140,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if result.train.interrupted:
         click.echo(f"Interrupted at step {result.train.step}: saved {result.train.checkpoint}; continue with: "
                    f"ckpttools transfer --out {run_dir} --resume", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+    end_task(task, EXIT_INTERRUPTED if result.train.interrupted else 0)
 
 
 def _options(module: Any, run_dir: Path, resume: bool, source: str | None, scopes: tuple, exclude: tuple,

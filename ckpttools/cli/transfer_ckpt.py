@@ -14,11 +14,11 @@ import click
 
 from ..errors import EXIT_INTERRUPTED
 from .progress import byte_progress
-from .render import print_json
+from .text import print_json
 from .transfer_view import print_plan
 
 # Flags of the training flow that mean nothing when writing a checkpoint.
-TRAINING_ONLY = ("freeze", "lr_mult", "init_only", "resume")
+TRAINING_ONLY = ("freeze", "lr_mult", "init_only", "resume", "cluster", "sync", "partition_min_bytes")
 
 
 @dataclass(frozen=True)
