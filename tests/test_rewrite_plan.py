@@ -142,3 +142,19 @@ def test_newest_checkpoints_reads_the_state_file(tmp_path, sample_dir) -> None:
     assert average.newest_checkpoints(str(tmp_path), 2) == [str(tmp_path / "m.ckpt-3"), str(tmp_path / "m.ckpt-2")]
     (tmp_path / "checkpoint").unlink()
     assert average.newest_checkpoints(str(tmp_path), 3)[0] == str(tmp_path / "m.ckpt-3")
+
+
+def test_plan_table_fits_80_columns_and_breaks_names_at_slashes(tf1, monkeypatch, capsys) -> None:
+    import sys
+
+    from ckpttools.cli.rewrite_view import print_plan
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    print_plan(build_plan(tf1, RewriteOptions(mapping=["cnn/=network/"], strip_optimizer=True)))
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in capsys.readouterr().out.splitlines()]  # no colours
+    assert max(len(line) for line in lines) <= 80
+    assert any("network/conv_block1/conv/kernel" in line for line in lines)
+    assert any("  cnn/conv_block1/conv/kernel" in line for line in lines)  # the source, under its new name

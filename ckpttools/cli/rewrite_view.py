@@ -52,15 +52,16 @@ def print_plan(plan: Plan) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from .tables import PathText, Whole
+
     table = Table(title=f"rewrite {escape(plan.source)} ({plan.format})", title_justify="left", header_style="bold")
-    table.add_column("variable", overflow="fold", ratio=3)
-    table.add_column("from", overflow="fold", ratio=2)  # often "same name": the target gets the room
-    table.add_column("dtype, shape", no_wrap=True)
-    table.add_column("action", no_wrap=True)
+    table.add_column("variable (renamed: its source below)" if any(e.renamed for e in entries) else "variable")
+    table.add_column("dtype, shape")
+    table.add_column("action")
     for e in entries:
         out_name = _out_name(plan, e)
-        source = "[dim]same name[/dim]" if e.name == out_name else escape(e.name)
-        table.add_row(escape(out_name), source, f"{e.out_dtype} {shape_text(e.shape)}",
+        table.add_row(PathText(out_name, e.name if e.name != out_name else None),
+                      Whole(f"{e.out_dtype} {shape_text(e.shape)}"),
                       ", ".join(_short(action) for action in e.actions))
     Console().print(table)
     errors = Console(stderr=True)
