@@ -32,6 +32,7 @@ from .rewrite_plan import Entry, Plan, RewriteOptions, build_plan
 
 Progress = Callable[[int], None]
 CHUNK = 8 << 20
+AVERAGE_CHUNK = 2 << 20  # per input; the float64 sum of a chunk takes four times a float32 chunk
 
 
 @dataclass
@@ -148,8 +149,9 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
                  progress: Progress) -> None:
     """Write one output tensor; ``progress`` hears of its bytes as they are written (chunk by chunk when streamed)."""
     inputs = [base, *others] if entry.average else [base]
+    chunk = AVERAGE_CHUNK if entry.average else None  # several inputs open at once: smaller chunks
     streams = [] if entry.slices or entry.set_value is not None or entry.role == METADATA else \
-        [ckpt.stream(entry.read_key) for ckpt in inputs]  # by TensorFlow key: the same in every input
+        [ckpt.stream(entry.read_key, chunk) for ckpt in inputs]  # by TensorFlow key: the same in every input
     if streams and all(s is not None for s in streams) and dtypes.from_name(entry.out_dtype).storage:
         if entry.streamed and entry.source_nbytes <= CHUNK:  # one chunk: read it (checksum verified) and write it
             writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, list(streams[0]), entry.nbytes)
