@@ -12,11 +12,12 @@ from .info import SliceInfo, TensorInfo
 __version__ = "0.1.0"
 
 __all__ = ["Checkpoint", "CkptError", "SliceInfo", "TensorInfo", "__version__", "extract", "open_checkpoint",
-           "warm_start", "write_checkpoint", "write_weights"]
+           "rewrite", "warm_start", "write_checkpoint", "write_weights"]
 
 
 def __getattr__(name: str):
-    """``extract``/``write_weights``/``write_checkpoint`` (numpy) and ``warm_start`` (TensorFlow) load on first use."""
+    """``extract``/``write_weights``/``write_checkpoint``/``rewrite`` (numpy) and ``warm_start`` (TensorFlow)
+    load on first use."""
     if name in ("extract", "write_weights"):
         from .ops import extract as weights
 
@@ -25,6 +26,10 @@ def __getattr__(name: str):
         from .ops.write import write_checkpoint
 
         return write_checkpoint
+    if name == "rewrite":
+        from .ops.rewrite import rewrite
+
+        return rewrite
     if name == "warm_start":
         from .tfcore.warm_start import warm_start
 

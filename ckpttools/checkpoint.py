@@ -128,13 +128,23 @@ class Checkpoint:
         """Read one tensor's value (verified against its checksum, for V2)."""
         return self._reader.read(self.info(name).key)
 
-    def stream(self, name: str) -> Iterator[bytes] | None:
+    def read_slice(self, name: str, number: int) -> np.ndarray:
+        """The value of one stored part (``info(name).slices[number]``) of a partitioned variable."""
+        info = self.info(name)
+        if number >= len(info.slices):
+            raise NotFoundError(f"{self.prefix}: '{name}' has no slice {number}")
+        return self._reader.read_slice(info.key, number)
+
+    def stream(self, name: str, chunk_size: int | None = None) -> Iterator[bytes] | None:
         """The tensor's stored bytes in chunks when they are its array's memory (V2, whole, native order).
 
         None otherwise; use ``get``. Lets ``extract`` copy tensors without holding them in memory.
+        ``chunk_size`` overrides the reader's (8 MiB), e.g. to bound memory when several streams are open.
         """
         stream = getattr(self._reader, "stream", None)
-        return stream(self.info(name).key) if stream else None
+        if stream is None:
+            return None
+        return stream(self.info(name).key) if chunk_size is None else stream(self.info(name).key, chunk_size)
 
     def close(self) -> None:
         self._reader.close()

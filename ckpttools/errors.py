@@ -106,6 +106,12 @@ class ArgumentError(CkptError):
     exit_code = EXIT_USAGE
 
 
+class InputMismatchError(CkptError):
+    """Inputs that must agree do not (averaged checkpoints with different variables, shapes or dtypes)."""
+
+    exit_code = EXIT_BAD_DATA
+
+
 def bounded(text: str, limit: int = 200) -> str:
     """``text`` made fit to quote in a one-line message: control and other unprintable characters
     escaped (so raw bytes or newlines from a file never reach the terminal), and cut to ``limit``

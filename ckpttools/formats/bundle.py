@@ -148,6 +148,18 @@ class BundleReader:
             full[index] = self._read_entry(key, part, dtype, shape)
         return full
 
+    def read_slice(self, key: str, number: int) -> np.ndarray:
+        """The value of the ``number``-th stored slice of partitioned tensor ``key`` (as listed in its info)."""
+        entry = self._entries.get(key)
+        if entry is None or number >= len(entry.slices):
+            raise NotFoundError(f"{self.prefix}: no slice {number} of '{key}'")
+        dtype = dtypes.from_enum(entry.dtype)
+        if not dtypes.is_readable(dtype):
+            raise UnsupportedError(f"{self.prefix}: '{key}' has dtype {dtype.name}, which ckpttools cannot decode")
+        extents = entry.slices[number]
+        shape = tuple(n if n >= 0 else size for (_, n), size in zip(extents, entry.shape))
+        return self._read_entry(key, self._slice_entry(key, extents), dtype, shape)
+
     def stream(self, key: str, chunk_size: int = 8 << 20) -> Iterator[bytes] | None:
         """The stored bytes of ``key`` in chunks, or None when they need decoding first.
 

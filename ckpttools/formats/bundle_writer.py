@@ -191,9 +191,7 @@ class BundleWriter:
         executor = self._executor() if nbytes >= _OVERLAP_MIN else None
         try:
             for chunk in chunks:
-                view = memoryview(chunk).cast("B")
-                for start in range(0, len(view), _CHUNK):
-                    piece = view[start : start + _CHUNK]
+                for piece in _pieces(chunk):
                     if crc is None:
                         running = crc32c(piece, running)
                     if pending is not None:
@@ -308,6 +306,14 @@ class BundleWriter:
 
 
 # --- helpers -----------------------------------------------------------------
+
+
+def _pieces(chunk: bytes | memoryview) -> Iterable[bytes | memoryview]:
+    """A chunk in pieces of at most _CHUNK bytes; ``bytes`` whole, since crc32c reads bytes without a copy."""
+    if isinstance(chunk, bytes):
+        return (chunk,)
+    view = memoryview(chunk).cast("B")
+    return (view[start : start + _CHUNK] for start in range(0, len(view), _CHUNK))
 
 
 def _as_tensor(key: str, value, dtype: str | None) -> tuple[dtypes.DType, np.ndarray]:

@@ -37,7 +37,7 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
     Roles are set only where the graph knows them (METADATA, OPTIMIZER); other
     tensors stay MODEL for name-based classification to refine.
     """
-    optimizers = _optimizer_nodes(nodes)
+    optimizers = optimizer_nodes(nodes)
     routes = _best_routes(nodes, optimizers)
     paths = {node: route.path for node, route in routes.items()}
     node_of_key = {key: (i, attr) for i, node in enumerate(nodes) for attr, _, key in node.attributes}
@@ -61,7 +61,7 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
 def object_paths(nodes: list[ObjectNode]) -> dict[int, tuple[str, bool]]:
     """For each node reachable from the root: its readable path (as ``rename`` names its tensors)
     and whether it belongs to an optimizer."""
-    optimizers = _optimizer_nodes(nodes)
+    optimizers = optimizer_nodes(nodes)
     routes = _best_routes(nodes, optimizers)
     return {node: (route.path, bool(route.ancestors & optimizers)) for node, route in routes.items()}
 
@@ -81,7 +81,8 @@ def _display_name(key: str, node_id: int | None, attr: str | None, display: dict
     return path if attr in (None, "", _VALUE) else f"{path}/{attr}"
 
 
-def _optimizer_nodes(nodes: list[ObjectNode]) -> set[int]:
+def optimizer_nodes(nodes: list[ObjectNode]) -> set[int]:
+    """The optimizer objects of the graph: nodes with slot variables or an iteration counter, or named optimizer."""
     found = set()
     for i, node in enumerate(nodes):
         names = {name for _, name in node.children}

@@ -107,6 +107,17 @@ class V1Reader:
             full[index] = self._read_slice(name, extents, dtype, shape)
         return full
 
+    def read_slice(self, name: str, number: int) -> np.ndarray:
+        """The value of the ``number``-th stored slice of partitioned tensor ``name``."""
+        if name not in self._metas or number >= len(self._metas[name][1].slices):
+            raise NotFoundError(f"{self.files[0]}: no slice {number} of '{name}'")
+        meta = self._metas[name][1]
+        dtype = dtypes.from_enum(meta.dtype)
+        if not dtypes.is_readable(dtype) or dtype.name not in _FIELD_FOR_DTYPE:
+            raise UnsupportedError(f"{self.files[0]}: '{name}' has dtype {dtype.name}, which ckpttools cannot decode")
+        extents = meta.slices[number]
+        return self._read_slice(name, extents, dtype, _extent_shape(extents, meta.shape))
+
     def _read_slice(self, name: str, extents: list, dtype: dtypes.DType, shape: tuple) -> np.ndarray:
         key = slice_key(name, extents)
         home = self._metas[name][0]
