@@ -21,6 +21,7 @@ from .formats.bundle import BundleReader
 from .formats.protowire import WireError
 from .info import MODEL, TensorInfo
 from .resolve import Resolved, resolve
+from .storage import sources
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,7 +95,7 @@ class Checkpoint:
 
     def missing_data_files(self) -> list[str]:
         """Data files the index refers to that do not exist."""
-        return [path for path in self.data_files() if not os.path.isfile(path)]
+        return [path for path in self.data_files() if not sources.isfile(path)]
 
     # --- values ---------------------------------------------------------------
 
@@ -150,15 +151,19 @@ _READERS = {
 }
 
 
-def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None) -> Checkpoint:
     """Open a checkpoint from a prefix, one of its files, a directory or a SavedModel.
+
+    ``path`` may be a URL (``s3://``, ``gs://``, ``https://``, fsspec chains); ``storage_options`` go to
+    its fsspec backend (``{"anon": True}``, ``{"endpoint_url": ...}``) and are kept for later reads.
 
     Example:
         >>> ckpt = open_checkpoint("runs/cnn/model.ckpt-2000.index")
         >>> [(v.name, v.shape) for v in ckpt][:1]
         [('cnn/conv_block1/conv/bias', (8,))]
     """
-    return Checkpoint(resolve(os.fspath(path)))
+    with sources.using(storage_options):
+        return Checkpoint(resolve(os.fspath(path)))
 
 
 def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:

@@ -16,6 +16,7 @@ EXIT_OUTPUT = 5
 EXIT_MISSING_DEPENDENCY = 6
 EXIT_TRANSFER = 7
 EXIT_CLUSTER = 8  # a distributed training task could not start or failed
+EXIT_REMOTE = 9  # remote storage refused, failed or timed out (s3://, gs://, https://...)
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
 
@@ -98,3 +99,9 @@ class ClusterError(CkptError):
     """A distributed training task could not start, could not be reached, or failed."""
 
     exit_code = EXIT_CLUSTER
+
+
+class RemoteError(CkptError):
+    """Remote storage refused access, failed, or timed out (the message names the URL, never credentials)."""
+
+    exit_code = EXIT_REMOTE

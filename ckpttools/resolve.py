@@ -14,8 +14,10 @@ import os
 import re
 from dataclasses import dataclass
 
-from .errors import NotACheckpointError, NotFoundError
+from .errors import CkptError, NotACheckpointError, NotFoundError
 from .formats.sstable import file_has_table_magic
+from .storage import sources
+from .storage.sources import isfile
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _V1_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
@@ -41,6 +43,8 @@ class Resolved:
 def resolve(path: str) -> Resolved:
     """Resolve ``path`` to a checkpoint, or raise NotFoundError / NotACheckpointError."""
     path = os.fspath(path)
+    if sources.is_url(path):
+        return _resolve_url(path)
     if os.path.isdir(path):
         return _resolve_dir(path)
     if os.path.isfile(path):
@@ -52,12 +56,27 @@ def _missing(path: str) -> Resolved:
     raise NotFoundError(f"{path}: no such file, directory or checkpoint prefix")
 
 
+def _resolve_url(url: str) -> Resolved:
+    """A URL: ask the cheapest question first (``PREFIX.index`` is one request), then file, then directory."""
+    url = url.rstrip("/") if not url.endswith("://") else url
+    name = url.rpartition("/")[2]
+    if name.endswith((".index", ".meta", ".npz", ".safetensors")) or _DATA_SUFFIX.search(name):
+        return _resolve_file(url)
+    if isfile(url + ".index"):
+        return Resolved("v2", url)
+    if sources.isdir(url):
+        return _resolve_dir(url)
+    if isfile(url):
+        return _resolve_file(url)
+    return _resolve_prefix(url) or _missing(url)
+
+
 def _resolve_prefix(prefix: str) -> Resolved | None:
     """A path that is not a file itself: a V2 prefix or a sharded V1 pattern."""
-    if os.path.isfile(prefix + ".index"):
+    if isfile(prefix + ".index"):
         return Resolved("v2", prefix)
     pattern = prefix if glob.has_magic(prefix) else glob.escape(prefix) + "-?????-of-?????"
-    shards = sorted(p for p in glob.glob(pattern) if _V1_SHARD.search(p))
+    shards = sorted(p for p in sources.glob(pattern) if _V1_SHARD.search(p))
     if shards:
         return Resolved("v1", prefix, tuple(shards))
     return None
@@ -76,10 +95,10 @@ def _resolve_file(path: str) -> Resolved:
             return found
     if _DATA_SUFFIX.search(path):
         prefix = _DATA_SUFFIX.sub("", path)
-        if not os.path.isfile(prefix + ".index"):
+        if not isfile(prefix + ".index"):
             raise NotFoundError(f"{path}: its index {prefix}.index is missing; nothing can be read without it")
         return Resolved("v2", prefix)
-    if os.path.isfile(path + ".index"):
+    if isfile(path + ".index"):
         return Resolved("v2", path)
     found = _v1_file(path)
     if found is None:
@@ -89,19 +108,21 @@ def _resolve_file(path: str) -> Resolved:
 
 
 def _v1_file(path: str) -> Resolved | None:
-    if os.path.isfile(path) and file_has_table_magic(path):
+    if isfile(path) and file_has_table_magic(path):
         return Resolved("v1", path, (path,))
     return None
 
 
 def _resolve_dir(directory: str) -> Resolved:
+    if sources.is_url(directory):
+        _list_once(directory)  # then every question about this directory's files is answered from the listing
     for name in ("saved_model.pb", "saved_model.pbtxt"):
-        if os.path.isfile(os.path.join(directory, name)):
+        if isfile(os.path.join(directory, name)):
             prefix = os.path.join(directory, "variables", "variables")
-            if not os.path.isfile(prefix + ".index"):
+            if not isfile(prefix + ".index"):
                 raise NotFoundError(f"{directory}: SavedModel has no variables ({prefix}.index is missing)")
             return Resolved("v2", prefix, note=f"SavedModel variables: {prefix}", saved_model=True)
-    if os.path.isfile(os.path.join(directory, "variables.index")):
+    if isfile(os.path.join(directory, "variables.index")):
         return Resolved("v2", os.path.join(directory, "variables"))
     from_state, state_note = _from_state_file(directory)
     if from_state is not None:
@@ -117,15 +138,18 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
     """Follow the ``checkpoint`` state file, tolerating paths from another machine."""
     state = os.path.join(directory, "checkpoint")
     try:
-        with open(state, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
+        if not isfile(state):
+            return None, None
+        text = sources.read_bytes(state).decode("utf-8", errors="replace")
+    except (OSError, NotFoundError):
         return None, None
     match = _STATE_LINE.search(text)
     if not match:
         return None, f"{state} names no model_checkpoint_path"
     named = match.group(1).encode().decode("unicode_escape")
-    candidates = [named if os.path.isabs(named) else os.path.join(directory, named)]
+    candidates = [named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)]
+    if sources.is_url(directory) and not sources.is_url(candidates[0]):
+        candidates = []  # a local path written by the training machine means nothing here
     basename = os.path.join(directory, os.path.basename(named.replace("\\", "/")))
     if basename not in candidates:
         candidates.append(basename)
@@ -140,17 +164,18 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
 
 def _newest(directory: str) -> Resolved | None:
     candidates: list[Resolved] = []
-    for entry in os.scandir(directory):
-        if entry.name.endswith(".index") and entry.is_file():
-            candidates.append(Resolved("v2", entry.path[: -len(".index")]))
+    files = sources.list_files(directory)  # one listing, also for the V1 fallback
+    for path in files:
+        if path.endswith(".index"):
+            candidates.append(Resolved("v2", path[: -len(".index")]))
     if not candidates:  # V1: single files, or shards grouped into one pattern
         shards: dict[str, list[str]] = {}
-        for entry in os.scandir(directory):
-            if entry.is_file() and not _NOT_V1.search(entry.name) and file_has_table_magic(entry.path):
-                if _V1_SHARD.search(entry.path):
-                    shards.setdefault(_V1_SHARD.sub("", entry.path), []).append(entry.path)
+        for path in files:
+            if not _NOT_V1.search(os.path.basename(path)) and file_has_table_magic(path):
+                if _V1_SHARD.search(path):
+                    shards.setdefault(_V1_SHARD.sub("", path), []).append(path)
                 else:
-                    candidates.append(Resolved("v1", entry.path, (entry.path,)))
+                    candidates.append(Resolved("v1", path, (path,)))
         candidates += [Resolved("v1", prefix, tuple(sorted(files))) for prefix, files in shards.items()]
     if not candidates:
         return None
@@ -160,4 +185,12 @@ def _newest(directory: str) -> Resolved | None:
 def _step_then_mtime(found: Resolved) -> tuple[int, float]:
     match = _STEP.search(found.prefix)
     first_file = found.files[0] if found.files else found.prefix + ".index"
-    return (int(match.group(1)) if match else -1, os.path.getmtime(first_file))
+    return (int(match.group(1)) if match else -1, sources.getmtime(first_file))
+
+
+def _list_once(directory: str) -> None:
+    """List a remote directory once (cached); an unlistable one (plain HTTP) is asked file by file."""
+    try:
+        sources.list_files(directory)
+    except CkptError:
+        pass

@@ -75,6 +75,7 @@ def main(debug: bool) -> None:
     \b
     Exit codes: 0 ok, 1 inputs differ (diff), 2 usage error, 3 not found,
     4 bad or corrupt data, 5 output error, 6 missing dependency, 7 transfer plan
-    error, 8 a distributed training task failed, 70 internal error.
+    error, 8 a distributed training task failed, 9 remote storage error,
+    70 internal error.
     """
 

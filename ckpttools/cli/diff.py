@@ -12,11 +12,13 @@ from rich.table import Table
 from ..errors import EXIT_DIFFERENT
 from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, diff
 from .render import print_json, shape_text
+from .storage_options import storage_option
 
 
 @click.command(name="diff")
 @click.argument("a")
 @click.argument("b")
+@storage_option
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="Only variables matching PATTERN (repeatable).")
 @click.option("--all", "-a", "include_all", is_flag=True, help="Also compare optimizer slots and training state.")
 @click.option("--rtol", type=float, default=0.0, show_default=True, help="Relative tolerance for 'close'.")

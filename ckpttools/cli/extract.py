@@ -11,10 +11,12 @@ from ..checkpoint import open_checkpoint
 from ..ops.extract import FORMATS, select, write_weights
 from .progress import byte_progress
 from .render import print_json
+from .storage_options import storage_option
 
 
 @click.command()
 @click.argument("path")
+@storage_option
 @click.option("--output", "-o", required=True, metavar="FILE", help="Output file (.npz or .safetensors).")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="Only variables matching PATTERN (repeatable).")
 @click.option("--all", "-a", "include_all", is_flag=True, help="Include optimizer slots and training state.")

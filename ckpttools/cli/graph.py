@@ -7,10 +7,12 @@ from typing import Any
 import click
 
 from .render import print_json
+from .storage_options import storage_option
 
 
 @click.command()
 @click.argument("file")
+@storage_option
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN",
               help="Only nodes whose name matches PATTERN (repeatable; the language of 'ls --scopes').")
 @click.option("--op", "ops", multiple=True, metavar="OP",

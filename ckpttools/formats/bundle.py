@@ -19,12 +19,12 @@ the raw array in the writer's byte order, or for strings
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import SliceInfo, TensorInfo
+from ..storage import sources
 from . import dtypes, messages
 from .crc import crc32c, unmask
 from .ordered_code import slice_key
@@ -45,9 +45,9 @@ class BundleReader:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.index_path = prefix + ".index"
+        self._options = sources.current_options()
         try:
-            with open(self.index_path, "rb") as f:
-                data = f.read()
+            data = sources.read_bytes(self.index_path)
         except FileNotFoundError:
             raise NotFoundError(f"{self.index_path}: no such file") from None
         except OSError as exc:
@@ -59,7 +59,7 @@ class BundleReader:
             self._load_index(data)
         except (TableError, WireError) as exc:
             raise CorruptFileError(f"{self.index_path}: corrupt checkpoint index ({exc})") from None
-        self._files: dict[int, BinaryIO] = {}
+        self._files: dict[int, sources.ByteSource] = {}
         self.tensors = [self._info(key, entry) for key, entry in self._entries.items()]
 
     def _load_index(self, data: bytes) -> None:
@@ -86,7 +86,7 @@ class BundleReader:
 
     def missing_data_files(self) -> list[str]:
         """Data shards that the index needs but that are absent."""
-        return [path for path in self.data_files if not os.path.isfile(path)]
+        return [path for path in self.data_files if not sources.isfile(path)]
 
     def _info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
         dtype = dtypes.from_enum(entry.dtype)
@@ -150,16 +150,14 @@ class BundleReader:
     def _chunks(self, key: str, entry: messages.BundleEntry, chunk_size: int) -> Iterator[bytes]:
         path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
         f = self._open(entry.shard_id, path, key)
-        f.seek(entry.offset)
         crc = 0
         left = entry.size
-        while left:
-            chunk = f.read(min(chunk_size, left))
-            if not chunk:
-                raise _too_short(path, key, entry)
-            crc = crc32c(chunk, crc)
+        for chunk in f.iter_chunks(entry.offset, entry.size, chunk_size):
+            crc = crc32c(chunk, crc)  # checked as the bytes arrive
             left -= len(chunk)
             yield chunk
+        if left:
+            raise _too_short(path, key, entry, f.size)
         if entry.size and crc != unmask(entry.crc32c):
             raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
 
@@ -193,21 +191,16 @@ class BundleReader:
         if entry.size == 0:
             return buf, 0
         f = self._open(entry.shard_id, path, key)
-        f.seek(entry.offset)
         view = memoryview(buf)
-        done = 0
-        while done < entry.size:
-            got = f.readinto(view[done:])
-            if not got:
-                raise _too_short(path, key, entry)
-            done += got
+        if f.readinto_at(entry.offset, view) < entry.size:
+            raise _too_short(path, key, entry, f.size)
         return buf, crc32c(view)
 
-    def _open(self, shard: int, path: str, key: str) -> BinaryIO:
+    def _open(self, shard: int, path: str, key: str) -> sources.ByteSource:
         f = self._files.get(shard)
         if f is None:
             try:
-                f = open(path, "rb", buffering=0)  # reads go straight into the tensor's buffer
+                f = sources.open_source(path, self._options)  # reads go straight into the tensor's buffer
             except OSError as exc:
                 raise MissingDataError(f"{path}: cannot read data shard for '{key}' ({exc.strerror})") from None
             self._files[shard] = f
@@ -250,7 +243,7 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
     return items
 
 
-def _too_short(path: str, key: str, entry: messages.BundleEntry) -> MissingDataError:
+def _too_short(path: str, key: str, entry: messages.BundleEntry, size: int) -> MissingDataError:
     """A data shard ends before the bytes the index promises for ``key``."""
     return MissingDataError(f"{path}: file too short for '{key}' (needs bytes {entry.offset}.."
-                            f"{entry.offset + entry.size}, file has {os.path.getsize(path)})")
+                            f"{entry.offset + entry.size}, file has {size})")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError, UnsupportedError
 from ..info import TensorInfo
+from ..storage.sources import open_file
 
 
 class NpzReader:
@@ -21,11 +22,17 @@ class NpzReader:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            self._zip = zipfile.ZipFile(path)
+            self._file = open_file(path)
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
+        try:
+            self._zip = zipfile.ZipFile(self._file)
         except (zipfile.BadZipFile, OSError) as exc:
+            self._file.close()
             raise CorruptFileError(f"{path}: not a readable npz archive ({exc})") from None
+        except BaseException:
+            self._file.close()
+            raise
         self._members: dict[str, str] = {}
         self.tensors = []
         try:
@@ -59,6 +66,7 @@ class NpzReader:
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()
 
 
 def _read_header(f, path: str, name: str) -> tuple[tuple[int, ...], np.dtype]:

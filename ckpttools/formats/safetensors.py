@@ -9,7 +9,6 @@ raw little-endian tensor bytes.
 from __future__ import annotations
 
 import json
-import os
 import struct
 
 import ml_dtypes
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError
 from ..info import TensorInfo
+from ..storage import sources
 
 # safetensors dtype code <-> (TensorFlow-style name, numpy dtype)
 DTYPES: dict[str, tuple[str, np.dtype]] = {
@@ -43,14 +43,14 @@ MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 def read_header(path: str) -> tuple[dict, int]:
     """Parse the JSON header; return it and the offset where tensor data starts."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
+        with sources.open_source(path) as f:
+            head = f.read_at(0, 8)
             if len(head) < 8:
                 raise CorruptFileError(f"{path}: too short for a safetensors header")
             (length,) = struct.unpack("<Q", head)
             if length > MAX_HEADER:
                 raise CorruptFileError(f"{path}: safetensors header claims {length} bytes")
-            raw = f.read(length)
+            raw = f.read_at(8, length)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     if len(raw) != length:
@@ -70,10 +70,11 @@ class SafetensorsReader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.data_files = [path]
+        self._options = sources.current_options()
         header, self._start = read_header(path)
         self.metadata = header.pop("__metadata__", None) or {}
         self._entries: dict[str, tuple[np.dtype, tuple[int, ...], int, int]] = {}
-        size = os.path.getsize(path) - self._start
+        size = sources.getsize(path) - self._start
         self.tensors = []
         for name, entry in header.items():
             try:
@@ -93,9 +94,8 @@ class SafetensorsReader:
             raise NotFoundError(f"{self.path}: no tensor '{name}'")
         dtype, shape, begin, end = self._entries[name]
         buf = bytearray(end - begin)
-        with open(self.path, "rb") as f:
-            f.seek(self._start + begin)
-            if f.readinto(buf) != len(buf):
+        with sources.open_source(self.path, self._options) as f:
+            if f.readinto_at(self._start + begin, memoryview(buf)) != len(buf):
                 raise CorruptFileError(f"{self.path}: file too short for '{name}'")
         return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
