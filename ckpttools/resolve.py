@@ -60,7 +60,12 @@ def _resolve_url(url: str) -> Resolved:
     """A URL: ask the cheapest question first (``PREFIX.index`` is one request), then file, then directory."""
     url = url.rstrip("/") if not url.endswith("://") else url
     name = url.rpartition("/")[2]
-    if name.endswith((".index", ".meta", ".npz", ".safetensors")) or _DATA_SUFFIX.search(name):
+    for suffix, kind in ((".npz", "npz"), (".safetensors", "safetensors")):
+        if name.endswith(suffix):
+            return Resolved(kind, url, (url,))
+    if name.endswith(".index") or _DATA_SUFFIX.search(name):  # no request: reading the index will say
+        return Resolved("v2", _DATA_SUFFIX.sub("", url.removesuffix(".index")))
+    if name.endswith(".meta"):
         return _resolve_file(url)
     if isfile(url + ".index"):
         return Resolved("v2", url)

@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, CkptError
+from ..storage.sources import redact
 
 
 class _Group(click.Group):
@@ -48,7 +49,7 @@ class _Group(click.Group):
         except CkptError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -58,7 +59,8 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            detail = f"{type(exc).__name__}: {redact(str(exc))}"
+            click.echo(f"Error: internal error: {detail} (run with --debug for details)", err=True)
             ctx.exit(EXIT_INTERNAL)
 
 

@@ -31,7 +31,8 @@ def parse_storage_options(items: tuple[str, ...]) -> dict:
 
 
 def _apply(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
-    sources.set_options(parse_storage_options(value) if value else None)
+    token = sources.set_options(parse_storage_options(value) if value else None)
+    ctx.call_on_close(lambda: sources.reset_options(token))
 
 
 def storage_option(command: F) -> F:

@@ -10,7 +10,6 @@ URL with any credentials removed.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import MissingDependencyError, NotFoundError, RemoteError
+from .sources import redact
 
 BLOCK = 32 << 10  # small reads (footers, headers, index blocks) are rounded out to this and cached
 CACHED_BLOCKS = 32  # 1 MiB of small-read cache per file
@@ -34,12 +34,6 @@ _LISTINGS: dict[tuple[str, str], dict[str, dict]] = {}  # (dir url, options) -> 
 _BACKENDS = {"s3": "s3fs (pip install 'ckpttools[s3]')", "gs": "gcsfs (pip install 'ckpttools[gcs]')",
              "gcs": "gcsfs (pip install 'ckpttools[gcs]')", "http": "aiohttp (pip install 'ckpttools[http]')",
              "https": "aiohttp (pip install 'ckpttools[http]')", "hf": "huggingface_hub"}
-
-
-def redact(url: str) -> str:
-    """``url`` without credentials: no ``user:password@``, no query string (signed URLs carry keys there)."""
-    url = re.sub(r"(://)[^/@]*@", r"\1", url)
-    return url.split("?", 1)[0]
 
 
 def _fs(url: str, options: dict) -> tuple[Any, str]:

@@ -22,6 +22,8 @@ from typing import Protocol
 
 _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttools_storage_options", default=None)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+_QUERY = re.compile(r"(://[^\s?]*)\?[^\s,;)'\"]*")
 
 
 class ByteSource(Protocol):
@@ -53,6 +55,12 @@ def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
+def redact(text: str) -> str:
+    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings
+    (signed URLs carry their keys there). Error messages pass through this before they are printed."""
+    return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", text))
+
+
 def current_options() -> dict:
     """The storage options in effect (``--storage-option`` / ``open_checkpoint(storage_options=...)``)."""
     return dict(_OPTIONS.get() or {})
@@ -68,9 +76,13 @@ def using(options: dict | None) -> Iterator[None]:
         _OPTIONS.reset(token)
 
 
-def set_options(options: dict | None) -> None:
-    """Set the storage options for the rest of this context (the CLI sets them once per command)."""
-    _OPTIONS.set(dict(options) if options else None)
+def set_options(options: dict | None) -> contextvars.Token:
+    """Set the storage options until ``reset_options(token)`` (the CLI: for the length of one command)."""
+    return _OPTIONS.set(dict(options) if options else None)
+
+
+def reset_options(token: contextvars.Token) -> None:
+    _OPTIONS.reset(token)
 
 
 def open_source(path: str, storage_options: dict | None = None) -> ByteSource:
