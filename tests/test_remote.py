@@ -289,3 +289,44 @@ def test_storage_options_are_scoped() -> None:
     with sources.using({"anon": True}):
         assert sources.current_options() == {"anon": True}
     assert sources.current_options() == {}
+
+
+def _s3fs(endpoint: str):
+    import s3fs
+
+    return s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+
+
+def test_s3_extract_uploads_when_complete_and_keeps_existing_objects(s3: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = "s3://ckpts/out/cnn.safetensors"
+    result = runner.invoke(main, ["extract", str(SAMPLES / "tf1_cnn"), "-o", target])
+    assert result.exit_code == 0, result.output
+    local = tmp_path / "cnn.safetensors"
+    _s3fs(s3).get_file(target.removeprefix("s3://"), str(local))
+    from safetensors.numpy import load_file
+
+    got = load_file(str(local))
+    with open_checkpoint(str(SAMPLES / "tf1_cnn")) as ckpt:
+        assert sorted(got) == sorted(info.name for info in ckpt if info.role == "model")
+        for name, value in got.items():
+            assert np.array_equal(value, ckpt.get(name)), name
+    again = runner.invoke(main, ["extract", str(SAMPLES / "tf1_cnn"), "-o", target])
+    assert again.exit_code == 5 and "already exists" in again.stderr
+    assert runner.invoke(main, ["extract", "--force", str(SAMPLES / "tf1_cnn"), "-o", target]).exit_code == 0
+
+
+def test_s3_extract_failure_leaves_no_object(s3: str, http: RangeServer) -> None:
+    http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
+    target = "s3://ckpts/out/failed.npz"
+    result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", target])
+    assert result.exit_code != 0 and "Error: " in result.stderr
+    assert not _s3fs(s3).exists(target.removeprefix("s3://"))
+
+
+def test_s3_listing_reads_only_the_index_and_object_graph(s3: str, big_tf2: str) -> None:
+    with open_checkpoint("s3://ckpts/big/ckpt-1") as ckpt:
+        sources_opened = list(ckpt._reader._files.values())
+        assert {info.name for info in ckpt} >= {"net/kernel", "net/bias"}
+        fetched = sum(source.fetched for source in sources_opened)
+    assert fetched <= 64 << 10  # the object graph entry only, none of the 4 MiB kernel

@@ -20,7 +20,7 @@ from ..errors import NotFoundError
 from ..formats import dtypes
 from ..formats.safetensors import CODE_FOR_NAME, DTYPES
 from ..info import TensorInfo
-from ..storage.atomic import atomic_path, check_writable
+from ..storage.outputs import check_output, output_path
 from ..storage.prefetch import prefetch
 from .listing import list_variables
 
@@ -83,14 +83,14 @@ def write_weights(
         >>> write_weights("runs/cnn", "weights.npz", scopes=["cnn/*"]).nbytes
         1041632
     """
-    fmt = fmt or ("safetensors" if out.endswith(".safetensors") else "npz")
+    fmt = fmt or ("safetensors" if out.split("?")[0].endswith(".safetensors") else "npz")
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    check_writable(out, force)
+    check_output(out, force)
     with open_checkpoint(source) as ckpt:
         chosen = select(ckpt, scopes, include_all)
         report = ExtractReport(out, fmt)
-        with atomic_path(out, force) as tmp:
+        with output_path(out, force) as tmp:
             if fmt == "npz":
                 _write_npz(ckpt, chosen, tmp, compress, report, progress or (lambda n: None))
             else:

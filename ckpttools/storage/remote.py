@@ -36,7 +36,8 @@ _BACKENDS = {"s3": "s3fs (pip install 'ckpttools[s3]')", "gs": "gcsfs (pip insta
              "https": "aiohttp (pip install 'ckpttools[http]')", "hf": "huggingface_hub"}
 
 
-def _fs(url: str, options: dict) -> tuple[Any, str]:
+def open_fs(url: str, options: dict) -> tuple[Any, str]:
+    """The fsspec file system for ``url`` and the path within it."""
     try:
         import fsspec
     except ImportError:
@@ -85,7 +86,7 @@ def info(url: str, options: dict) -> dict:
     """Size, ETag... of ``url`` (cached); NotFoundError when it does not exist."""
     key = _key(url, options)
     if key not in _INFO:
-        fs, path = _fs(url, options)
+        fs, path = open_fs(url, options)
         try:
             _INFO[key] = call(url, "reading its size", lambda: fs.info(path))
         except NotFoundError:
@@ -118,7 +119,7 @@ def isdir(url: str, options: dict) -> bool:
             return str(info(url.rstrip("/") + "/", options).get("mimetype", "")).startswith("text/html")
         except (NotFoundError, RemoteError):
             return False
-    fs, path = _fs(url, options)
+    fs, path = open_fs(url, options)
     return bool(call(url, "checking whether it is a directory", lambda: fs.isdir(path)))
 
 
@@ -127,7 +128,7 @@ def list_files(directory: str, options: dict) -> list[str]:
     directory = directory.rstrip("/")
     key = _key(directory, options)
     if key not in _LISTINGS:
-        fs, path = _fs(directory + "/" if _is_http(directory) else directory, options)
+        fs, path = open_fs(directory + "/" if _is_http(directory) else directory, options)
         entries = call(directory, "listing", lambda: fs.ls(path, detail=True))
         listed = {}
         for entry in entries:
@@ -190,7 +191,7 @@ class RemoteSource:
     def __init__(self, url: str, options: dict) -> None:
         self.name = url
         self._options = options
-        self._fs, self._path = _fs(url, options)
+        self._fs, self._path = open_fs(url, options)
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self.requests = 0
