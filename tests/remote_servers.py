@@ -56,7 +56,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         with f:
             size = os.fstat(f.fileno()).st_size
             start, end = 0, size - 1
-            match = _RANGE.match(self.headers.get("Range", ""))
+            match = None if fault == "norange" else _RANGE.match(self.headers.get("Range", ""))
             if match:
                 if match.group(1):
                     start = int(match.group(1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -330,3 +331,33 @@ def test_s3_listing_reads_only_the_index_and_object_graph(s3: str, big_tf2: str)
         assert {info.name for info in ckpt} >= {"net/kernel", "net/bias"}
         fetched = sum(source.fetched for source in sources_opened)
     assert fetched <= 64 << 10  # the object graph entry only, none of the 4 MiB kernel
+
+
+def test_http_server_ignoring_range_still_reads_the_right_bytes(http: RangeServer) -> None:
+    http.faults["*"] = "norange"
+    assert_same(f"{http.url}/samples/tf2_keras", str(SAMPLES / "tf2_keras"))
+
+
+def test_cache_dir_serves_repeated_reads_until_the_object_changes(http: RangeServer, served_root: Path,
+                                                                  tmp_path: Path) -> None:
+    mutable = served_root / "weights" / "mutable"
+    shutil.copytree(SAMPLES / "tf1_cnn", mutable, dirs_exist_ok=True)
+    url = f"{http.url}/weights/mutable/model.ckpt-20"
+    args = ["ls", "--stats", "--cache-dir", str(tmp_path / "cache"), url]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert http.bytes_served > 0
+    http.reset()
+    remote.forget()
+    second = CliRunner().invoke(main, args)
+    assert second.stdout == first.stdout
+    assert all(method == "HEAD" for method, _, _ in http.requests), http.requests  # versions only, no bytes
+    os.utime(mutable / "model.ckpt-20.index", (1, 1))  # a new version of the index (new ETag)
+    http.reset()
+    remote.forget()
+    third = CliRunner().invoke(main, args)
+    assert third.stdout == first.stdout
+    assert ("GET", "/weights/mutable/model.ckpt-20.index", os.path.getsize(mutable / "model.ckpt-20.index")) \
+        in http.requests
+    no_cache = CliRunner().invoke(main, ["ls", "--no-cache", url])
+    assert no_cache.exit_code == 0 and sources.cache_dir() is None

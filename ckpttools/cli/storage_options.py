@@ -35,8 +35,27 @@ def _apply(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
     ctx.call_on_close(lambda: sources.reset_options(token))
 
 
+def _apply_cache(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    if param.name == "no_cache" and value:
+        token = sources.set_cache_dir(None)
+    elif param.name == "cache_dir" and value:
+        token = sources.set_cache_dir(str(value))
+    else:
+        return
+    ctx.call_on_close(lambda: sources.reset_cache_dir(token))
+
+
 def storage_option(command: F) -> F:
-    """Add ``--storage-option`` to a command; the options apply to every URL the command opens."""
+    """Add ``--storage-option``, ``--cache-dir`` and ``--no-cache``: they apply to every URL the command opens."""
+    command = click.option(
+        "--no-cache", is_flag=True, expose_value=False, callback=_apply_cache,
+        help="Do not use the cache directory for URLs (not even $CKPTTOOLS_CACHE_DIR).",
+    )(command)
+    command = click.option(
+        "--cache-dir", metavar="DIR", expose_value=False, callback=_apply_cache,
+        type=click.Path(file_okay=False), help="Cache bytes read from URLs in DIR, keyed by each object's "
+        "ETag/generation, for repeated reads (default: $CKPTTOOLS_CACHE_DIR, else no cache).",
+    )(command)
     return click.option(
         "--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE", expose_value=False,
         callback=_apply, is_eager=True,

@@ -17,7 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import MissingDependencyError, NotFoundError, RemoteError
-from .sources import redact
+from . import cache
+from .sources import cache_dir, redact
 
 BLOCK = 32 << 10  # small reads (footers, headers, index blocks) are rounded out to this and cached
 CACHED_BLOCKS = 32  # 1 MiB of small-read cache per file
@@ -172,9 +173,9 @@ def forget(url: str | None = None) -> None:
         _INFO.clear()
         _LISTINGS.clear()
         return
-    for cache in (_INFO, _LISTINGS):
-        for key in [k for k in cache if k[0] in (url, url.rpartition("/")[0])]:
-            cache.pop(key, None)
+    for known in (_INFO, _LISTINGS):
+        for key in [k for k in known if k[0] in (url, url.rpartition("/")[0])]:
+            known.pop(key, None)
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -193,6 +194,7 @@ class RemoteSource:
         self._options = options
         self._fs, self._path = open_fs(url, options)
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._cache_dir = cache_dir()
         self._lock = threading.Lock()
         self.requests = 0
         self.fetched = 0
@@ -201,12 +203,24 @@ class RemoteSource:
     def size(self) -> int:
         return int(info(self.name, self._options)["size"])
 
-    def _fetch(self, start: int, end: int) -> bytes:
-        data = call(self.name, f"reading bytes {start}..{end}",
-                    lambda: self._fs.cat_file(self._path, start=start, end=end))
-        self.requests += 1
-        self.fetched += len(data)
-        return bytes(data)
+    def _fetch(self, start: int, end: int | None) -> bytes:
+        """Bytes ``start..end`` (``end`` None: to the end), from the cache directory when it has them."""
+        directory = self._cache_dir
+        version = cache.version_of(info(self.name, self._options)) if directory else None
+        if version:
+            cached = cache.get(directory, self.name, version, start, end)
+            if cached is not None:
+                return cached
+        what = f"reading bytes {start}..{end}" if end is not None else "reading"
+        data = bytes(call(self.name, what, lambda: self._fs.cat_file(self._path, start=start, end=end)))
+        with self._lock:
+            self.requests += 1
+            self.fetched += len(data)
+        if end is not None and len(data) > end - start:  # the server ignored the Range header: whole file
+            data = data[start:end]
+        if version:
+            cache.put(directory, self.name, version, start, end, data)
+        return data
 
     def read_at(self, offset: int, size: int) -> bytes:
         if size <= 0:
@@ -261,10 +275,7 @@ class RemoteSource:
                 future.cancel()
 
     def read_all(self) -> bytes:
-        data = call(self.name, "reading", lambda: self._fs.cat_file(self._path))
-        self.requests += 1
-        self.fetched += len(data)
-        return bytes(data)
+        return self._fetch(0, None)
 
     def close(self) -> None:
         self._blocks.clear()

@@ -21,6 +21,9 @@ from contextlib import contextmanager
 from typing import Protocol
 
 _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttools_storage_options", default=None)
+# Where remote reads are cached (None: no cache). Default: $CKPTTOOLS_CACHE_DIR, unset means no cache.
+_CACHE_DIR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "ckpttools_cache_dir", default=os.environ.get("CKPTTOOLS_CACHE_DIR") or None)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _QUERY = re.compile(r"(://[^\s?]*)\?[^\s,;)'\"]*")
@@ -83,6 +86,20 @@ def set_options(options: dict | None) -> contextvars.Token:
 
 def reset_options(token: contextvars.Token) -> None:
     _OPTIONS.reset(token)
+
+
+def cache_dir() -> str | None:
+    """The directory remote reads are cached in, or None (``--cache-dir``, ``$CKPTTOOLS_CACHE_DIR``)."""
+    return _CACHE_DIR.get()
+
+
+def set_cache_dir(directory: str | None) -> contextvars.Token:
+    """Cache remote reads in ``directory`` (None: no cache) until ``reset_cache_dir(token)``."""
+    return _CACHE_DIR.set(directory)
+
+
+def reset_cache_dir(token: contextvars.Token) -> None:
+    _CACHE_DIR.reset(token)
 
 
 def open_source(path: str, storage_options: dict | None = None) -> ByteSource:
