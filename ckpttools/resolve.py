@@ -45,6 +45,7 @@ def resolve(path: str) -> Resolved:
     path = os.fspath(path)
     if sources.is_url(path):
         return _resolve_url(path)
+    path = sources.local_path(path)  # file:// URLs are local paths
     if os.path.isdir(path):
         return _resolve_dir(path)
     if os.path.isfile(path):

@@ -92,7 +92,7 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         NotFoundError: nothing at ``path`` holds a graph.
         CorruptFileError: the file is empty, truncated, corrupt, or text with a syntax error.
     """
-    found, note = find_graph_file(os.fspath(path))
+    found, note = find_graph_file(sources.local_path(os.fspath(path)))
     try:
         data = sources.read_bytes(found)
     except OSError as exc:

@@ -75,6 +75,9 @@ def _describe(exc: BaseException) -> str:
         return f"HTTP {status}, {reason}"
     if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
         return "timed out"
+    if "NoCredentials" in type(exc).__name__ or "DefaultCredentialsError" in type(exc).__name__:
+        return ("no credentials found: configure them as the backend expects (environment, config file), "
+                "or use --storage-option anon=true for public data")
     text = redact(str(exc).splitlines()[0]) if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
