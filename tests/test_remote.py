@@ -361,3 +361,17 @@ def test_cache_dir_serves_repeated_reads_until_the_object_changes(http: RangeSer
         in http.requests
     no_cache = CliRunner().invoke(main, ["ls", "--no-cache", url])
     assert no_cache.exit_code == 0 and sources.cache_dir() is None
+
+
+def test_http_short_data_shard_is_reported_like_a_local_one(http: RangeServer, served_root: Path,
+                                                            big_tf2: str) -> None:
+    short = served_root / "weights" / "short"
+    short.mkdir(exist_ok=True)
+    shutil.copy(big_tf2 + ".index", short / "ckpt-1.index")
+    with open(big_tf2 + ".data-00000-of-00001", "rb") as f:
+        (short / "ckpt-1.data-00000-of-00001").write_bytes(f.read(3 << 20))  # cut inside the 4 MiB kernel
+    result = CliRunner().invoke(main, ["ls", "--stats", "--all", f"{http.url}/weights/short/ckpt-1"])
+    local = CliRunner().invoke(main, ["ls", "--stats", "--all", str(short / "ckpt-1")])
+    assert result.exit_code == local.exit_code == 4, result.output
+    assert "file too short for '" in result.stderr
+    assert result.stderr.replace(f"{http.url}/weights", str(served_root / "weights")) == local.stderr

@@ -215,7 +215,7 @@ class RemoteSource:
             if cached is not None:
                 return cached
         what = f"reading bytes {start}..{end}" if end is not None else "reading"
-        data = bytes(call(self.name, what, lambda: self._fs.cat_file(self._path, start=start, end=end)))
+        data = bytes(call(self.name, what, lambda: self._cat(start, end)))
         with self._lock:
             self.requests += 1
             self.fetched += len(data)
@@ -224,6 +224,14 @@ class RemoteSource:
         if version:
             cache.put(directory, self.name, version, start, end, data)
         return data
+
+    def _cat(self, start: int, end: int | None) -> bytes:
+        try:
+            return self._fs.cat_file(self._path, start=start, end=end)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 416:  # Range Not Satisfiable: starts past the end of the file
+                return b""
+            raise
 
     def read_at(self, offset: int, size: int) -> bytes:
         if size <= 0:
@@ -263,18 +271,20 @@ class RemoteSource:
             return
         ranges = deque((start, min(start + chunk_size, offset + size)) for start in range(offset, offset + size,
                                                                                            chunk_size))
-        pending: deque[Future] = deque()
+        pending: deque[tuple[int, Future]] = deque()
         try:
             while ranges or pending:
                 while ranges and len(pending) < IN_FLIGHT:
                     start, end = ranges.popleft()
-                    pending.append(_pool().submit(self._fetch, start, end))
-                chunk = pending.popleft().result()
-                if not chunk:
+                    pending.append((end - start, _pool().submit(self._fetch, start, end)))
+                wanted, future = pending.popleft()
+                chunk = future.result()
+                if chunk:
+                    yield chunk
+                if len(chunk) < wanted:  # the file ends here: the caller reports it too short
                     return
-                yield chunk
         finally:
-            for future in pending:
+            for _, future in pending:
                 future.cancel()
 
     def read_all(self) -> bytes:
