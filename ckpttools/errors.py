@@ -101,6 +101,12 @@ class ClusterError(CkptError):
     exit_code = EXIT_CLUSTER
 
 
+class ArgumentError(CkptError):
+    """An argument of a command or API call is invalid (an output name with no known format...)."""
+
+    exit_code = EXIT_USAGE
+
+
 class RemoteError(CkptError):
     """Remote storage refused access, failed, or timed out (the message names the URL, never credentials)."""
 

@@ -110,6 +110,21 @@ def _ckpttools_processes(marker: str) -> list[int]:
     return pids
 
 
+def _start_endless_cluster(run: Path) -> subprocess.Popen:
+    """A local cluster (2 workers, 1 ps) training far longer than any test waits; SIGINT reaches the launcher."""
+    return subprocess.Popen([*CLI, "train", "--cluster", "local", "--workers", "2", "--ps", "1", "--steps", "100000",
+                             "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_until_training(run: Path, timeout: float = 180) -> None:
+    """Until the chief has written run.json (every task is up and the variables are initialised)."""
+    deadline = time.monotonic() + timeout
+    while not (run / "run.json").exists() or not (run / "logs" / "worker-1.log").exists():
+        assert time.monotonic() < deadline, f"{run}: the cluster did not start training within {timeout} s"
+        time.sleep(0.5)
+
+
 def _train(run: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, "train", "--cluster", "local", "--out", str(run), *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
@@ -161,21 +176,12 @@ def test_local_cluster_writes_a_distributed_run_that_resumes_and_evaluates(tmp_p
 @pytest.mark.cluster
 def test_a_killed_worker_fails_the_run_and_stops_every_task(tmp_path: Path) -> None:
     run = tmp_path / "killed"
-    launcher = subprocess.Popen([*CLI, "train", "--cluster", "local", "--workers", "2", "--ps", "1", "--steps",
-                                 "100000", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT)
+    launcher = _start_endless_cluster(run)
     try:
-        deadline = time.monotonic() + 180
-        victim = None
-        while victim is None and time.monotonic() < deadline:  # wait until worker 1 trains
-            log = run / "logs" / "worker-1.log"
-            if (run / "run.json").exists() and log.exists():
-                pids = [pid for pid in _ckpttools_processes(str(run))
-                        if "--job worker --task 1" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-                        .decode()]
-                victim = pids[0] if pids else None
-            time.sleep(0.5)
-        assert victim is not None, "worker 1 never started"
+        _wait_until_training(run)
+        victim = next(pid for pid in _ckpttools_processes(str(run))
+                      if "--job worker --task 1" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                      .decode())
         os.kill(victim, signal.SIGKILL)
         _, stderr = launcher.communicate(timeout=60)
     finally:
@@ -241,13 +247,9 @@ def test_tf_config_tasks_and_a_distributed_transfer_with_frozen_layers(tmp_path:
 @pytest.mark.cluster
 def test_ctrl_c_saves_a_checkpoint_and_stops_every_task(tmp_path: Path) -> None:
     run = tmp_path / "stopped"
-    launcher = subprocess.Popen([*CLI, "train", "--cluster", "local", "--workers", "2", "--ps", "1", "--steps",
-                                 "100000", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    launcher = _start_endless_cluster(run)
     try:
-        deadline = time.monotonic() + 180
-        while not (run / "run.json").exists() and time.monotonic() < deadline:  # the chief is training
-            time.sleep(0.5)
+        _wait_until_training(run)
         time.sleep(2)
         launcher.send_signal(signal.SIGINT)
         _, stderr = launcher.communicate(timeout=120)

@@ -13,7 +13,7 @@ from ..training.datasets import parse_classes
 from ..training.runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
 from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 
 _DEFAULTS = RunConfig()

@@ -10,9 +10,10 @@ import click
 from ..errors import EXIT_INTERRUPTED, ConfigError
 from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
+from ..transfer.rename import read_map_file
 from . import trainview
 from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 from .train import config_from_options, training_options
 from .transfer_view import print_plan
@@ -20,11 +21,13 @@ from .transfer_view import print_plan
 
 @click.command()
 @click.option("--from", "source", metavar="SOURCE",
-              help="checkpoint prefix or directory, SavedModel, .npz or .safetensors to start from")
+              help="checkpoint prefix or directory, SavedModel, .npz, .safetensors or Keras file to start from")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="source variables to take (repeatable)")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="source variables to leave out (repeatable)")
 @click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
               help="rename source scopes onto the model's, in order; 're:REGEX=REPL' for regular expressions")
+@click.option("--map-file", "map_files", multiple=True, metavar="FILE",
+              help="rules from FILE, one per line (ckpttools doctor --write-map); applied before --map rules")
 @click.option("--with-optimizer-state", is_flag=True, help="also copy optimizer slots (never by default)")
 @click.option("--on-missing", type=click.Choice(MISSING_POLICIES), default="warn", show_default=True,
               help="a selected source variable with no target")
@@ -45,9 +48,9 @@ from .transfer_view import print_plan
 @click.option("--force", is_flag=True, help="start in a directory that holds another run (old files are moved)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and result as JSON (schema ckpttools.transfer/1)")
 def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ...], mapping: tuple[str, ...],
-             with_optimizer_state: bool, on_missing: str, on_shape_mismatch: str, on_dtype_mismatch: str,
-             strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool, init_only: bool,
-             out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
+             map_files: tuple[str, ...], with_optimizer_state: bool, on_missing: str, on_shape_mismatch: str,
+             on_dtype_mismatch: str, strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool,
+             init_only: bool, out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
     """Start a new model from selected layers of a checkpoint, then fine-tune it.
 
     Prints the plan first: every variable of the new model with its source and
@@ -61,6 +64,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
       ckpttools transfer --from runs/pretrain --scopes 'conv_block[1-3]' --freeze \\
           --model cnn5 --classes 5-9 --per-class 100 --out runs/transfer
       ckpttools transfer --from old/model.ckpt-20000 --map Net/=cnn/ --dry-run
+      ckpttools transfer --from old/model.ckpt-20000 --map-file fix.map --dry-run --strict
       ckpttools transfer --from weights.npz --scopes 'conv_block*' --lr-mult 'conv_block*=0.1' --out runs/ft
       ckpttools transfer --out runs/transfer --resume --steps 2000
       ckpttools transfer --from runs/pretrain --scopes 'conv_block*' --cluster local --workers 2 --out runs/ft
@@ -70,6 +74,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     missing, 7 plan fails --strict or an 'error' policy, 8 a cluster task
     could not start or failed, 130 Ctrl-C.
     """
+    mapping = tuple(rule for path in map_files for rule in read_map_file(path)) + mapping
     cluster = pop_cluster_settings(settings)
     run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
     if cluster.local and not dry_run:

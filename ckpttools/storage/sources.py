@@ -21,9 +21,8 @@ from contextlib import contextmanager
 from typing import Protocol
 
 _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttools_storage_options", default=None)
-# Where remote reads are cached (None: no cache). Default: $CKPTTOOLS_CACHE_DIR, unset means no cache.
-_CACHE_DIR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "ckpttools_cache_dir", default=os.environ.get("CKPTTOOLS_CACHE_DIR") or None)
+# Where remote reads are cached (None: no cache); process-wide, so reader threads see it too.
+_CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _QUERY = re.compile(r"(://[^\s?]*)\?[^\s,;)'\"]*")
@@ -90,16 +89,17 @@ def reset_options(token: contextvars.Token) -> None:
 
 def cache_dir() -> str | None:
     """The directory remote reads are cached in, or None (``--cache-dir``, ``$CKPTTOOLS_CACHE_DIR``)."""
-    return _CACHE_DIR.get()
+    return _CACHE_DIR[-1]
 
 
-def set_cache_dir(directory: str | None) -> contextvars.Token:
+def set_cache_dir(directory: str | None) -> int:
     """Cache remote reads in ``directory`` (None: no cache) until ``reset_cache_dir(token)``."""
-    return _CACHE_DIR.set(directory)
+    _CACHE_DIR.append(directory)
+    return len(_CACHE_DIR) - 1
 
 
-def reset_cache_dir(token: contextvars.Token) -> None:
-    _CACHE_DIR.reset(token)
+def reset_cache_dir(token: int) -> None:
+    del _CACHE_DIR[token:]
 
 
 def open_source(path: str, storage_options: dict | None = None) -> ByteSource:
