@@ -11,7 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, as_int64, fields, packed_varints, read_varint
+from .protowire import (
+    FIXED32,
+    FIXED64,
+    LENGTH,
+    VARINT,
+    WireError,
+    as_int64,
+    fields,
+    packed_varints,
+    read_varint,
+    typed_fields,
+)
 
 FULL_EXTENT = -1  # TensorSlice::kFullExtent
 
@@ -36,15 +47,14 @@ class BundleEntry:
 
 def parse_bundle_header(buf: bytes) -> BundleHeader:
     header = BundleHeader()
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: VARINT, 2: VARINT, 3: LENGTH}):
         if number == 1:
             header.num_shards = as_int64(value)
         elif number == 2:
             header.big_endian = value == 1
         elif number == 3:
-            for sub, _, sub_value in fields(value):
-                if sub == 1:
-                    header.producer = as_int64(sub_value)
+            for _, sub_value in typed_fields(value, {1: VARINT}):
+                header.producer = as_int64(sub_value)
     return header
 
 
@@ -81,15 +91,20 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
                 pos += 8
             else:
                 raise WireError(f"bad or truncated field (wire type {wire_type})")
+            if _ENTRY_TYPES.get(number, wire_type) != wire_type:
+                raise WireError(f"entry field {number} has wire type {wire_type}")
             _set_entry_field(entry, number, value)
     except IndexError:
         raise WireError("truncated entry") from None
     return entry
 
 
+_ENTRY_TYPES = {1: VARINT, 2: LENGTH, 3: VARINT, 4: VARINT, 5: VARINT, 6: FIXED32, 7: LENGTH}
+
+
 def _parse_bundle_entry_fields(buf: bytes) -> BundleEntry:
     entry = BundleEntry()
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, _ENTRY_TYPES):
         _set_entry_field(entry, number, value)
     return entry
 
@@ -115,28 +130,27 @@ def _set_entry_field(entry: BundleEntry, number: int, value: int | bytes) -> Non
 def parse_shape(buf: bytes) -> tuple[int, ...]:
     """Decode a TensorShapeProto into a tuple of dimension sizes (cached: most shapes repeat)."""
     dims = []
-    for number, _, value in fields(buf):
-        if number == 2:
-            size = 0
-            for sub, _, sub_value in fields(value):
-                if sub == 1:
-                    size = as_int64(sub_value)
-            dims.append(size)
+    for _, value in typed_fields(buf, {2: LENGTH}):
+        size = 0
+        for _, sub_value in typed_fields(value, {1: VARINT}):
+            size = as_int64(sub_value)
+        if size < 0:
+            raise WireError(f"dimension {len(dims)} is {size}: a stored tensor has no unknown dimensions")
+        dims.append(size)
     return tuple(dims)
 
 
 def parse_slice(buf: bytes) -> list[tuple[int, int]]:
     """Decode a TensorSliceProto into ``(start, length)`` per dim; -1 = full."""
     extents = []
-    for number, _, value in fields(buf):
-        if number == 1:
-            start, length = 0, FULL_EXTENT
-            for sub, _, sub_value in fields(value):
-                if sub == 1:
-                    start = as_int64(sub_value)
-                elif sub == 2:
-                    length = as_int64(sub_value)
-            extents.append((start, length))
+    for _, value in typed_fields(buf, {1: LENGTH}):
+        start, length = 0, FULL_EXTENT
+        for sub, sub_value in typed_fields(value, {1: VARINT, 2: VARINT}):
+            if sub == 1:
+                start = as_int64(sub_value)
+            else:
+                length = as_int64(sub_value)
+        extents.append((start, length))
     return extents
 
 
@@ -165,17 +179,17 @@ class SavedSlice:
 def parse_saved_tensor_slices(buf: bytes) -> tuple[list[SliceMeta] | None, SavedSlice | None]:
     """Decode a SavedTensorSlices value: the metadata (key "") or one slice."""
     meta, data = None, None
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH}):
         if number == 1:
-            meta = [_parse_slice_meta(sub_value) for sub, _, sub_value in fields(value) if sub == 1]
-        elif number == 2:
+            meta = [_parse_slice_meta(sub_value) for _, sub_value in typed_fields(value, {1: LENGTH})]
+        else:
             data = _parse_saved_slice(value)
     return meta, data
 
 
 def _parse_slice_meta(buf: bytes) -> SliceMeta:
     meta = SliceMeta("", (), 0, [])
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: VARINT, 4: LENGTH}):
         if number == 1:
             meta.name = value.decode("utf-8", "replace")
         elif number == 2:
@@ -189,7 +203,7 @@ def _parse_slice_meta(buf: bytes) -> SliceMeta:
 
 def _parse_saved_slice(buf: bytes) -> SavedSlice:
     saved = SavedSlice("", [], b"")
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: LENGTH}):
         if number == 1:
             saved.name = value.decode("utf-8", "replace")
         elif number == 2:
@@ -212,6 +226,8 @@ def parse_tensor_values(buf: bytes) -> TensorValues:
     values = TensorValues()
     for number, wire_type, value in fields(buf):
         if number == 4:
+            if wire_type != LENGTH:
+                raise WireError(f"tensor_content has wire type {wire_type}")
             values.content = value
         elif number >= 5 and number != 14:
             values.by_field.setdefault(number, []).append((wire_type, value))
@@ -232,16 +248,12 @@ class ObjectNode:
 
 def parse_object_graph(buf: bytes) -> list[ObjectNode]:
     """Decode a serialized TrackableObjectGraph into its list of nodes."""
-    nodes = []
-    for number, _, value in fields(buf):
-        if number == 1:
-            nodes.append(_parse_object_node(value))
-    return nodes
+    return [_parse_object_node(value) for _, value in typed_fields(buf, {1: LENGTH})]
 
 
 def _parse_object_node(buf: bytes) -> ObjectNode:
     node = ObjectNode()
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: LENGTH}):
         if number == 1:
             node.children.append(_parse_reference(value))
         elif number == 2:
@@ -253,7 +265,7 @@ def _parse_object_node(buf: bytes) -> ObjectNode:
 
 def _parse_reference(buf: bytes) -> tuple[int, str]:
     node_id, name = 0, ""
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: VARINT, 2: LENGTH}):
         if number == 1:
             node_id = value
         elif number == 2:
@@ -263,15 +275,14 @@ def _parse_reference(buf: bytes) -> tuple[int, str]:
 
 def _parse_serialized_tensor(buf: bytes) -> tuple[str, str, str]:
     out = ["", "", ""]
-    for number, _, value in fields(buf):
-        if 1 <= number <= 3:
-            out[number - 1] = value.decode("utf-8", "replace")
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: LENGTH}):
+        out[number - 1] = value.decode("utf-8", "replace")
     return out[0], out[1], out[2]
 
 
 def _parse_slot_reference(buf: bytes) -> tuple[int, str, int]:
     original, name, slot = 0, "", 0
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: VARINT, 2: LENGTH, 3: VARINT}):
         if number == 1:
             original = value
         elif number == 2:
