@@ -268,11 +268,11 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
             crc = crc32c(length.to_bytes(width, "little"), crc)
     except WireError:
         raise CorruptFileError(f"{path}: corrupt string lengths in '{key}'") from None
+    length_crc = raw[pos : pos + 4]
+    if len(length_crc) < 4 or unmask(int.from_bytes(length_crc, "little")) != crc:  # checked first, as TF does
+        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     if pos + 4 + sum(lengths) != len(raw):
         raise CorruptFileError(f"{path}: string lengths of '{key}' do not add up to its stored size")
-    length_crc = raw[pos : pos + 4]
-    if unmask(int.from_bytes(length_crc, "little")) != crc:
-        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     crc = crc32c(length_crc, crc)
     pos += 4
     items = []
