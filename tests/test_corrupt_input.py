@@ -122,7 +122,8 @@ def dtypes_ckpt(tf_ckpts, tmp_path) -> str:
     (1, mut.varint(1 << 3 | 2) + b"\x01\x01"),  # dtype as bytes
     (5, mut.varint(5 << 3) + b"\xff" * 9 + b"\x7f"),  # size above 64 bits (OverflowError before)
     (2, mut._field(2, 2, mut._field(2, 2, _varint_field(1, 2**64 - 1)))),  # dimension -1
-], ids=["shape-varint", "dtype-bytes", "huge-varint", "negative-dim"])  # fmt: skip
+    (2, mut._field(2, 2, mut._field(2, 2, _varint_field(1, 2**62)) + mut._field(2, 2, b""))),  # [2^62, 0]
+], ids=["shape-varint", "dtype-bytes", "huge-varint", "negative-dim", "zero-size-but-huge"])  # fmt: skip
 def test_malformed_entry_fields_are_corrupt(dtypes_ckpt: str, number: int, encoded: bytes) -> None:
     _edit_index(dtypes_ckpt, _edit_entry("dtypes/float32", number, encoded))
     assert dtypes_ckpt + ".index" in _refused(dtypes_ckpt, error=CorruptFileError)
@@ -390,9 +391,11 @@ def _safetensors(tmp_path: Path, header: dict | str, data: bytes = b"\0" * 16) -
     '{"a": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 18446744073709551616]}}',
     '{"a": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}',
     '{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16, 32]}}',
+    '{"a": {"dtype": "F32", "shape": [4611686018427387904, 0], "data_offsets": [0, 0]}}',
     '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",
     '{"bad\\nname": {"dtype": "F128", "shape": [4], "data_offsets": [0, 16]}}',
-], ids=["inf", "negative", "float", "bool", "huge", "outside", "three-offsets", "deep", "newline-name"])
+], ids=["inf", "negative", "float", "bool", "huge", "outside", "three-offsets", "zero-size-but-huge", "deep",
+        "newline-name"])
 def test_safetensors_header_errors_are_clean(tmp_path, header: str) -> None:
     path = _safetensors(tmp_path, header)
     _refused(str(path), error=CorruptFileError)

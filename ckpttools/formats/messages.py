@@ -8,6 +8,7 @@ skipped, as protobuf itself does, so newer writers stay readable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -25,6 +26,7 @@ from .protowire import (
 )
 
 FULL_EXTENT = -1  # TensorSlice::kFullExtent
+MAX_ELEMENTS = 2**63 // 16  # numpy's limit on an array's bytes, over the largest element (complex128)
 
 
 @dataclass
@@ -137,6 +139,8 @@ def parse_shape(buf: bytes) -> tuple[int, ...]:
         if size < 0:
             raise WireError(f"dimension {len(dims)} is {size}: a stored tensor has no unknown dimensions")
         dims.append(size)
+    if math.prod(d for d in dims if d) > MAX_ELEMENTS:  # also for zero-element shapes: numpy refuses them
+        raise WireError(f"shape {list(dims)} is larger than any array can be")
     return tuple(dims)
 
 

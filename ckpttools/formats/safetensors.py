@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError
 from ..info import TensorInfo
+from .messages import MAX_ELEMENTS
 
 # safetensors dtype code <-> (TensorFlow-style name, numpy dtype)
 DTYPES: dict[str, tuple[str, np.dtype]] = {
@@ -92,7 +93,7 @@ class SafetensorsReader:
             except (KeyError, TypeError, ValueError) as exc:
                 raise CorruptFileError(f"{path}: bad header entry for '{name}' ({exc!r})") from None
             nbytes = math.prod(shape) * dtype.itemsize
-            if end - begin != nbytes or end > size:
+            if end - begin != nbytes or end > size or math.prod(d for d in shape if d) > MAX_ELEMENTS:
                 raise CorruptFileError(f"{path}: '{name}' offsets {begin}..{end} do not fit its shape or the file")
             self._entries[name] = (dtype, shape, begin, end)
             self.tensors.append(TensorInfo(name, name, tf_name, shape, nbytes))
