@@ -71,6 +71,8 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
             if key > 0x7F:  # a field number >= 16: not ours (a newer writer); take the general path
                 return _parse_bundle_entry_fields(buf)
             number, wire_type = key >> 3, key & 7
+            if _WRONG_WIRE_TYPE[key]:
+                raise WireError(f"entry field {number} has wire type {wire_type}")
             if wire_type == VARINT:
                 value = buf[pos]
                 pos += 1
@@ -93,8 +95,6 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
                 pos += 8
             else:
                 raise WireError(f"bad or truncated field (wire type {wire_type})")
-            if _ENTRY_TYPES.get(number, wire_type) != wire_type:
-                raise WireError(f"entry field {number} has wire type {wire_type}")
             _set_entry_field(entry, number, value)
     except IndexError:
         raise WireError("truncated entry") from None
@@ -102,6 +102,8 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
 
 
 _ENTRY_TYPES = {1: VARINT, 2: LENGTH, 3: VARINT, 4: VARINT, 5: VARINT, 6: FIXED32, 7: LENGTH}
+# By one-byte field key: True where a known field comes with another wire type than its own.
+_WRONG_WIRE_TYPE = tuple(_ENTRY_TYPES.get(key >> 3, key & 7) != key & 7 for key in range(128))
 
 
 def _parse_bundle_entry_fields(buf: bytes) -> BundleEntry:
