@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fuzz every ckpttools reader at length and count the outcomes.
 
-The cases are those of tests/test_fuzz.py (tests/fuzz_engine.py: seeded random mutators, byte-level
+The cases are those of tests/test_fuzz.py (tests/fuzz_campaign.py: seeded random mutators, byte-level
 and structure-aware, over TensorFlow-written seeds), run in one child process at a time, in batches;
 a child that crashes or stops answering is killed and restarted after the case it was on. Each case
 has a time limit (SIGALRM in the child, and the parent kills a child silent for 3x that) and the
@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import fuzz_engine  # noqa: E402
+import fuzz_campaign  # noqa: E402
 
 TF_BUILDERS = ("all_dtypes", "partitioned", "v1", "saved_model")
 TARGET_CASES = 200_000
@@ -42,7 +42,7 @@ def ensure_seeds(workdir: Path, fresh: bool) -> Path:
         subprocess.run([sys.executable, str(ROOT / "tests" / "tf_fixtures.py"), str(tf_dir), *TF_BUILDERS],
                        check=True, capture_output=True)  # fmt: skip
     if fresh or not (seeds / "seeds.json").exists():
-        fuzz_engine.prepare_seeds(seeds, json.loads(manifest.read_text()))
+        fuzz_campaign.prepare_seeds(seeds, json.loads(manifest.read_text()))
     return seeds
 
 
@@ -64,13 +64,13 @@ def main(argv: list[str]) -> int:
     began = time.monotonic()
     last = [began]
 
-    def progress(tally: fuzz_engine.Tally, done: int) -> None:
+    def progress(tally: fuzz_campaign.Tally, done: int) -> None:
         if time.monotonic() - last[0] > 30:
             last[0] = time.monotonic()
             counts = ", ".join(f"{k} {v}" for k, v in sorted(tally.counts.items()))
             print(f"  {done:,} cases ({counts})", file=sys.stderr, flush=True)
 
-    tally = fuzz_engine.run_campaign(seeds, args.cases, args.campaign, args.start, args.time_limit, args.batch,
+    tally = fuzz_campaign.run_campaign(seeds, args.cases, args.campaign, args.start, args.time_limit, args.batch,
                                      progress)
     elapsed = time.monotonic() - began
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -82,14 +82,14 @@ def main(argv: list[str]) -> int:
     print()
     kinds = sorted({kind for kind, _ in tally.by_kind})
     print(f"{'outcome':<20}{'total':>9}" + "".join(f"{kind:>12}" for kind in kinds))
-    for outcome in fuzz_engine.OUTCOMES:
+    for outcome in fuzz_campaign.OUTCOMES:
         row = "".join(f"{tally.by_kind[kind, outcome]:>12,}" for kind in kinds)
         print(f"{outcome:<20}{tally.counts[outcome]:>9,}{row}")
     for outcome, examples in tally.examples.items():
         print(f"\n{outcome} (first {len(examples)}):")
         for example in examples:
             print(f"  {example[:300]}")
-    bad = sum(tally.counts[outcome] for outcome in fuzz_engine.BAD)
+    bad = sum(tally.counts[outcome] for outcome in fuzz_campaign.BAD)
     ok = bad == 0 and total >= TARGET_CASES
     print(f"\ntarget >= {TARGET_CASES:,} cases, 0 foreign / hang / memory / silent wrong: "
           f"{'PASS' if ok else 'FAIL'}" + ("" if total >= TARGET_CASES else f" (ran {total:,} cases)"))

@@ -1,10 +1,10 @@
-"""The fuzz campaign behind tests/test_fuzz.py and bench/fuzz.py: seeds, cases, the oracle, children.
+"""One fuzz case: how it is made, run and judged; and the child process that runs a range of them.
 
-Seeds are real TensorFlow-written files (the shipped samples and tests/tf_fixtures.py checkpoints), plus
-npz/safetensors files extracted from them. Case ``i`` of campaign seed ``s`` is fully determined by
-``(s, i)``: a seed, one of its files and a mutation (see fuzz_mutators). Each case runs the reader the
-file belongs to (``open_checkpoint`` + every ``get``; ``load_graph``; directory resolution) and is
-classified:
+Seeds (fuzz_campaign.prepare_seeds) are real TensorFlow-written files (the shipped samples and
+tests/tf_fixtures.py checkpoints), plus npz/safetensors files extracted from them. Case ``i`` of
+campaign seed ``s`` is fully determined by ``(s, i)``: a seed, one of its files and a mutation (see
+fuzz_mutators, fuzz_file_mutators). Each case runs the reader the file belongs to
+(``open_checkpoint`` + every ``get``; ``load_graph``; directory resolution) and is classified:
 
 - ``read fine``: no error; every value equals the uncorrupted reading (or is one the mutation
   legitimately changed: a new checksum or a format without checksums);
@@ -25,96 +25,24 @@ import json
 import os
 import random
 import resource
-import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fuzz_file_mutators as files  # noqa: E402
 import fuzz_mutators as mut  # noqa: E402
 
-OUTCOMES = ("read fine", "clean error", "foreign exception", "hang", "memory over bound", "silent wrong")
-BAD = OUTCOMES[2:]
 MEMORY_SLACK = 64 << 20
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_checkpoints"
 
 
 class CaseTimeout(BaseException):
     """Raised by SIGALRM inside a case (a BaseException, so no `except Exception` swallows it)."""
-
-
-# --- seeds ----------------------------------------------------------------------------------------------
-
-
-def prepare_seeds(out: Path, tf_paths: dict[str, str] | None) -> Path:
-    """Copy the seed checkpoints into ``out`` and write ``out/seeds.json``; returns ``out``."""
-    from ckpttools import write_weights
-
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    seeds: list[dict] = []
-
-    def copy_prefix(label: str, prefix: str, extra: tuple[str, ...] = ()) -> str:
-        src = Path(prefix)
-        dst = out / label
-        dst.mkdir()
-        for path in src.parent.iterdir():
-            if path.name == src.name or path.name.startswith(src.name + ".") or path.name in extra:
-                shutil.copy(path, dst / path.name)
-        return f"{label}/{src.name}"
-
-    def v2(label: str, prefix: str, with_meta: bool = False, with_state: bool = False) -> None:
-        target = copy_prefix(label, prefix, ("checkpoint",) if with_state else ())
-        files = [{"path": target + ".index", "kind": "table_v2", "runner": "ckpt", "target": target}]
-        for shard in sorted((out / label).glob(Path(target).name + ".data-*")):
-            files.append({"path": f"{label}/{shard.name}", "kind": "data", "runner": "ckpt", "target": target})
-        if with_meta:
-            files.append({"path": target + ".meta", "kind": "graph", "runner": "graph", "target": target + ".meta"})
-        if with_state:
-            files.append({"path": f"{label}/checkpoint", "kind": "state", "runner": "ckpt", "target": label})
-        seeds.append({"label": label, "target": target, "files": files})
-
-    v2("v2_cnn", str(SAMPLES / "tf1_cnn" / "model.ckpt-20"), with_meta=True, with_state=True)
-    v2("v2_tf2", str(SAMPLES / "tf2_keras" / "ckpt-1"), with_state=True)
-    v2("v2_sharded", str(SAMPLES / "sharded" / "model.ckpt-100"))
-    if tf_paths:
-        v2("v2_dtypes", tf_paths["all_dtypes"])
-        v2("v2_partitioned", tf_paths["partitioned"])
-        target = copy_prefix("v1", tf_paths["v1"])
-        seeds.append({"label": "v1", "target": target, "files": [
-            {"path": target, "kind": "table_v1", "runner": "ckpt", "target": target},
-            {"path": target + ".meta", "kind": "graph", "runner": "graph", "target": target + ".meta"},
-        ]})  # fmt: skip
-        shutil.copytree(tf_paths["saved_model"], out / "saved_model")
-        files = [{"path": "saved_model/saved_model.pb", "kind": "graph", "runner": "saved_model",
-                  "target": "saved_model"}]
-        for path in sorted((out / "saved_model" / "variables").iterdir()):
-            kind = "table_v2" if path.name.endswith(".index") else "data"
-            files.append({"path": f"saved_model/variables/{path.name}", "kind": kind, "runner": "ckpt",
-                          "target": "saved_model"})
-        seeds.append({"label": "saved_model", "target": "saved_model", "files": files})
-    weights_from = tf_paths["all_dtypes"] if tf_paths else str(SAMPLES / "tf1_cnn" / "model.ckpt-20")
-    for name, source, kwargs in (
-        ("weights.npz", weights_from, {"include_all": True}),
-        ("deflated.npz", str(SAMPLES / "tf2_keras"), {"compress": True}),
-        ("weights.safetensors", str(SAMPLES / "tf1_cnn"), {"include_all": True}),
-    ):
-        (out / "weights").mkdir(exist_ok=True)
-        target = f"weights/{name}"
-        write_weights(source, str(out / target), **kwargs)
-        kind = "safetensors" if name.endswith(".safetensors") else "npz"
-        seeds.append({"label": name, "target": target,
-                      "files": [{"path": target, "kind": kind, "runner": "ckpt", "target": target}]})
-    (out / "seeds.json").write_text(json.dumps(seeds, indent=1))
-    return out
 
 
 # --- cases ----------------------------------------------------------------------------------------------
@@ -149,11 +77,11 @@ def make_case(index: int, campaign: int, seeds: list[dict], pristine: dict[str, 
         new, what = mut.mutate_proto(data, rng)
         mutation = mut.Mutation(new, what)
     elif kind == "npz" and structural:
-        mutation = mut.mutate_npy_member(data, rng) if rng.random() < 0.5 else mut.mutate_zip_header(data, rng)
+        mutation = files.mutate_npy_member(data, rng) if rng.random() < 0.5 else files.mutate_zip_header(data, rng)
     elif kind == "safetensors" and structural:
-        mutation = mut.mutate_safetensors_header(data, rng)
+        mutation = files.mutate_safetensors_header(data, rng)
     elif kind == "state":
-        mutation = mut.mutate_state(data, rng)
+        mutation = files.mutate_state(data, rng)
     elif kind == "data" and structural and rng.random() < 0.5:
         mutation, changes = _mutate_object_graph(seed, spec, pristine, rng) or (mut.byte_mutation(data, rng), {})
     else:
@@ -404,75 +332,6 @@ def child_main(seeds_dir: Path, start: int, count: int, campaign: int, time_limi
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
-
-
-# --- the parent: run a campaign in children, restarting them after a crash or hang -------------------------
-
-
-@dataclass
-class Tally:
-    counts: Counter = field(default_factory=Counter)
-    by_kind: Counter = field(default_factory=Counter)  # (file kind, outcome) -> cases
-    examples: dict[str, list[str]] = field(default_factory=dict)
-    slowest: tuple[float, int] = (0.0, -1)
-    limit: str = ""
-
-    def add(self, index: int, outcome: str, detail: str, seconds: float = 0.0, kind: str = "?") -> None:
-        self.counts[outcome] += 1
-        self.by_kind[kind, outcome] += 1
-        if outcome in BAD and len(self.examples.setdefault(outcome, [])) < 20:
-            self.examples[outcome].append(f"case {index}: {detail}")
-        self.slowest = max(self.slowest, (seconds, index))
-
-
-def run_campaign(seeds_dir: Path, count: int, campaign: int = 0, start: int = 0, time_limit: float = 2.0,
-                 batch: int = 5000, progress=None) -> Tally:
-    """Run cases ``start .. start+count`` in child processes of ``batch`` cases each (one at a time)."""
-    tally = Tally()
-    index, end = start, start + count
-    while index < end:
-        n = min(batch, end - index)
-        cmd = [sys.executable, __file__, str(seeds_dir), "--start", str(index), "--count", str(n),
-               "--campaign", str(campaign), "--time-limit", str(time_limit)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        next_index = index
-        deadline = time.monotonic() + 120  # startup: imports and baselines
-        buffer = ""
-        while True:
-            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-            if ready:
-                chunk = os.read(proc.stdout.fileno(), 1 << 16).decode()
-                if not chunk:
-                    break
-                buffer += chunk
-                *lines, buffer = buffer.split("\n")
-                for line in lines:
-                    if line.startswith("# limit"):
-                        tally.limit = line[2:]
-                        continue
-                    if line.startswith("#") or not line:
-                        continue
-                    i, outcome, seconds, kind, detail = line.split("\t", 4)
-                    tally.add(int(i), outcome, detail, float(seconds), kind)
-                    next_index = int(i) + 1
-                    if progress:
-                        progress(tally, next_index - start)
-                deadline = time.monotonic() + time_limit * 3 + 10
-            elif time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                tally.add(next_index, "hang", "child stopped answering (killed)")
-                next_index += 1
-                break
-        proc.wait()
-        stderr = proc.stderr.read()
-        if proc.returncode not in (0, -9) and next_index < index + n:
-            tally.add(next_index, "foreign exception", f"child died ({proc.returncode}): {stderr[-300:]}")
-            next_index += 1
-        if next_index == index:
-            raise RuntimeError(f"fuzz child made no progress: {stderr[-2000:]}")
-        index = next_index
-    return tally
 
 
 def main(argv: list[str]) -> int:

@@ -2,10 +2,11 @@
 
 Seeds are TensorFlow-written checkpoints (V2 plain, partitioned, sharded, all dtypes with strings; V1;
 TF2 object graph; SavedModel; .meta graphs; `checkpoint` state files) and npz/safetensors files
-extracted from them. tests/fuzz_engine.py makes each case (byte flips, truncation, splicing, and
-structure-aware changes: protobuf fields and wire types, extreme varints, sizes, offsets, shapes,
-dtypes, shard counts, block handles, zip/npy headers, safetensors JSON) and runs it in a child with
-a time and an address-space limit. bench/fuzz.py runs the same campaign at length.
+extracted from them. tests/fuzz_engine.py makes each case with tests/fuzz_mutators.py and
+tests/fuzz_file_mutators.py (byte flips, truncation, splicing, and structure-aware changes: protobuf
+fields and wire types, extreme varints, sizes, offsets, shapes, dtypes, shard counts, block handles,
+zip/npy headers, safetensors JSON) and runs it in a child with a time and an address-space limit.
+bench/fuzz.py runs the same campaign at length.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fuzz_campaign  # noqa: E402
 import fuzz_engine  # noqa: E402
 
 CASES = 3000
@@ -25,14 +27,14 @@ CAMPAIGN = 20261202  # fixed: the same cases on every run
 
 @pytest.fixture(scope="module")
 def fuzz_seeds(tf_ckpts, tmp_path_factory) -> Path:
-    return fuzz_engine.prepare_seeds(tmp_path_factory.mktemp("fuzz") / "seeds", tf_ckpts.paths)
+    return fuzz_campaign.prepare_seeds(tmp_path_factory.mktemp("fuzz") / "seeds", tf_ckpts.paths)
 
 
 @pytest.mark.tf
 def test_every_reader_survives_corrupt_input(fuzz_seeds: Path) -> None:
-    tally = fuzz_engine.run_campaign(fuzz_seeds, CASES, campaign=CAMPAIGN, batch=CASES)
+    tally = fuzz_campaign.run_campaign(fuzz_seeds, CASES, campaign=CAMPAIGN, batch=CASES)
     assert sum(tally.counts.values()) == CASES
-    bad = {outcome: tally.examples[outcome] for outcome in fuzz_engine.BAD if tally.counts[outcome]}
+    bad = {outcome: tally.examples[outcome] for outcome in fuzz_campaign.BAD if tally.counts[outcome]}
     assert not bad, f"{dict(tally.counts)}\n" + "\n".join(f"{o}: {e}" for o, ex in bad.items() for e in ex)
     # the cases reach both sides of every reader: some read fine, some are refused (a broken
     # `checkpoint` state file is never an error: the newest checkpoint is used instead)
