@@ -83,3 +83,32 @@ def _altered(value):
     out = value.copy()
     out.reshape(-1).view(np.uint8)[0] ^= 1
     return out
+
+
+@pytest.mark.parametrize("raised, outcome", [
+    (MemoryError(), "memory over bound"),
+    (fuzz_engine.CaseTimeout(), "hang"),
+    (TypeError("unsupported operand"), "foreign exception"),
+    (None, "foreign exception"),  # a CkptError that does not name the file
+    ("named", "clean error"),
+], ids=["memory", "hang", "foreign", "unnamed-error", "named-error"])  # fmt: skip
+def test_outcomes_are_classified(tmp_path, monkeypatch, raised, outcome) -> None:
+    """The classifier itself, on sample-only seeds (no TensorFlow needed): a reader that fails in
+    each bad way is reported as such, never as a clean error."""
+    import json
+
+    from ckpttools.errors import CorruptFileError
+
+    seeds_dir = fuzz_campaign.prepare_seeds(tmp_path / "seeds", None)
+    seeds = json.loads((seeds_dir / "seeds.json").read_text())
+    pristine = {f["path"]: (seeds_dir / f["path"]).read_bytes() for s in seeds for f in s["files"]}
+    case = fuzz_engine.make_case(0, CAMPAIGN, seeds, pristine)
+    error = {None: CorruptFileError("bad bytes somewhere"),
+             "named": CorruptFileError(f"{seeds_dir / case.file['path']}: bad bytes")}.get(raised, raised)
+
+    def failing_read(target):
+        raise error
+
+    monkeypatch.setattr(fuzz_engine, "read_all", failing_read)
+    monkeypatch.setattr(case, "file", {**case.file, "runner": "ckpt"})
+    assert fuzz_engine.run_case(case, seeds_dir, {}).outcome == outcome
