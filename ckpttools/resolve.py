@@ -23,7 +23,8 @@ from .storage.sources import isfile
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _V1_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 _STEP = re.compile(r"-(\d+)$")
-_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"', re.M)
+# [ \t]*, not \s*: \s also eats newlines, which made a file of blank lines quadratic to search.
+_STATE_LINE = re.compile(r'^[ \t]*model_checkpoint_path[ \t]*:[ \t]*"((?:[^"\\\n]|\\.)*)"', re.M)
 _NOT_V1 = re.compile(  # names in a run directory that are never V1 checkpoint files
     r"(\.(meta|index|pb|pbtxt|json|txt|md|npz|npy|h5|keras|safetensors|py)$)"
     r"|\.data-\d{5}-of-\d{5}$|^checkpoint$|^events\."
@@ -175,7 +176,10 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
     match = _STATE_LINE.search(text)
     if not match:
         return None, f"{state} names no model_checkpoint_path"
-    named = match.group(1).encode().decode("unicode_escape")
+    try:
+        named = match.group(1).encode().decode("unicode_escape")
+    except UnicodeDecodeError:  # a broken escape (\x without digits): take the text as written
+        named = match.group(1)
     candidates = [named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)]
     if sources.is_url(directory) and not sources.is_url(candidates[0]):
         candidates = []  # a local path written by the training machine means nothing here

@@ -29,6 +29,7 @@ from . import dtypes, messages
 from .crc import crc32c, unmask
 from .ordered_code import slice_key
 from .protowire import WireError, read_varint
+from .slices import SliceError, check_tiling, slice_region
 from .sstable import TableError, iter_table
 
 if TYPE_CHECKING:
@@ -74,8 +75,9 @@ class BundleReader:
                 self._entries[key.decode("utf-8", "replace")] = messages.parse_bundle_entry(value)
         if not seen_header:
             raise TableError("no bundle header entry")
-        if self.header.num_shards < 1:
-            raise TableError(f"header says {self.header.num_shards} shards")
+        stored = max(1, len(self._entries) + len(self._slice_entries))
+        if not 1 <= self.header.num_shards <= stored:  # each shard file holds at least one entry
+            raise TableError(f"header says {self.header.num_shards} data shards for {stored} stored tensors")
 
     # --- metadata -------------------------------------------------------------
 
@@ -132,15 +134,26 @@ class BundleReader:
             return self._read_entry(key, entry, dtype, entry.shape)
         from . import arrays  # numpy is imported only when values are read
 
+        parts = [(self._slice_entry(key, extents), *self._region(key, entry.shape, extents))
+                 for extents in entry.slices]
+        count, stored = math.prod(entry.shape), sum(max(part.size, 0) for part, _, _ in parts)
+        if count > stored if dtype.is_string else count * dtype.itemsize != stored:
+            raise CorruptFileError(f"{self.index_path}: the slices of '{key}' store {stored} bytes, "
+                                   f"which cannot hold {dtype.name}{list(entry.shape)}")
+        try:
+            check_tiling(entry.shape, [index for _, index, _ in parts])
+        except SliceError as exc:
+            raise CorruptFileError(f"{self.index_path}: partitioned '{key}': {exc}") from None
         full = arrays.empty(entry.shape, dtype)
-        for extents in entry.slices:
-            part = self._slice_entry(key, extents)
-            index = tuple(
-                slice(start, None if length < 0 else start + length) for start, length in extents
-            )
-            shape = tuple(n if n >= 0 else size for (_, n), size in zip(extents, entry.shape))
+        for part, index, shape in parts:
             full[index] = self._read_entry(key, part, dtype, shape)
         return full
+
+    def _region(self, key: str, shape: tuple[int, ...], extents: list) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+        try:
+            return slice_region(shape, extents)
+        except SliceError as exc:
+            raise CorruptFileError(f"{self.index_path}: a slice of '{key}' is invalid ({exc})") from None
 
     def stream(self, key: str, chunk_size: int = 8 << 20) -> Iterator[bytes] | None:
         """The stored bytes of ``key`` in chunks, or None when they need decoding first.
@@ -158,8 +171,8 @@ class BundleReader:
         return self._chunks(key, entry, chunk_size)
 
     def _chunks(self, key: str, entry: messages.BundleEntry, chunk_size: int) -> Iterator[bytes]:
-        path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
-        f = self._open(entry.shard_id, path, key)
+        path = self._shard_path(key, entry)
+        f = self._locate(key, path, entry)
         crc = 0
         left = entry.size
         for chunk in f.iter_chunks(entry.offset, entry.size, chunk_size):
@@ -175,8 +188,11 @@ class BundleReader:
         from . import arrays  # numpy is imported only when values are read
 
         count = math.prod(shape)
-        path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
+        path = self._shard_path(key, entry)
         if dtype.is_string:
+            if count > entry.size:  # each element needs at least its one-byte length
+                raise CorruptFileError(f"{self.index_path}: '{key}' stores {entry.size} bytes, "
+                                       f"too few for {count} strings")
             raw, _ = self._read_bytes(key, path, entry)
             return arrays.strings(_decode_strings(raw.tobytes(), count, entry.crc32c, path, key), shape)
         expected = count * dtype.itemsize
@@ -197,14 +213,29 @@ class BundleReader:
         """
         from . import arrays  # numpy is imported only when values are read
 
-        buf = arrays.buffer(entry.size)
         if entry.size == 0:
-            return buf, 0
-        f = self._open(entry.shard_id, path, key)
+            return arrays.buffer(0), 0
+        f = self._locate(key, path, entry)
+        buf = arrays.buffer(entry.size)  # bounded by the shard's size (checked by _locate)
         view = memoryview(buf)
         if f.readinto_at(entry.offset, view) < entry.size:
             raise _too_short(path, key, entry, f.size)
         return buf, crc32c(view)
+
+    def _shard_path(self, key: str, entry: messages.BundleEntry) -> str:
+        if not 0 <= entry.shard_id < self.header.num_shards:
+            raise CorruptFileError(f"{self.index_path}: '{key}' is in data shard {entry.shard_id}, "
+                                   f"but the checkpoint has {self.header.num_shards}")
+        if entry.offset < 0 or entry.size < 0:
+            raise CorruptFileError(f"{self.index_path}: '{key}' has offset {entry.offset} and size {entry.size}")
+        return data_file(self.prefix, entry.shard_id, self.header.num_shards)
+
+    def _locate(self, key: str, path: str, entry: messages.BundleEntry) -> sources.ByteSource:
+        """The open shard, once the entry's bytes are known to lie inside it."""
+        f = self._open(entry.shard_id, path, key)
+        if entry.offset + entry.size > f.size:
+            raise _too_short(path, key, entry, f.size)
+        return f
 
     def _open(self, shard: int, path: str, key: str) -> sources.ByteSource:
         f = self._files.get(shard)
@@ -223,9 +254,13 @@ class BundleReader:
 
 
 def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str) -> list[bytes]:
-    """Decode a string tensor's elements and verify both of its checksums."""
-    if count == 0 or not raw:
-        return [b""] * count
+    """Decode a string tensor's elements and verify both of its checksums.
+
+    TensorFlow writes every string tensor as lengths, their checksum, then the bytes: even an
+    empty one has its 4-byte length checksum, so there is always something to verify.
+    """
+    if count == 0 and not raw:
+        return []
     lengths = []
     pos = 0
     crc = 0
@@ -237,11 +272,11 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
             crc = crc32c(length.to_bytes(width, "little"), crc)
     except WireError:
         raise CorruptFileError(f"{path}: corrupt string lengths in '{key}'") from None
+    length_crc = raw[pos : pos + 4]
+    if len(length_crc) < 4 or unmask(int.from_bytes(length_crc, "little")) != crc:  # checked first, as TF does
+        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     if pos + 4 + sum(lengths) != len(raw):
         raise CorruptFileError(f"{path}: string lengths of '{key}' do not add up to its stored size")
-    length_crc = raw[pos : pos + 4]
-    if unmask(int.from_bytes(length_crc, "little")) != crc:
-        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     crc = crc32c(length_crc, crc)
     pos += 4
     items = []

@@ -8,12 +8,25 @@ skipped, as protobuf itself does, so newer writers stay readable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, as_int64, fields, packed_varints, read_varint
+from .protowire import (
+    FIXED32,
+    FIXED64,
+    LENGTH,
+    VARINT,
+    WireError,
+    as_int64,
+    fields,
+    packed_varints,
+    read_varint,
+    typed_fields,
+)
 
 FULL_EXTENT = -1  # TensorSlice::kFullExtent
+MAX_ELEMENTS = 2**63 // 16  # numpy's limit on an array's bytes, over the largest element (complex128)
 
 
 @dataclass
@@ -36,15 +49,14 @@ class BundleEntry:
 
 def parse_bundle_header(buf: bytes) -> BundleHeader:
     header = BundleHeader()
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: VARINT, 2: VARINT, 3: LENGTH}):
         if number == 1:
             header.num_shards = as_int64(value)
         elif number == 2:
             header.big_endian = value == 1
         elif number == 3:
-            for sub, _, sub_value in fields(value):
-                if sub == 1:
-                    header.producer = as_int64(sub_value)
+            for _, sub_value in typed_fields(value, {1: VARINT}):
+                header.producer = as_int64(sub_value)
     return header
 
 
@@ -59,6 +71,8 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
             if key > 0x7F:  # a field number >= 16: not ours (a newer writer); take the general path
                 return _parse_bundle_entry_fields(buf)
             number, wire_type = key >> 3, key & 7
+            if _WRONG_WIRE_TYPE[key]:
+                raise WireError(f"entry field {number} has wire type {wire_type}")
             if wire_type == VARINT:
                 value = buf[pos]
                 pos += 1
@@ -87,9 +101,14 @@ def parse_bundle_entry(buf: bytes) -> BundleEntry:
     return entry
 
 
+_ENTRY_TYPES = {1: VARINT, 2: LENGTH, 3: VARINT, 4: VARINT, 5: VARINT, 6: FIXED32, 7: LENGTH}
+# By one-byte field key: True where a known field comes with another wire type than its own.
+_WRONG_WIRE_TYPE = tuple(_ENTRY_TYPES.get(key >> 3, key & 7) != key & 7 for key in range(128))
+
+
 def _parse_bundle_entry_fields(buf: bytes) -> BundleEntry:
     entry = BundleEntry()
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, _ENTRY_TYPES):
         _set_entry_field(entry, number, value)
     return entry
 
@@ -115,28 +134,29 @@ def _set_entry_field(entry: BundleEntry, number: int, value: int | bytes) -> Non
 def parse_shape(buf: bytes) -> tuple[int, ...]:
     """Decode a TensorShapeProto into a tuple of dimension sizes (cached: most shapes repeat)."""
     dims = []
-    for number, _, value in fields(buf):
-        if number == 2:
-            size = 0
-            for sub, _, sub_value in fields(value):
-                if sub == 1:
-                    size = as_int64(sub_value)
-            dims.append(size)
+    for _, value in typed_fields(buf, {2: LENGTH}):
+        size = 0
+        for _, sub_value in typed_fields(value, {1: VARINT}):
+            size = as_int64(sub_value)
+        if size < 0:
+            raise WireError(f"dimension {len(dims)} is {size}: a stored tensor has no unknown dimensions")
+        dims.append(size)
+    if math.prod(d for d in dims if d) > MAX_ELEMENTS:  # also for zero-element shapes: numpy refuses them
+        raise WireError(f"shape {list(dims)} is larger than any array can be")
     return tuple(dims)
 
 
 def parse_slice(buf: bytes) -> list[tuple[int, int]]:
     """Decode a TensorSliceProto into ``(start, length)`` per dim; -1 = full."""
     extents = []
-    for number, _, value in fields(buf):
-        if number == 1:
-            start, length = 0, FULL_EXTENT
-            for sub, _, sub_value in fields(value):
-                if sub == 1:
-                    start = as_int64(sub_value)
-                elif sub == 2:
-                    length = as_int64(sub_value)
-            extents.append((start, length))
+    for _, value in typed_fields(buf, {1: LENGTH}):
+        start, length = 0, FULL_EXTENT
+        for sub, sub_value in typed_fields(value, {1: VARINT, 2: VARINT}):
+            if sub == 1:
+                start = as_int64(sub_value)
+            else:
+                length = as_int64(sub_value)
+        extents.append((start, length))
     return extents
 
 
@@ -165,17 +185,17 @@ class SavedSlice:
 def parse_saved_tensor_slices(buf: bytes) -> tuple[list[SliceMeta] | None, SavedSlice | None]:
     """Decode a SavedTensorSlices value: the metadata (key "") or one slice."""
     meta, data = None, None
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH}):
         if number == 1:
-            meta = [_parse_slice_meta(sub_value) for sub, _, sub_value in fields(value) if sub == 1]
-        elif number == 2:
+            meta = [_parse_slice_meta(sub_value) for _, sub_value in typed_fields(value, {1: LENGTH})]
+        else:
             data = _parse_saved_slice(value)
     return meta, data
 
 
 def _parse_slice_meta(buf: bytes) -> SliceMeta:
     meta = SliceMeta("", (), 0, [])
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: VARINT, 4: LENGTH}):
         if number == 1:
             meta.name = value.decode("utf-8", "replace")
         elif number == 2:
@@ -189,7 +209,7 @@ def _parse_slice_meta(buf: bytes) -> SliceMeta:
 
 def _parse_saved_slice(buf: bytes) -> SavedSlice:
     saved = SavedSlice("", [], b"")
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: LENGTH}):
         if number == 1:
             saved.name = value.decode("utf-8", "replace")
         elif number == 2:
@@ -212,6 +232,8 @@ def parse_tensor_values(buf: bytes) -> TensorValues:
     values = TensorValues()
     for number, wire_type, value in fields(buf):
         if number == 4:
+            if wire_type != LENGTH:
+                raise WireError(f"tensor_content has wire type {wire_type}")
             values.content = value
         elif number >= 5 and number != 14:
             values.by_field.setdefault(number, []).append((wire_type, value))
@@ -232,16 +254,12 @@ class ObjectNode:
 
 def parse_object_graph(buf: bytes) -> list[ObjectNode]:
     """Decode a serialized TrackableObjectGraph into its list of nodes."""
-    nodes = []
-    for number, _, value in fields(buf):
-        if number == 1:
-            nodes.append(_parse_object_node(value))
-    return nodes
+    return [_parse_object_node(value) for _, value in typed_fields(buf, {1: LENGTH})]
 
 
 def _parse_object_node(buf: bytes) -> ObjectNode:
     node = ObjectNode()
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: LENGTH}):
         if number == 1:
             node.children.append(_parse_reference(value))
         elif number == 2:
@@ -253,7 +271,7 @@ def _parse_object_node(buf: bytes) -> ObjectNode:
 
 def _parse_reference(buf: bytes) -> tuple[int, str]:
     node_id, name = 0, ""
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: VARINT, 2: LENGTH}):
         if number == 1:
             node_id = value
         elif number == 2:
@@ -263,15 +281,14 @@ def _parse_reference(buf: bytes) -> tuple[int, str]:
 
 def _parse_serialized_tensor(buf: bytes) -> tuple[str, str, str]:
     out = ["", "", ""]
-    for number, _, value in fields(buf):
-        if 1 <= number <= 3:
-            out[number - 1] = value.decode("utf-8", "replace")
+    for number, value in typed_fields(buf, {1: LENGTH, 2: LENGTH, 3: LENGTH}):
+        out[number - 1] = value.decode("utf-8", "replace")
     return out[0], out[1], out[2]
 
 
 def _parse_slot_reference(buf: bytes) -> tuple[int, str, int]:
     original, name, slot = 0, "", 0
-    for number, _, value in fields(buf):
+    for number, value in typed_fields(buf, {1: VARINT, 2: LENGTH, 3: VARINT}):
         if number == 1:
             original = value
         elif number == 2:

@@ -9,6 +9,7 @@ raw little-endian tensor bytes.
 from __future__ import annotations
 
 import json
+import math
 import struct
 
 import ml_dtypes
@@ -17,6 +18,7 @@ import numpy as np
 from ..errors import CorruptFileError, NotFoundError
 from ..info import TensorInfo
 from ..storage import sources
+from .messages import MAX_ELEMENTS
 
 # safetensors dtype code <-> (TensorFlow-style name, numpy dtype)
 DTYPES: dict[str, tuple[str, np.dtype]] = {
@@ -57,11 +59,19 @@ def read_header(path: str) -> tuple[dict, int]:
         raise CorruptFileError(f"{path}: truncated safetensors header")
     try:
         header = json.loads(raw)
-    except ValueError as exc:
-        raise CorruptFileError(f"{path}: safetensors header is not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CorruptFileError(f"{path}: safetensors header is not JSON ({reason})") from None
     if not isinstance(header, dict):
         raise CorruptFileError(f"{path}: safetensors header is not a JSON object")
     return header, 8 + length
+
+
+def _naturals(values: object) -> tuple[int, ...]:
+    """A JSON list of non-negative integers (shape dims, offsets); ValueError for anything else."""
+    if not isinstance(values, list) or not all(type(v) is int and v >= 0 for v in values):
+        raise ValueError(f"expected a list of non-negative integers, got {str(values)[:60]}")
+    return tuple(values)
 
 
 class SafetensorsReader:
@@ -79,12 +89,12 @@ class SafetensorsReader:
         for name, entry in header.items():
             try:
                 tf_name, dtype = DTYPES[entry["dtype"]]
-                shape = tuple(int(d) for d in entry["shape"])
-                begin, end = (int(x) for x in entry["data_offsets"])
+                shape = _naturals(entry["shape"])
+                begin, end = _naturals(entry["data_offsets"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise CorruptFileError(f"{path}: bad header entry for '{name}' ({exc!r})") from None
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if end - begin != nbytes or begin < 0 or end > size:
+            nbytes = math.prod(shape) * dtype.itemsize
+            if end - begin != nbytes or end > size or math.prod(d for d in shape if d) > MAX_ELEMENTS:
                 raise CorruptFileError(f"{path}: '{name}' offsets {begin}..{end} do not fit its shape or the file")
             self._entries[name] = (dtype, shape, begin, end)
             self.tensors.append(TensorInfo(name, name, tf_name, shape, nbytes))
