@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import roles
-from .errors import CkptError, NotFoundError
+from .errors import CkptError, CorruptFileError, NotFoundError, bounded
 from .formats import messages, objgraph
 from .formats.bundle import BundleReader
 from .formats.protowire import WireError
-from .info import MODEL, TensorInfo
+from .info import DUPLICATE, MODEL, TensorInfo
 from .resolve import Resolved, resolve
 from .storage import sources
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+_DEFAULT_NAME = re.compile(r"(?:^|/)Variable(?:_\d+)?$")
 
 
 class Checkpoint:
@@ -48,7 +53,7 @@ class Checkpoint:
             infos = self._name_objects(infos)
         else:
             infos = _classify(infos)
-        self._infos = sorted(infos, key=lambda info: info.name)
+        self._infos = sorted(self._unique_names(infos), key=lambda info: info.name)
         self._by_name = {info.name: info for info in self._infos}
         self._by_key = {info.key: info for info in self._infos}
 
@@ -57,6 +62,26 @@ class Checkpoint:
         """How the given path was resolved, when that was not obvious."""
         return self.resolved.note
 
+    def _unique_names(self, infos: list[TensorInfo]) -> list[TensorInfo]:
+        """Every tensor gets its own name: where readable names collide, those tensors keep their keys.
+
+        Keys are unique in a valid checkpoint; if even they collide, the listing would hide a
+        tensor, so it is refused.
+        """
+        counts = Counter(info.name for info in infos)
+        clashes = {name for name, n in counts.items() if n > 1}
+        if not clashes:
+            return infos
+        self.warnings.append(f"{len(clashes)} readable name(s) shared by several tensors "
+                             f"(e.g. '{bounded(min(clashes))}'): those are shown by their keys")
+        infos = [replace(info, name=info.key) if info.name in clashes else info for info in infos]
+        keys = Counter(info.name for info in infos)
+        twice = sorted(name for name, n in keys.items() if n > 1)
+        if twice:
+            raise CorruptFileError(f"{self.prefix}: {len(twice)} name(s) are used by several tensors "
+                                   f"(e.g. '{bounded(twice[0])}'); refusing a listing that would hide one")
+        return infos
+
     def _name_objects(self, infos: list[TensorInfo]) -> list[TensorInfo]:
         try:
             raw = self._reader.read(objgraph.OBJECT_GRAPH_KEY)
@@ -64,7 +89,8 @@ class Checkpoint:
         except (CkptError, WireError, IndexError) as exc:
             self.warnings.append(f"object graph unreadable, showing raw keys ({exc})")
             return _classify(infos)
-        return _classify(objgraph.rename(infos, nodes))
+        infos = _classify(objgraph.rename(infos, nodes))
+        return _mark_copies(infos, self._reader.checksum) if self.saved_model else infos
 
     # --- listing --------------------------------------------------------------
 
@@ -197,6 +223,34 @@ def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:
         else:
             out.append(info)  # dataclasses.replace costs ~10 us: skip it when nothing changes
     return out
+
+
+def _mark_copies(infos: list[TensorInfo], checksum: Callable[[str], int | None]) -> list[TensorInfo]:
+    """In a SavedModel, mark second copies of a model variable as DUPLICATE, so parameters count once.
+
+    Keras 3's ``model.export()`` saves every variable twice (``variables/0`` and ``_all_variables/0``).
+    Copies share the variable's own name, dtype, shape, size and stored checksum, which the index alone
+    tells, and are reached through a private list (``_all_variables``): only a tensor with more private
+    (``_``) path components than the kept one counts as a copy. Two public variables that merely hold
+    equal values under one name stay two; TensorFlow's default names (``Variable``) are never grouped.
+    """
+    groups: dict[tuple, list[TensorInfo]] = {}
+    for info in infos:
+        named = info.original_name and not _DEFAULT_NAME.search(info.original_name)
+        if info.role == MODEL and named and not info.slices:
+            crc = checksum(info.key)
+            if crc is not None:
+                groups.setdefault((info.original_name, info.dtype, info.shape, info.nbytes, crc), []).append(info)
+    copies = set()
+    for group in groups.values():
+        if len(group) > 1:
+            kept = min(group, key=lambda info: (_private_parts(info.name), info.name))
+            copies.update(info.key for info in group if _private_parts(info.name) > _private_parts(kept.name))
+    return [replace(info, role=DUPLICATE) if info.key in copies else info for info in infos]
+
+
+def _private_parts(name: str) -> int:
+    return sum(part.startswith("_") for part in name.split("/"))
 
 
 def _suggest(name: str, known: dict[str, TensorInfo]) -> str:

@@ -115,6 +115,22 @@ class ArgumentError(CkptError):
     exit_code = EXIT_USAGE
 
 
+def bounded(text: str, limit: int = 200) -> str:
+    """``text`` made fit to quote in a one-line message: control and other unprintable characters
+    escaped (so raw bytes or newlines from a file never reach the terminal), and cut to ``limit``
+    characters with a note of the full length.
+
+    Example:
+        >>> bounded("a\\nb" + "x" * 300, limit=10)
+        'a\\\\nbxxxxxx… (303 characters)'
+    """
+    total = len(text)
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: 4 * limit])  # escapes only lengthen
+    if len(shown) <= limit and total <= 4 * limit:
+        return shown
+    return f"{shown[:limit]}… ({total:,} characters)"
+
+
 class RemoteError(CkptError):
     """Remote storage refused access, failed, or timed out (the message names the URL, never credentials)."""
 

@@ -10,6 +10,7 @@ MODEL = "model"
 OPTIMIZER = "optimizer"  # optimizer slots and hyper-parameter variables
 TRAINING = "training"  # global_step, save_counter, moving-average shadows
 METADATA = "metadata"  # the TF2 object graph itself
+DUPLICATE = "duplicate"  # a second saved copy of a model variable (Keras 3 exports save each one twice)
 
 
 @dataclass(frozen=True)

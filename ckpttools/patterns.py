@@ -13,6 +13,7 @@ of the name, at any depth. Matching is case-sensitive.
 | `layer[1-12]` | `layer1` ... `layer12` | `layer0`, `layer13` |
 | `step_[01-10]` | `step_01` ... `step_10` | `step_1`, `step_11` |
 | `/cnn` | `cnn/dense/bias` | `model/cnn/dense/bias` |
+| `linear//weight` | `linear//weight` | `linear/weight` |
 | `re:kernel$` | any name ending in `kernel` | `cnn/kernel/Adam` |
 
 - `*` is any run of characters within one component (it never crosses `/`); `?` is one character.
@@ -23,6 +24,8 @@ of the name, at any depth. Matching is case-sensitive.
   Single-digit ranges such as `[0-9]` stay one-character classes, so `[0-9][0-9]` is two digits.
   A range may hold at most 100000 numbers.
 - `**` as a whole component matches zero or more components.
+- `//` is an empty component: `linear//weight` selects `linear//weight` (real Estimator checkpoints
+  hold such names); `*` matches an empty component too.
 - A leading `/` anchors the pattern at the first component; a trailing `/` is ignored.
 - `re:REGEX` searches the full name with a Python regular expression (`re.search`).
 - Several patterns select the union of what each selects; no pattern selects everything.
@@ -141,9 +144,7 @@ def _glob_to_regex(pattern: str) -> str:
     """Translate a shell-style scope pattern to a regex matching consecutive whole components."""
     anchored = pattern.startswith("/")
     body = pattern[1:] if anchored else pattern
-    components = body.rstrip("/").split("/")
-    if "" in components:
-        raise PatternError(f"bad scope pattern {pattern!r}: empty scope component ('//')")
+    components = body.rstrip("/").split("/")  # "a//b": an empty component, as in `linear//weight`
     components = _drop_redundant_any(components)
     if components and components[0] == _ANY_COMPONENTS:
         anchored, components = False, components[1:]  # "/**/x" selects what "x" selects
@@ -152,7 +153,7 @@ def _glob_to_regex(pattern: str) -> str:
     parts = ["^" if anchored else "(?:^|/)"]
     for i, component in enumerate(components):
         if component == _ANY_COMPONENTS:
-            parts.append(r"(?:/[^/]+)*")
+            parts.append(r"(?:/[^/]*)*")  # components may be empty
         else:
             parts.append(("/" if i else "") + _component_to_regex(pattern, component))
     parts.append("(?:/|$)")

@@ -3,9 +3,11 @@
 Accepted: a checkpoint prefix (``model.ckpt-20``); any of its files
 (``.index``, ``.data-00000-of-00001``, ``.meta``); a directory (its
 ``checkpoint`` state file, else the newest checkpoint by global step); a
-SavedModel directory; a V1 checkpoint file or a sharded V1 pattern; an
-``.npz`` or ``.safetensors`` weights file (as ``ckpttools extract`` writes); a Keras file
-(``.keras`` zip, ``.weights.h5``, legacy ``.h5``, or any file starting with the HDF5 signature).
+SavedModel directory, its ``saved_model.pb`` or a TF1 Hub module's
+``tfhub_module.pb``; a folder of SavedModels (the newest numbered export); a
+V1 checkpoint file or a sharded V1 pattern; an ``.npz`` or ``.safetensors``
+weights file (as ``ckpttools extract`` writes); a Keras file (``.keras`` zip,
+``.weights.h5``, legacy ``.h5``, or any file starting with the HDF5 signature).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .storage.sources import isfile
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _V1_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt", "tfhub_module.pb")
 _STEP = re.compile(r"-(\d+)$")
 # [ \t]*, not \s*: \s also eats newlines, which made a file of blank lines quadratic to search.
 _STATE_LINE = re.compile(r'^[ \t]*model_checkpoint_path[ \t]*:[ \t]*"((?:[^"\\\n]|\\.)*)"', re.M)
@@ -119,6 +122,8 @@ def _resolve_file(path: str) -> Resolved:
         return Resolved("v2", prefix)
     if isfile(path + ".index"):
         return Resolved("v2", path)
+    if os.path.basename(path) in SAVED_MODEL_FILES:  # saved_model.pb, or a TF1 Hub module's tfhub_module.pb
+        return _saved_model(os.path.dirname(path) or ".")
     found = _v1_file(path)
     if found is None and _has_hdf5_signature(path):
         return Resolved("keras_h5", path, (path,))
@@ -143,15 +148,75 @@ def _v1_file(path: str) -> Resolved | None:
     return None
 
 
+def _is_saved_model(directory: str) -> bool:
+    return any(isfile(os.path.join(directory, name)) for name in SAVED_MODEL_FILES)
+
+
+def _saved_model(directory: str) -> Resolved:
+    """A SavedModel's (or TF1 Hub module's) variables: ``variables/variables``, else the one checkpoint
+    in ``variables/`` under another name."""
+    variables = os.path.join(directory, "variables")
+    prefix = os.path.join(variables, "variables")
+    if isfile(prefix + ".index"):
+        return Resolved("v2", prefix, note=f"SavedModel variables: {prefix}", saved_model=True)
+    try:
+        others = sorted(os.path.basename(path)[: -len(".index")] for path in sources.list_files(variables)
+                        if path.endswith(".index"))
+    except (OSError, CkptError):
+        others = []
+    if len(others) == 1:
+        prefix = os.path.join(variables, others[0])
+        return Resolved("v2", prefix, note=f"SavedModel variables (under another name): {prefix}", saved_model=True)
+    if others:
+        raise NotFoundError(f"{directory}: SavedModel has no {prefix}.index; did you mean one of "
+                            f"{', '.join(os.path.join(variables, name) for name in others)}?")
+    raise NotFoundError(f"{directory}: SavedModel has no variables ({prefix}.index is missing; "
+                        f"a frozen or variable-free model keeps its weights in the graph: use 'ckpttools graph')")
+
+
+def _saved_models_below(directory: str) -> Resolved | None:
+    """A folder of SavedModels (``export/1600000000/``, or named models), one or two levels down: the
+    only one, the newest of numbered versions (TF Serving's layout), or a 'did you mean' error."""
+    if sources.is_url(directory):
+        return None  # one listing per directory remotely: folders of exports are not searched
+    found = [path for level in (1, 2) for path in _subdirs(directory, level) if _is_saved_model(path)]
+    if not found:
+        return None
+    parents = {os.path.dirname(path) for path in found}
+    names = [os.path.basename(path) for path in found]
+    if len(found) == 1:
+        chosen, why = found[0], "the only SavedModel here"
+    elif len(parents) == 1 and all(name.isdigit() for name in names):
+        chosen = max(found, key=lambda path: int(os.path.basename(path)))
+        why = f"the newest of {len(found)} numbered exports"
+    else:
+        shown = ", ".join(sorted(found)[:8]) + (", ..." if len(found) > 8 else "")
+        raise NotFoundError(f"{directory}: holds {len(found)} SavedModels; did you mean {shown}?")
+    resolved = _saved_model(chosen)
+    return Resolved(resolved.format, resolved.prefix, note=f"using {chosen} ({why}); {resolved.note}",
+                    saved_model=True)
+
+
+def _subdirs(directory: str, level: int, limit: int = 1000) -> list[str]:
+    """Directories ``level`` levels below ``directory`` (at most ``limit`` looked at per level)."""
+    current = [directory]
+    for _ in range(level):
+        below = []
+        for parent in current:
+            try:
+                with os.scandir(parent) as entries:
+                    below += [e.path for e in entries if e.is_dir() and not e.name.startswith(".")]
+            except OSError:
+                continue
+        current = sorted(below)[:limit]
+    return current
+
+
 def _resolve_dir(directory: str) -> Resolved:
     if sources.is_url(directory):
         _list_once(directory)  # then every question about this directory's files is answered from the listing
-    for name in ("saved_model.pb", "saved_model.pbtxt"):
-        if isfile(os.path.join(directory, name)):
-            prefix = os.path.join(directory, "variables", "variables")
-            if not isfile(prefix + ".index"):
-                raise NotFoundError(f"{directory}: SavedModel has no variables ({prefix}.index is missing)")
-            return Resolved("v2", prefix, note=f"SavedModel variables: {prefix}", saved_model=True)
+    if _is_saved_model(directory):
+        return _saved_model(directory)
     if isfile(os.path.join(directory, "variables.index")):
         return Resolved("v2", os.path.join(directory, "variables"))
     from_state, state_note = _from_state_file(directory)
@@ -159,6 +224,9 @@ def _resolve_dir(directory: str) -> Resolved:
         return from_state
     found = _newest(directory)
     if found is None:
+        below = _saved_models_below(directory)
+        if below is not None:
+            return below
         raise NotFoundError(f"{directory}: no checkpoint in this directory (no 'checkpoint' file, no *.index)")
     reason = state_note or "no 'checkpoint' state file"
     return Resolved(found.format, found.prefix, found.files, f"{reason}; using the newest by step: {found.prefix}")
@@ -176,10 +244,7 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
     match = _STATE_LINE.search(text)
     if not match:
         return None, f"{state} names no model_checkpoint_path"
-    try:
-        named = match.group(1).encode().decode("unicode_escape")
-    except UnicodeDecodeError:  # a broken escape (\x without digits): take the text as written
-        named = match.group(1)
+    named = unescape_text_proto(match.group(1))
     candidates = [named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)]
     if sources.is_url(directory) and not sources.is_url(candidates[0]):
         candidates = []  # a local path written by the training machine means nothing here
@@ -193,6 +258,34 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
             note = f"using {found.prefix} from {state}{moved}"
             return Resolved(found.format, found.prefix, found.files, note), None
     return None, f"{state} names {named}, which does not exist"
+
+
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))", re.DOTALL)
+_SIMPLE_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v"}
+
+
+def unescape_text_proto(quoted: str) -> str:
+    r"""The string a protobuf text-format literal holds, decoded as TensorFlow does: escapes
+    (``\346``, ``\x41``, ``\n``, ``\\``...) to bytes, then the bytes as UTF-8.
+
+    Example:
+        >>> print(unescape_text_proto(r"C:\\Users\\\346\241\214\351\235\242"))
+        C:\Users\桌面
+    """
+    out = bytearray()
+    pos = 0
+    for match in _ESCAPE.finditer(quoted):
+        out += quoted[pos : match.start()].encode("utf-8")
+        octal, hexa, char = match.groups()
+        if octal:
+            out.append(int(octal, 8) & 0xFF)
+        elif hexa:
+            out.append(int(hexa, 16))
+        else:
+            out += _SIMPLE_ESCAPES.get(char, char.encode("utf-8"))
+        pos = match.end()
+    out += quoted[pos:].encode("utf-8")
+    return out.decode("utf-8", errors="replace")
 
 
 def _newest(directory: str) -> Resolved | None:

@@ -11,12 +11,16 @@ The first rule that matches wins; TF2 keys are read without their `/.ATTRIBUTES/
   - anything under a top-level optimizer scope or `training/<optimizer>/` (Keras in graph mode:
     `Adam/iterations`, `training/Adam/dense/kernel/m`), or under an `OptimizeLoss/` scope.
   Lower-case slot names (`m`, `v`, `accumulator`, `momentum`) count only inside those scopes: on
-  their own they are too often real model variables.
+  their own they are too often real model variables. Keras 3 names those scopes in lower case
+  (`adam/dense_kernel_momentum`); they count too.
+  - optimizer hyper-parameter variables: a last component `learning_rate` (optionally `_N`) at any
+    depth, and the top-level `iteration`/`iterations` of Keras optimizers (TF2 SavedModel graphs).
 - TRAINING: a `global_step` component at any depth; a last component `save_counter`; the
   top-level name `step` only (the `tf.train.Checkpoint(step=...)` idiom; deeper `step`s may be
   model state); a component `ExponentialMovingAverage` (or `_N`), i.e. moving-average shadows; the
   zero-debias state `<var>/local_step` and `moving_mean/biased`, `moving_variance/biased`;
-  `examples_seen`, the data position ckpttools' training saves for `--resume`.
+  `examples_seen`, the data position ckpttools' training saves for `--resume`; Keras metric
+  accumulators (`keras_api/metrics/0/count`, TF1 Keras `metrics/acc/total`).
 - MODEL: everything else, including batch-norm `moving_mean`/`moving_variance`, which inference needs.
 """
 
@@ -44,7 +48,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:^|/)beta[12]_power(?:_\d+)?$", OPTIMIZER),
         (r"(?:^|/)\.OPTIMIZER_SLOT(?:/|$)", OPTIMIZER),
         (r"^optimizer(?:/|$)", OPTIMIZER),
-        (rf"^(?:training/)?{_OPTIMIZER}/", OPTIMIZER),
+        (rf"^(?:training/)?(?i:{_OPTIMIZER})/", OPTIMIZER),
+        (r"(?:^|/)learning_rate(?:_\d+)?$", OPTIMIZER),
+        (r"^iterations?(?:_\d+)?$", OPTIMIZER),
         (r"(?:^|/)OptimizeLoss/", OPTIMIZER),
         (r"(?:^|/)global_step(?:/|$)", TRAINING),
         (r"(?:^|/)save_counter$", TRAINING),
@@ -52,6 +58,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:^|/)ExponentialMovingAverage(?:_\d+)?(?:/|$)", TRAINING),
         (r"(?:^|/)local_step$", TRAINING),
         (r"(?:^|/)moving_(?:mean|variance)/biased$", TRAINING),
+        (r"(?:^|/)keras_api/metrics/", TRAINING),  # Keras 2 metric state: total, count, true_positives...
+        (r"^metrics/[^/]+/(?:total|count)(?:_\d+)?$", TRAINING),
         (r"(?:^|/)examples_seen$", TRAINING),  # ckpttools' own data position, saved for --resume
     )
 )

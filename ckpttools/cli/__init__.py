@@ -15,8 +15,10 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError, bounded
 from ..storage.sources import redact
+
+MESSAGE_LIMIT = 1000  # an error is one line: whatever input it quotes, never pages of it
 
 
 class _Group(click.Group):
@@ -67,7 +69,7 @@ class _Group(click.Group):
         except CkptError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {redact(str(exc))}", err=True)
+            click.echo(f"Error: {bounded(redact(str(exc)), MESSAGE_LIMIT)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -77,7 +79,7 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            detail = f"{type(exc).__name__}: {redact(str(exc))}"
+            detail = bounded(f"{type(exc).__name__}: {redact(str(exc))}", MESSAGE_LIMIT)
             click.echo(f"Error: internal error: {detail} (run with --debug for details)", err=True)
             ctx.exit(EXIT_INTERNAL)
 

@@ -46,7 +46,7 @@ def doctor_command(source: str, target: str | None, error_log: str | None, class
     Exit codes: 0 everything TARGET needs is matched (possibly through the
     suggested map), 1 something cannot be matched, 2 usage error, 3 not
     found, 4 bad data, 5 --write-map FILE exists (use --force), 6 TensorFlow
-    missing (registered models only).
+    missing (registered models only), 130 interrupted (Ctrl-C).
     """
     if (target is None) == (error_log is None):
         raise click.UsageError("give exactly one of --against TARGET and --error LOG")

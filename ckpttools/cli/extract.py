@@ -59,6 +59,7 @@ def extract(path: str, output: str, scopes: tuple[str, ...], include_all: bool, 
     if as_json:
         print_json(extract_json(path, report))
         return
+    write_notes([f"removed {stale}, left by an interrupted run" for stale in report.removed_partials])
     for name, reason in report.skipped.items():
         sys.stderr.write(f"skipped {name}: {reason}\n")
     write_notes([f"{name}: {change}" for name, change in report.converted.items()])
@@ -73,5 +74,5 @@ def extract_json(path: str, report: ExtractReport) -> dict:
         "checkpoint": {"path": path, "prefix": report.source},
         "output": report.path, "format": report.format, "variables": len(report.written),
         "nbytes": report.nbytes, "written": [info.name for info in report.written],
-        "skipped": report.skipped, "converted": report.converted,
+        "skipped": report.skipped, "converted": report.converted, "removed_partials": report.removed_partials,
     }  # fmt: skip

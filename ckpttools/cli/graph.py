@@ -102,7 +102,7 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
         if not as_json:
             out.functions(library, limit)
     if not (summary or tree or functions or written):  # the default view: the node table
-        rows = graphs.describe_nodes(selection.shown, nodes)
+        rows = graphs.describe_nodes(selection.shown, nodes, loaded.graph_def.versions.producer)
         document["nodes"] = [render.node_json(row) for row in rows]
         if not as_json:
             out.nodes(rows, render.source_title(source), limit)
@@ -115,7 +115,8 @@ def _write_outputs(graphs: Any, loaded: Any, selection: Any, dot_path: str | Non
     """Write --dot (the selected nodes) and --tensorboard (the whole graph); say how to view each."""
     written = []
     if dot_path:
-        dot = graphs.to_dot(graphs.describe_nodes(selection.picked, loaded.graph_def.node), depth)
+        dot = graphs.to_dot(graphs.describe_nodes(selection.picked, loaded.graph_def.node,
+                                                  loaded.graph_def.versions.producer), depth)
         graphs.write_dot(dot, dot_path, force)
         written.append({"kind": "dot", "path": dot_path, "boxes": dot.boxes, "edges": dot.edges})
         notes.append(f"wrote {dot_path} ({plural(dot.boxes, 'box', 'boxes')}, {plural(dot.edges, 'edge')}); "

@@ -37,6 +37,17 @@ def listing_notes(ckpt: Checkpoint, listing: Listing) -> list[str]:
     return notes
 
 
+def stats_notes(listing: Listing, stats: dict | None) -> list[str]:
+    """Say which shown tensors got no statistics (strings, complex numbers, undecodable dtypes)."""
+    if stats is None:
+        return []
+    without = [info for info in listing.shown if stats.get(info.name) is None]
+    if not without:
+        return []
+    dtypes = ", ".join(sorted({info.dtype for info in without}))
+    return [f"no numeric statistics for {plural(len(without), 'tensor')} of dtype {dtypes} (shown as -)"]
+
+
 def row(info: TensorInfo, stats: dict | None, plain: bool = True, digits: int | None = None) -> list[str]:
     """One variable's cells: name, dtype, shape, parameters, bytes (and the stats columns, in ``digits``)."""
     cells = [info.name, info.dtype, shape_text(info.shape), count_text(info.size, plain),

@@ -27,7 +27,8 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
 
     PATH is a checkpoint prefix, one of its files (.index, .data-*, .meta), a
     directory (uses its 'checkpoint' file, else the newest step), a SavedModel
-    directory, a V1 checkpoint file, an .npz/.safetensors file, or a Keras
+    directory or its saved_model.pb, a folder of SavedModel exports (the newest
+    numbered one), a V1 checkpoint file, an .npz/.safetensors file, or a Keras
     file (.keras, .weights.h5, legacy .h5). Optimizer state is hidden unless --all.
     Output is a table on a terminal and tab-separated lines when piped.
 
@@ -53,7 +54,7 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
         if as_json:
             render.print_json(render.listing_json(path, ckpt, listing, values, with_tree=tree))
             return
-        out.notes(render.listing_notes(ckpt, listing))
+        out.notes(render.listing_notes(ckpt, listing) + render.stats_notes(listing, values))
         if tree:
             out.tree(ckpt, listing)
         elif slices:

@@ -15,7 +15,7 @@ from ..checkpoint import Checkpoint
 from ..errors import UnsupportedError
 from ..info import TensorInfo
 from ..ops.listing import Listing, ScopeNode, scope_tree
-from .listing_text import STATS_COLUMNS, listing_notes, row, scope_detail, totals_text, walk_tree
+from .listing_text import STATS_COLUMNS, listing_notes, row, scope_detail, stats_notes, totals_text, walk_tree
 from .progress import byte_progress
 from .text import human_bytes, print_json, range_text, shape_text, shard_text, write_notes
 
@@ -23,7 +23,7 @@ JSON_SCHEMA = "ckpttools.ls/1"
 
 # Re-exported: commands import these from here.
 __all__ = ["JSON_SCHEMA", "STATS_COLUMNS", "PlainOutput", "human_bytes", "listing_json", "listing_notes",
-           "output_for_stdout", "print_json", "read_stats", "shape_text", "tensor_json"]
+           "output_for_stdout", "print_json", "read_stats", "shape_text", "stats_notes", "tensor_json"]
 
 
 def read_stats(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> dict:

@@ -38,7 +38,7 @@ def verify_command(path: str, quick: bool, all_checkpoints: bool, workers: int |
       ckpttools verify model.ckpt-20000 --json | jq '.checkpoints[].problems'
     \b
     Exit codes: 0 intact, 4 not intact (or not a checkpoint), 2 usage error,
-    3 nothing at PATH.
+    3 nothing at PATH, 130 interrupted (Ctrl-C).
     """
     report = verify(path, quick=quick, all_checkpoints=all_checkpoints, workers=workers, progress=byte_progress)
     if as_json:

@@ -86,6 +86,11 @@ class BundleReader:
         n = self.header.num_shards
         return [data_file(self.prefix, k, n) for k in range(n)]
 
+    def checksum(self, key: str) -> int | None:
+        """The stored (masked) crc32c of an unpartitioned tensor's bytes; None for partitioned or unknown keys."""
+        entry = self._entries.get(key)
+        return None if entry is None or entry.slices else entry.crc32c
+
     def missing_data_files(self) -> list[str]:
         """Data shards that the index needs but that are absent."""
         return [path for path in self.data_files if not sources.isfile(path)]
@@ -93,7 +98,8 @@ class BundleReader:
     def _info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
         dtype = dtypes.from_enum(entry.dtype)
         if not entry.slices:
-            return TensorInfo(key, key, dtype.name, entry.shape, entry.size, shards=(entry.shard_id,))
+            nbytes = entry.size if math.prod(entry.shape) else 0  # an empty string tensor stores just a crc
+            return TensorInfo(key, key, dtype.name, entry.shape, nbytes, shards=(entry.shard_id,))
         slices = []
         for extents in entry.slices:
             part = self._slice_entry(key, extents)

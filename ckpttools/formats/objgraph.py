@@ -86,13 +86,27 @@ def _in_range(nodes: list[ObjectNode]) -> list[ObjectNode]:
                     slots=[(o, name, s) for o, name, s in node.slots if o < n and s < n]) for node in nodes]
 
 
+def object_paths(nodes: list[ObjectNode]) -> dict[int, tuple[str, bool]]:
+    """For each node reachable from the root: its readable path (as ``rename`` names its tensors)
+    and whether it belongs to an optimizer."""
+    optimizers = _optimizer_nodes(nodes)
+    routes = _best_routes(nodes, optimizers)
+    return {node: (route.path, bool(route.ancestors & optimizers)) for node, route in routes.items()}
+
+
 def _display_name(key: str, node_id: int | None, attr: str | None, display: dict[int, str]) -> str:
-    base = key.split(_ATTRIBUTES)[0] if _ATTRIBUTES in key else key
+    """The object path, plus the attribute unless it is the usual VARIABLE_VALUE.
+
+    A lookup table saves two tensors for one attribute (``table-keys``, ``table-values``),
+    which the graph does not list: the key's own attribute name keeps them apart.
+    """
+    base, _, stored_attr = key.partition(_ATTRIBUTES)
+    attr = stored_attr or attr
     if node_id is None or node_id not in display or "/.OPTIMIZER_SLOT/" in key:
         path = base
     else:
         path = display[node_id]
-    return path if attr in (None, _VALUE) else f"{path}/{attr}"
+    return path if attr in (None, "", _VALUE) else f"{path}/{attr}"
 
 
 def _optimizer_nodes(nodes: list[ObjectNode]) -> set[int]:

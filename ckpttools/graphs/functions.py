@@ -43,9 +43,8 @@ def list_functions(graph_def: Any, scopes: Sequence[str] = (), ops: Sequence[str
             continue
         rows: list[NodeRow] = []
         if with_nodes:
-            index = {node.name: node for node in function.node_def}
             chosen = [n for n in function.node_def if not wanted or n.op.lower() in wanted]
-            rows = describe_nodes(chosen, index)
+            rows = describe_nodes(chosen, function.node_def)  # a filter may be any node of the body
         out.append(FunctionInfo(
             name=signature.name,
             node_count=len(function.node_def),

@@ -28,7 +28,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 from tensorboard.compat.proto import graph_pb2, meta_graph_pb2
 
-from ..errors import CkptError, CorruptFileError, NotFoundError
+from ..errors import CkptError, CorruptFileError, NotFoundError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
 from ..resolve import resolve
@@ -273,9 +273,27 @@ def _text_message(path: str, text: str, message: pb_message.Message, kind: str) 
         text_format.Parse(text, message, allow_unknown_extension=True)
     except text_format.ParseError as exc:
         where = f"line {exc.GetLine()} column {exc.GetColumn()}: " if exc.GetLine() else ""
-        reason = str(exc).split(" : ", 1)[-1]
-        raise CorruptFileError(f"{path}: {where}{reason} (parsing it as a text {_EXPECTED[kind]})") from None
+        reason, near = _parse_reason(str(exc), text, exc.GetLine(), exc.GetColumn())
+        raise CorruptFileError(f"{path}: {where}{reason}{near} (parsing it as a text {_EXPECTED[kind]})") from None
     return message
+
+
+def _parse_reason(message: str, text: str, line: int | None, column: int | None) -> tuple[str, str]:
+    """protobuf's reason without the offending line it quotes (whole, however long), and a short excerpt
+    of that line around the column instead."""
+    reason = message.split(" : ", 1)[-1]
+    lines = text.splitlines()
+    if not line or not 0 < line <= len(lines):
+        return bounded(reason), ""
+    source = lines[line - 1]
+    if reason.startswith(f"'{source}': "):
+        reason = reason[len(source) + 4 :]
+    start = max(0, (column or 1) - 1 - 40)
+    excerpt = source[start : start + 80].strip()
+    if not excerpt:
+        return bounded(reason, 120), ""
+    reason = reason.split(": '", 1)[0].rstrip(".")  # the token it quotes is in the excerpt
+    return bounded(reason, 120), f" near '{bounded(excerpt, 80)}'"
 
 
 def _saved_model_class() -> type:

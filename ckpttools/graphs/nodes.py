@@ -79,13 +79,48 @@ def shape_list(shape: Any) -> list[int | None] | None:
     return [dim.size if dim.size >= 0 else None for dim in shape.dim]
 
 
+_CURRENT = 1 << 30  # a GraphDef version newer than any legacy rule
+LEGACY_PLACEHOLDER_VERSION = 21  # GraphDef versions up to this one wrote an unknown Placeholder shape as `shape {}`
+
+
+def placeholder_shape(node: Any, producer: int | None) -> list[int | None] | None:
+    """A Placeholder's shape as TensorFlow's import reports it; None when the rank is unknown.
+
+    A missing ``shape`` attribute means unknown (its default); in graphs of GraphDef version
+    <= 21 (TF 0.x/1.0, ``producer`` 0 when the graph records none) an empty ``shape {}`` means
+    unknown too, not scalar. ``_output_shapes``, which old graphs often carry, refines what is unknown.
+    """
+    attr = node.attr
+    declared = None
+    if "shape" in attr and attr["shape"].WhichOneof("value") == "shape":
+        declared = shape_list(attr["shape"].shape)
+        legacy = (producer or 0) <= LEGACY_PLACEHOLDER_VERSION and node.op in ("Placeholder", "PlaceholderV2")
+        if legacy and declared == []:
+            declared = None
+    recorded = attr["_output_shapes"].list.shape if "_output_shapes" in attr else ()
+    return _merge_shapes(declared, shape_list(recorded[0]) if recorded else None)
+
+
+def _merge_shapes(a: list[int | None] | None, b: list[int | None] | None) -> list[int | None] | None:
+    """The more specific of two compatible shapes, dimension by dimension (``a`` wins a conflict)."""
+    if a is None or b is None:
+        return b if a is None else a
+    if len(a) != len(b):
+        return a
+    return [x if x is not None else y for x, y in zip(a, b)]
+
+
 def input_node(name: str) -> str:
     """The node an input string refers to: ``^x`` -> ``x``, ``x:1`` -> ``x``, ``f:output:0`` -> ``f``."""
     return name.lstrip("^").split(":", 1)[0]
 
 
-def describe_nodes(nodes: Sequence[Any], graph_nodes: Sequence[Any] | None = None) -> list[NodeRow]:
+def describe_nodes(nodes: Sequence[Any], graph_nodes: Sequence[Any] | None = None,
+                   producer: int | None = None) -> list[NodeRow]:
     """Rows for NodeDefs; a convolution's filter is looked up among ``graph_nodes`` (default: ``nodes``).
+
+    ``producer`` is the GraphDef version (``versions.producer``); old graphs store Placeholder shapes
+    differently (see ``placeholder_shape``). None means a current graph.
 
     Example:
         >>> rows = describe_nodes(load_graph("sample_checkpoints/tf1_cnn").graph_def.node)
@@ -95,10 +130,10 @@ def describe_nodes(nodes: Sequence[Any], graph_nodes: Sequence[Any] | None = Non
     index: Mapping[str, Any] = {}
     if any(node.op in _FILTER_OPS for node in nodes):  # only convolutions need the lookup
         index = {node.name: node for node in (nodes if graph_nodes is None else graph_nodes)}
-    return [NodeRow(n.name, n.op, tuple(n.input), n.device, node_attrs(n, index)) for n in nodes]
+    return [NodeRow(n.name, n.op, tuple(n.input), n.device, node_attrs(n, index, producer)) for n in nodes]
 
 
-def node_attrs(node: Any, index: Mapping[str, Any]) -> dict[str, Any]:
+def node_attrs(node: Any, index: Mapping[str, Any], producer: int | None = None) -> dict[str, Any]:
     """The attributes people look for, JSON-ready; attributes the node lacks are left out."""
     attr = node.attr
     out: dict[str, Any] = {}
@@ -106,7 +141,9 @@ def node_attrs(node: Any, index: Mapping[str, Any]) -> dict[str, Any]:
         if key in attr and attr[key].WhichOneof("value") == "type":
             out["dtype"] = dtype_name(attr[key].type)
             break
-    if "shape" in attr and attr["shape"].WhichOneof("value") == "shape":
+    if node.op in PLACEHOLDER_OPS:
+        out["shape"] = placeholder_shape(node, _CURRENT if producer is None else producer)
+    elif "shape" in attr and attr["shape"].WhichOneof("value") == "shape":
         out["shape"] = shape_list(attr["shape"].shape)
     elif node.op == "Const" and "value" in attr:
         out["shape"] = shape_list(attr["value"].tensor.tensor_shape)

@@ -8,6 +8,7 @@ comes from the ``trainable_variables`` collection, whose items are serialized ``
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from typing import Any
 
 from tensorboard.compat.proto import saver_pb2, variable_pb2
 
-from ..info import MODEL
+from ..info import DUPLICATE, MODEL, OPTIMIZER
 from ..roles import classify
 from .functions import FunctionInfo, list_functions
 from .load import LoadedGraph
-from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, shape_list
+from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, placeholder_shape, shape_list
 from .outputs import is_machinery, likely_outputs
+from .saved_objects import SavedVariable, checkpoint_roles, saved_variables
 from .scan import NodeScan
 
 TRAINABLE_COLLECTION = "trainable_variables"
@@ -42,7 +44,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Variable:
-    """A variable op with its declared dtype and shape."""
+    """A variable op with its declared dtype and shape (or, in TF2 SavedModels, an object-graph variable)."""
 
     name: str
     op: str
@@ -117,9 +119,15 @@ def summarize(graph: LoadedGraph, nodes: Sequence[Any] | None = None) -> GraphSu
     chosen = range(len(scan.names)) if nodes is None else _indices(scan, nodes)
     meta = graph.meta_graph
     saver_nodes = _saver_nodes(meta)
-    variables = _variables(scan, chosen, _trainable_names(meta))
+    objects = saved_variables(meta) if nodes is None else []
+    if objects:  # a TF2 SavedModel: each variable once, by the path `ls` shows, with the role it gives
+        roles = checkpoint_roles(graph.path)
+        variables = [_saved_variable(v, roles) for v in objects]
+        has_trainable = True
+    else:
+        variables = _variables(scan, chosen, _trainable_names(meta))
+        has_trainable = meta is not None and TRAINABLE_COLLECTION in meta.collection_def
     known = [v for v in variables if v.parameters is not None]
-    has_trainable = meta is not None and TRAINABLE_COLLECTION in meta.collection_def
     return GraphSummary(
         source=source_info(graph),
         node_count=len(chosen),
@@ -127,8 +135,9 @@ def summarize(graph: LoadedGraph, nodes: Sequence[Any] | None = None) -> GraphSu
         variables=variables,
         parameters=sum(v.parameters for v in known if v.role == MODEL),
         all_parameters=sum(v.parameters for v in known),
-        trainable_parameters=sum(v.parameters for v in known if v.trainable) if has_trainable else None,
-        placeholders=_placeholders(scan, chosen, saver_nodes),
+        trainable_parameters=(sum(v.parameters for v in known if v.trainable and v.role != DUPLICATE)
+                              if has_trainable else None),
+        placeholders=_placeholders(scan, chosen, saver_nodes, graph.graph_def.versions.producer),
         outputs=likely_outputs(scan, chosen, saver_nodes),
         collections=_collections(meta),
         saver=_saver(meta),
@@ -150,6 +159,19 @@ def _trainable_names(meta: Any) -> set[str]:
     return {input_node(variable_pb2.VariableDef.FromString(item).variable_name) for item in items}
 
 
+def _saved_variable(variable: SavedVariable, roles: dict[str, str]) -> Variable:
+    role = roles.get(variable.path) or (OPTIMIZER if variable.optimizer else classify(variable.path))
+    return Variable(variable.path, "SavedVariable", variable.dtype, variable.shape, _count(variable.shape),
+                    variable.trainable, role)
+
+
+def _count(shape: list[int | None] | None) -> int | None:
+    """Elements of a fully known shape; None when a dimension (or the rank) is unknown."""
+    if shape is None or None in shape:
+        return None
+    return math.prod(shape)
+
+
 def _variables(scan: NodeScan, chosen: Sequence[int], trainable: set[str]) -> list[Variable]:
     out = []
     for i in chosen:
@@ -158,26 +180,21 @@ def _variables(scan: NodeScan, chosen: Sequence[int], trainable: set[str]) -> li
         node = scan.nodes[i]
         attr = node.attr
         shape = shape_list(attr["shape"].shape) if "shape" in attr else None
-        parameters = None
-        if shape is not None and None not in shape:
-            parameters = 1
-            for dim in shape:
-                parameters *= dim
+        parameters = _count(shape)
         dtype = dtype_name(attr["dtype"].type) if "dtype" in attr else None
         out.append(Variable(node.name, node.op, dtype, shape, parameters,
                             (node.name in trainable) if trainable else None, classify(node.name)))
     return out
 
 
-def _placeholders(scan: NodeScan, chosen: Sequence[int], saver_nodes: set[str]) -> list[TensorSpec]:
-    """The graph's inputs: placeholders, except the saver's file name."""
+def _placeholders(scan: NodeScan, chosen: Sequence[int], saver_nodes: set[str], producer: int) -> list[TensorSpec]:
+    """The graph's inputs: placeholders, except the saver's file name; shapes as TensorFlow imports them."""
     out = []
     for i in chosen:
         if scan.ops[i] in PLACEHOLDER_OPS and not is_machinery(scan.names[i], saver_nodes):
             attr = scan.nodes[i].attr
             dtype = dtype_name(attr["dtype"].type) if "dtype" in attr else None
-            shape = shape_list(attr["shape"].shape) if "shape" in attr else None
-            out.append(TensorSpec(scan.names[i], scan.names[i], dtype, shape))
+            out.append(TensorSpec(scan.names[i], scan.names[i], dtype, placeholder_shape(scan.nodes[i], producer)))
     return out
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import ArgumentError, NotFoundError
+from ..errors import ArgumentError, NotFoundError, OutputError, bounded
 from ..formats import dtypes
 from ..formats.safetensors import CODE_FOR_NAME, DTYPES
 from ..info import TensorInfo
+from ..storage import sources
+from ..storage.atomic import remove_stale_partials
 from ..storage.outputs import check_output, output_path
 from ..storage.prefetch import prefetch
 from .listing import list_variables
@@ -27,6 +29,7 @@ from .listing import list_variables
 FORMATS = ("npz", "safetensors")
 SUFFIXES = {".npz": "npz", ".safetensors": "safetensors"}
 # npz (numpy) has no bfloat16/float8: these are widened to float32, which holds them exactly.
+ZIP_NAME_LIMIT = 0xFFFF  # bytes of a zip member name (a 16-bit field), ".npy" included
 _WIDENED = ("bfloat16", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz")
 
 Progress = Callable[[int], None]
@@ -42,6 +45,7 @@ class ExtractReport:
     written: list[TensorInfo] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
     converted: dict[str, str] = field(default_factory=dict)  # name -> what changed
+    removed_partials: list[str] = field(default_factory=list)  # temporary files of killed earlier runs
 
     @property
     def nbytes(self) -> int:
@@ -86,10 +90,13 @@ def write_weights(
         1041632
     """
     fmt = output_format(out, fmt)
+    removed = [] if sources.is_url(out) else remove_stale_partials(out)
     check_output(out, force)
     with open_checkpoint(source) as ckpt:
         chosen = select(ckpt, scopes, include_all)
-        report = ExtractReport(out, fmt, ckpt.prefix)
+        if fmt == "npz":
+            _check_npz_names(out, chosen)
+        report = ExtractReport(out, fmt, ckpt.prefix, removed_partials=removed)
         with output_path(out, force) as tmp:
             if fmt == "npz":
                 _write_npz(ckpt, chosen, tmp, compress, report, progress or (lambda n: None))
@@ -113,15 +120,26 @@ def output_format(out: str, fmt: str | None = None) -> str:
     return fmt or named
 
 
+def _check_npz_names(out: str, chosen: list[TensorInfo]) -> None:
+    """Refuse, before writing anything, names a zip archive cannot hold."""
+    for info in chosen:
+        size = len(info.name.encode("utf-8")) + len(".npy")
+        if size > ZIP_NAME_LIMIT:
+            raise OutputError(f"{out}: variable '{bounded(info.name, 60)}' has a {size:,}-byte name, over npz's limit "
+                              f"of {ZIP_NAME_LIMIT:,} (zip member names); leave it out with --scopes or write "
+                              f".safetensors")
+
+
 def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
                progress: Progress) -> None:
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(tmp, "w", compression=method, allowZip64=True) as archive:
         for info in chosen:
-            stream = None if info.dtype in _WIDENED else ckpt.stream(info.name)
+            numpy_dtype = dtypes.from_name(info.dtype).numpy
+            stream = None if info.dtype in _WIDENED or numpy_dtype is None else ckpt.stream(info.name)
             if stream is not None:  # the stored bytes are the array: copy them through in chunks
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
-                    _write_npy_header(member, info.shape, dtypes.from_name(info.dtype).numpy)
+                    _write_npy_header(member, info.shape, numpy_dtype)
                     for chunk in prefetch(stream):  # the next chunk is read while this one is written
                         member.write(chunk)
                         progress(len(chunk))  # by bytes, so a bar moves inside a big tensor

@@ -16,6 +16,7 @@ from ..checkpoint import Checkpoint
 from ..formats import dtypes
 from ..info import TensorInfo
 
+NON_NUMERIC_KINDS = "SUOcMm"  # bytes, unicode, objects, complex, datetimes: no min or mean (bfloat16 is "V")
 _CHUNK = 1 << 20  # elements per step: temporaries stay ~8 MB whatever the tensor
 
 Progress = Callable[[int], None]
@@ -66,13 +67,14 @@ class _Running:
 
 
 def tensor_stats(array: np.ndarray) -> TensorStats | None:
-    """Statistics of a numeric array, or None for strings and complex numbers.
+    """Statistics of a numeric array, or None for strings (bytes, unicode, objects), complex numbers
+    and other non-numeric dtypes: they have no min or mean.
 
     Example:
         >>> tensor_stats(np.array([1.0, np.nan, 3.0])).mean
         2.0
     """
-    if array.dtype == object or np.iscomplexobj(array):
+    if array.dtype.kind in NON_NUMERIC_KINDS or array.dtype.fields is not None:
         return None
     running = _Running()
     running.add(array.reshape(-1))
