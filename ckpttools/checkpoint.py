@@ -72,8 +72,7 @@ class Checkpoint:
         clashes = {name for name, n in counts.items() if n > 1}
         if not clashes:
             return infos
-        self.warnings.append(f"{len(clashes)} readable name(s) shared by several tensors "
-                             f"(e.g. '{bounded(min(clashes))}'): those are shown by their keys")
+        self.warnings.append(_clash_warning(clashes))
         infos = [replace(info, name=info.key) if info.name in clashes else info for info in infos]
         keys = Counter(info.name for info in infos)
         twice = sorted(name for name, n in keys.items() if n > 1)
@@ -89,7 +88,10 @@ class Checkpoint:
         except (CkptError, WireError, IndexError) as exc:
             self.warnings.append(f"object graph unreadable, showing raw keys ({exc})")
             return _classify(infos)
-        infos = _classify(objgraph.rename(infos, nodes))
+        clashes: set[str] = set()
+        infos = _classify(objgraph.rename(infos, nodes, clashes))
+        if clashes:
+            self.warnings.append(_clash_warning(clashes))
         return _mark_copies(infos, self._reader.checksum) if self.saved_model else infos
 
     # --- listing --------------------------------------------------------------
@@ -204,6 +206,11 @@ def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None
     """
     with sources.using(storage_options):
         return Checkpoint(resolve(os.fspath(path)))
+
+
+def _clash_warning(clashes: set[str]) -> str:
+    return (f"{len(clashes)} readable name(s) shared by several tensors (e.g. '{bounded(min(clashes))}'): "
+            "those are shown by their keys")
 
 
 def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import CkptError, NotACheckpointError, NotFoundError, UnsupportedError
 from .formats.sstable import file_has_table_magic
@@ -54,7 +54,8 @@ def resolve(path: str) -> Resolved:
     """Resolve ``path`` to a checkpoint, or raise NotFoundError / NotACheckpointError."""
     path = os.fspath(path)
     if sources.is_url(path):
-        return _resolve_url(path)
+        found = _resolve_url(path)
+        return replace(found, note=sources.redact(found.note)) if found.note else found  # notes get printed
     path = sources.local_path(path)  # file:// URLs are local paths
     if os.path.isdir(path):
         return _resolve_dir(path)

@@ -140,6 +140,8 @@ def test_http_directory_follows_the_state_file(http: RangeServer, tf_ckpts) -> N
     with open_checkpoint(f"{http.url}/tf/{directory}/") as ckpt:
         assert ckpt.prefix == f"{http.url}/tf/{_rel(tf_ckpts, 'tf1_cnn')}"
         assert "checkpoint" in ckpt.note
+    with open_checkpoint(http.url.replace("://", "://alice:pw0rd@") + f"/tf/{directory}") as ckpt:
+        assert "checkpoint" in ckpt.note and "pw0rd" not in ckpt.note  # notes are printed: no credentials
 
 
 def test_http_cli_ls_extract_diff_stats_graph(http: RangeServer, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ _OPTIMIZER_MARKERS = {"_iterations", "iter", "iterations"}
 _FLAT_LISTS = {"_variables", "_trainable_variables"}
 
 
-def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]:
+def rename(infos: list[TensorInfo], nodes: list[ObjectNode], clashes: set[str] | None = None) -> list[TensorInfo]:
     """Give each tensor its readable name and optimizer-slot link.
 
     Roles are set only where the graph knows them (METADATA, OPTIMIZER); other
@@ -56,11 +56,11 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
         slot_of, slot_name = slots.get(node_id, (None, None)) if node_id is not None else (None, None)
         out.append(replace(info, name=name, role=role, slot_of=slot_of, slot_name=slot_name,
                            original_name=full_names.get(info.key) or None))
-    return _distinct_names(out)
+    return _distinct_names(out, clashes if clashes is not None else set())
 
 
-def _distinct_names(infos: list[TensorInfo]) -> list[TensorInfo]:
-    """Give tensors whose display names collide their (unique) keys instead.
+def _distinct_names(infos: list[TensorInfo], clashes: set[str]) -> list[TensorInfo]:
+    """Give tensors whose display names collide their (unique) keys instead (the names go into ``clashes``).
 
     A damaged object graph can route two checkpoint keys to one object; reading by that name
     would then return the other tensor's value.
@@ -72,6 +72,7 @@ def _distinct_names(infos: list[TensorInfo]) -> list[TensorInfo]:
         clashing = {name for name, count in seen.items() if count > 1}
         if not clashing:
             break
+        clashes |= clashing
         infos = [replace(info, name=info.key) if info.name in clashing else info for info in infos]
     return infos
 
