@@ -8,7 +8,7 @@ import click
 
 from ..checkpoint import open_checkpoint
 from ..ops.extract import FORMATS, ExtractReport, output_format, select, write_weights
-from ..storage.outputs import check_output
+from ..storage.url_outputs import check_output
 from .progress import byte_progress
 from .storage_options import storage_option
 from .text import human_bytes, plural, print_json, write_notes

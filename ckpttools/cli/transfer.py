@@ -11,7 +11,7 @@ from ..errors import EXIT_INTERRUPTED, ConfigError
 from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from ..transfer.rename import read_map_file
-from . import trainview
+from . import trainview, transfer_ckpt
 from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
 from .text import print_json
 from .tfimport import import_tfcore
@@ -28,6 +28,10 @@ from .transfer_view import print_plan
               help="rename source scopes onto the model's, in order; 're:REGEX=REPL' for regular expressions")
 @click.option("--map-file", "map_files", multiple=True, metavar="FILE",
               help="rules from FILE, one per line (ckpttools doctor --write-map); applied before --map rules")
+@click.option("--into", metavar="TEMPLATE",
+              help="write -o OUT: TEMPLATE's checkpoint with the selected SOURCE values (no TensorFlow)")
+@click.option("--graph", "graph_meta", metavar="META",
+              help="write -o OUT (+ .meta): the TF1 graph META initialised and warm-started from SOURCE")
 @click.option("--with-optimizer-state", is_flag=True, help="also copy optimizer slots (never by default)")
 @click.option("--on-missing", type=click.Choice(MISSING_POLICIES), default="warn", show_default=True,
               help="a selected source variable with no target")
@@ -45,12 +49,14 @@ from .transfer_view import print_plan
 @training_options
 @cluster_options
 @click.option("--resume", is_flag=True, help="continue a transfer run in --out from its latest checkpoint")
-@click.option("--force", is_flag=True, help="start in a directory that holds another run (old files are moved)")
+@click.option("--force", is_flag=True,
+              help="start in a directory that holds another run (old files are moved); --into/--graph: overwrite OUT")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and result as JSON (schema ckpttools.transfer/1)")
 def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ...], mapping: tuple[str, ...],
-             map_files: tuple[str, ...], with_optimizer_state: bool, on_missing: str, on_shape_mismatch: str,
-             on_dtype_mismatch: str, strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool,
-             init_only: bool, out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
+             map_files: tuple[str, ...], into: str | None, graph_meta: str | None, with_optimizer_state: bool,
+             on_missing: str, on_shape_mismatch: str, on_dtype_mismatch: str, strict: bool,
+             freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool, init_only: bool, out: str | None,
+             resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
     """Start a new model from selected layers of a checkpoint, then fine-tune it.
 
     Prints the plan first: every variable of the new model with its source and
@@ -58,6 +64,12 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     variables that found no target, with a "did you mean" suggestion.
     Optimizer state is never copied unless --with-optimizer-state; batch-norm
     moving averages are (TensorFlow's own warm start leaves them out).
+
+    Any other model: --into TEMPLATE (its freshly initialised checkpoint, from
+    any TF1 or TF2 program) writes -o OUT with TEMPLATE's variables, the
+    restored ones holding SOURCE's values, without TensorFlow; --graph META
+    imports a TF1 meta graph, initialises it, warm-starts it and saves -o OUT.
+    The new model then restores OUT. --force overwrites an existing OUT.
 
     \b
     Examples:
@@ -68,14 +80,34 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
       ckpttools transfer --from weights.npz --scopes 'conv_block*' --lr-mult 'conv_block*=0.1' --out runs/ft
       ckpttools transfer --out runs/transfer --resume --steps 2000
       ckpttools transfer --from runs/pretrain --scopes 'conv_block*' --cluster local --workers 2 --out runs/ft
+      ckpttools transfer --from old/model.ckpt-20000 --into new/ckpt-0 \\
+          --map-file names.map --strict -o warm/ckpt-0
+      ckpttools transfer --from runs/pretrain --graph new/model.meta \\
+          --scopes 'conv_block*' -o warm/model.ckpt
     \b
     Exit codes: 0 done, 2 bad option or --map, 3 source or data not found,
-    4 malformed data, 5 RUN not writable or holding another run, 6 TensorFlow
-    missing, 7 plan fails --strict or an 'error' policy, 8 a cluster task
-    could not start or failed, 130 Ctrl-C.
+    4 malformed data or missing data files, 5 RUN or OUT not writable, OUT
+    exists or RUN holding another run, 6 TensorFlow missing, 7 plan fails
+    --strict or an 'error' policy, 8 a cluster task could not start or
+    failed, 130 Ctrl-C.
     """
     mapping = tuple(rule for path in map_files for rule in read_map_file(path)) + mapping
     cluster = pop_cluster_settings(settings)
+    if into or graph_meta:
+        if not source:
+            raise click.UsageError("--from SOURCE is required")
+        given = {"freeze": freeze, "lr_mult": lr_mult, "init_only": init_only, "resume": resume,
+                 "cluster": cluster.mode or cluster.spec_file, "sync": cluster.sync,
+                 "partition_min_bytes": cluster.partition_min_bytes is not None}
+        transfer_ckpt.refuse_training_flags("--into" if into else "--graph", given, settings)
+        if strict:
+            on_missing = on_shape_mismatch = on_dtype_mismatch = "error"
+        options = transfer_ckpt.PlanOptions(scopes, exclude, mapping, with_optimizer_state, on_missing,
+                                            on_shape_mismatch, on_dtype_mismatch)
+        if graph_meta:
+            import_tfcore()  # the meta graph is imported even for --dry-run
+        transfer_ckpt.run(source, into, graph_meta, out, options, force, dry_run, as_json)
+        return
     run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
     if cluster.local and not dry_run:
         raise SystemExit(run_local(cluster, run_dir, resume, force))

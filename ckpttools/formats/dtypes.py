@@ -106,3 +106,18 @@ _BY_NAME = {dtype.name: dtype for dtype in _BY_ENUM.values()}
 def is_readable(dtype: DType) -> bool:
     """True when we can decode this dtype's values."""
     return dtype.storage is not None or dtype.is_string
+
+
+def from_numpy(np_dtype) -> DType | None:
+    """The TensorFlow dtype a numpy (or ml_dtypes) array is stored as, or None.
+
+    Where several TensorFlow dtypes share a numpy type (``int8``/``qint8``), the
+    plain one wins; the quantized ones are only chosen by name.
+    """
+    import numpy as np
+
+    key = np.dtype(np_dtype).newbyteorder("=")
+    for dtype in _BY_ENUM.values():
+        if dtype.storage is not None and not dtype.name.startswith("q") and dtype.numpy == key:
+            return dtype
+    return None

@@ -1,4 +1,4 @@
-"""A minimal protobuf wire-format decoder.
+"""A minimal protobuf wire-format decoder and encoder.
 
 The checkpoint messages we need (``BundleEntryProto``, ``SavedTensorSlices``,
 ``TrackableObjectGraph`` ...) are few and small. ``tensorboard`` does not ship
@@ -6,12 +6,17 @@ their compiled protos, and TensorFlow's would import TensorFlow, so we decode
 the wire format directly: a message is a sequence of ``(tag << 3 | wire_type)``
 varint keys, each followed by a varint, a fixed 32/64-bit value or a
 length-delimited byte string (https://protobuf.dev/programming-guides/encoding/).
+
+The ``encode_*`` functions mirror the decoder for the writers. They emit fields
+the way protobuf's C++ serializer does (callers add fields in field-number
+order and omit proto3 defaults), so what we write is byte-identical to what
+TensorFlow writes for the same message.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 
@@ -107,3 +112,55 @@ def packed_varints(value: int | bytes) -> list[int]:
         item, pos = read_varint(value, pos)
         out.append(item)
     return out
+
+
+# --- encoding -----------------------------------------------------------------
+
+
+def encode_varint(value: int) -> bytes:
+    """The varint bytes of ``value``; negative numbers as their 64-bit two's complement (10 bytes)."""
+    if value < 0:
+        value &= 0xFFFFFFFFFFFFFFFF
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_key(number: int, wire_type: int) -> bytes:
+    """The key that starts field ``number`` of ``wire_type``."""
+    if number < 1:
+        raise ValueError(f"field number {number} is not positive")
+    return encode_varint(number << 3 | wire_type)
+
+
+def encode_field_varint(number: int, value: int) -> bytes:
+    """A varint field (int32/int64/uint64/bool/enum); int32/int64 negatives take 10 bytes, as in protobuf."""
+    return encode_key(number, VARINT) + encode_varint(value)
+
+
+def encode_field_bytes(number: int, value: bytes | bytearray | memoryview | str) -> bytes:
+    """A length-delimited field: bytes, a str (UTF-8), a serialized sub-message or a packed array."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return encode_key(number, LENGTH) + encode_varint(len(value)) + bytes(value)
+
+
+def encode_field_fixed32(number: int, value: int) -> bytes:
+    """A fixed32 field (little-endian uint32)."""
+    return encode_key(number, FIXED32) + struct.pack("<I", value & 0xFFFFFFFF)
+
+
+def encode_field_fixed64(number: int, value: int) -> bytes:
+    """A fixed64 field (little-endian uint64)."""
+    return encode_key(number, FIXED64) + struct.pack("<Q", value & 0xFFFFFFFFFFFFFFFF)
+
+
+def encode_packed_varints(number: int, values: Iterable[int]) -> bytes:
+    """A packed repeated varint field; nothing at all when ``values`` is empty (as protobuf writes it)."""
+    body = b"".join(encode_varint(v) for v in values)
+    return encode_field_bytes(number, body) if body else b""

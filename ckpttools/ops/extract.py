@@ -22,8 +22,8 @@ from ..formats.safetensors import CODE_FOR_NAME, DTYPES
 from ..info import TensorInfo
 from ..storage import sources
 from ..storage.atomic import remove_stale_partials
-from ..storage.outputs import check_output, output_path
 from ..storage.prefetch import prefetch
+from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
 
 FORMATS = ("npz", "safetensors")

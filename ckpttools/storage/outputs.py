@@ -1,68 +1,88 @@
-"""Outputs that may be URLs: written to a local temporary file, then uploaded in one piece.
+"""Checkpoint outputs on disk: checks before writing, temporary names, and what a killed writer left.
 
-Local paths go to ``atomic.py`` (temp file beside the target, renamed when complete). For a URL the
-file is built in the temporary directory and uploaded only once complete, so a failure before or
-during the upload leaves no object (S3 and GCS make an object visible only when its upload completes;
-s3fs aborts an unfinished multipart upload).
+A checkpoint is several files (data shards, index, state file), so it cannot be one atomic
+rename like ``atomic.atomic_path``. Writers put each file under a hidden temporary name beside
+the output, in ``atomic``'s convention: ``.BASENAME.PART.ckpttools-partial-HOST-PID-RANDOM``, and
+rename them all when complete. The host and pid in the name let a later writer tell a stale
+temporary (its process is gone) from one still being written, and remove it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
+import glob
 import os
-import tempfile
-from collections.abc import Iterator
+import re
+import secrets
 
-from ..errors import CkptError, OutputError
-from . import atomic, sources
+from ..errors import OutputError
+from .atomic import HOST, PARTIAL_TAG, _process_alive, _remove
 
-
-def check_output(path: str, force: bool) -> None:
-    """Fail early, before any work, when ``path`` (a file or a URL) must not be written."""
-    if not sources.is_url(path):
-        atomic.check_writable(sources.local_path(path), force)
-        return
-    if path.endswith("/"):
-        raise OutputError(f"{sources.redact(path)}: is a directory; give a file name")
-    if not force and _exists(path):
-        raise OutputError(f"{sources.redact(path)}: already exists (use --force to overwrite)")
+_PARTIAL = re.compile(
+    r"\.(?:data-\d{5}|index)" + re.escape(PARTIAL_TAG) + r"(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]+")
 
 
-def _exists(url: str) -> bool:
-    from . import remote
-
-    remote.forget(url)
-    return remote.isfile(url, sources.current_options())
+def new_tag() -> str:
+    """This writer's part of its temporary names: host, pid and a random suffix."""
+    return f"{HOST}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-@contextlib.contextmanager
-def output_path(path: str, force: bool = False) -> Iterator[str]:
-    """Yield a local temporary path to write; on success it becomes ``path`` (renamed, or uploaded)."""
-    if not sources.is_url(path):
-        with atomic.atomic_path(sources.local_path(path), force) as tmp:
-            yield tmp
-        return
-    check_output(path, force)
-    suffix = os.path.splitext(path.rpartition("/")[2])[1]
-    fd, tmp = tempfile.mkstemp(prefix="ckpttools-upload-", suffix=suffix)
-    os.close(fd)
+def partial_path(prefix: str, part: str, tag: str) -> str:
+    """The temporary name of one file (``part``: ``data-00003``, ``index``) of the checkpoint ``prefix``."""
+    directory, base = os.path.split(os.path.abspath(prefix))
+    return os.path.join(directory, f".{base}.{part}{PARTIAL_TAG}{tag}")
+
+
+def existing_data_files(prefix: str) -> list[str]:
+    """The ``PREFIX.data-KKKKK-of-NNNNN`` files present, whatever their shard count."""
+    return glob.glob(glob.escape(prefix) + ".data-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]")
+
+
+def check_output_prefix(prefix: str, force: bool) -> None:
+    """Fail before any work when the checkpoint ``prefix`` cannot or must not be written."""
+    directory = os.path.dirname(os.path.abspath(prefix))
+    if not os.path.isdir(directory):
+        raise OutputError(f"{prefix}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{prefix}: directory {directory} is not writable")
+    if os.path.isdir(prefix + ".index"):
+        raise OutputError(f"{prefix}.index: is a directory")
+    if not force and (os.path.exists(prefix + ".index") or existing_data_files(prefix)):
+        raise OutputError(f"{prefix}: a checkpoint already exists there (use --force to overwrite)")
+
+
+def same_checkpoint(a: str, b: str) -> bool:
+    """True when prefixes ``a`` and ``b`` name the same checkpoint (symlinks, ``..`` and hard links resolved).
+
+    Callers refuse to write a checkpoint onto its own source with this.
+    """
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
     try:
-        yield tmp
-        if not force and _exists(path):  # appeared while we worked
-            raise OutputError(f"{sources.redact(path)}: already exists (use --force to overwrite)")
-        _upload(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+        return os.path.samefile(a + ".index", b + ".index")
+    except OSError:
+        return False
 
 
-def _upload(tmp: str, url: str) -> None:
-    from . import remote
+def stale_partials(prefix: str) -> list[str]:
+    """Temporary files of ``prefix`` left by a writer on this host that is no longer running."""
+    directory, base = os.path.split(os.path.abspath(prefix))
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*{PARTIAL_TAG}*")):
+        match = _PARTIAL.fullmatch(path[len(directory) + len(base) + 2 :])
+        if match and match.group("host") == HOST and not _process_alive(int(match.group("pid"))):
+            found.append(path)
+    return found
 
-    fs, target = remote.open_fs(url, sources.current_options())
-    try:
-        remote.call(url, "uploading", lambda: fs.put_file(tmp, target))
-    except CkptError as exc:
-        raise OutputError(f"{exc}; nothing was written") from None
-    finally:
-        remote.forget(url)
+
+def remove_stale_partials(prefix: str) -> None:
+    for path in stale_partials(prefix):
+        _remove(path)
+
+
+def write_error(prefix: str, exc: OSError) -> OutputError:
+    """One line for an OSError while writing the checkpoint ``prefix`` (disk full gets its own words)."""
+    if exc.errno == errno.ENOSPC:
+        return OutputError(f"{prefix}: disk full while writing; nothing was written")
+    where = f" ({exc.filename})" if exc.filename else ""
+    return OutputError(f"{prefix}: write failed{where}: {exc.strerror or exc}; nothing was written")
