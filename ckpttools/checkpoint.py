@@ -141,12 +141,26 @@ def _safetensors_reader(resolved: Resolved):
     return SafetensorsReader(resolved.prefix)
 
 
+def _keras_reader(resolved: Resolved):
+    from .formats.keras_zip import KerasZipReader
+
+    return KerasZipReader(resolved.prefix)
+
+
+def _keras_h5_reader(resolved: Resolved):
+    from .formats.keras_h5 import KerasH5Reader
+
+    return KerasH5Reader(resolved.prefix, resolved.prefix)
+
+
 # V2 is the common case and needs no numpy to list; the others load on demand.
 _READERS = {
     "v2": lambda resolved: BundleReader(resolved.prefix),
     "v1": _v1_reader,
     "npz": _npz_reader,
     "safetensors": _safetensors_reader,
+    "keras": _keras_reader,
+    "keras_h5": _keras_h5_reader,
 }
 
 

@@ -100,3 +100,15 @@ class TransferError(CkptError):
     """A transfer plan cannot be carried out under the chosen policies (e.g. --strict)."""
 
     exit_code = EXIT_TRANSFER
+
+
+class ClusterError(CkptError):
+    """A distributed training task could not start, could not be reached, or failed."""
+
+    exit_code = EXIT_CLUSTER
+
+
+class ArgumentError(CkptError):
+    """An argument of a command or API call is invalid (an output name with no known format...)."""
+
+    exit_code = EXIT_USAGE

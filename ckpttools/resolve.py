@@ -4,7 +4,8 @@ Accepted: a checkpoint prefix (``model.ckpt-20``); any of its files
 (``.index``, ``.data-00000-of-00001``, ``.meta``); a directory (its
 ``checkpoint`` state file, else the newest checkpoint by global step); a
 SavedModel directory; a V1 checkpoint file or a sharded V1 pattern; an
-``.npz`` or ``.safetensors`` weights file (as ``ckpttools extract`` writes).
+``.npz`` or ``.safetensors`` weights file (as ``ckpttools extract`` writes); a Keras file
+(``.keras`` zip, ``.weights.h5``, legacy ``.h5``, or any file starting with the HDF5 signature).
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ _NOT_V1 = re.compile(  # names in a run directory that are never V1 checkpoint f
     r"(\.(meta|index|pb|pbtxt|json|txt|md|npz|npy|h5|keras|safetensors|py)$)"
     r"|\.data-\d{5}-of-\d{5}$|^checkpoint$|^events\."
 )
+_WEIGHT_FILES = (
+    (".npz", "npz"), (".safetensors", "safetensors"), (".keras", "keras"), (".h5", "keras_h5"),
+    (".hdf5", "keras_h5"), (".keras.zip", "keras"),
+)  # fmt: skip
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
 class Resolved:
     """A concrete checkpoint: its format, prefix and files, and how we got there."""
 
-    format: str  # "v2", "v1", "npz" or "safetensors"
+    format: str  # "v2", "v1", "npz", "safetensors", "keras" (.keras zip) or "keras_h5"
     prefix: str
     files: tuple[str, ...] = ()  # V1 files (V2 files follow from the prefix)
     note: str | None = None
@@ -65,7 +71,7 @@ def _resolve_prefix(prefix: str) -> Resolved | None:
 
 
 def _resolve_file(path: str) -> Resolved:
-    for suffix, kind in ((".npz", "npz"), (".safetensors", "safetensors")):
+    for suffix, kind in _WEIGHT_FILES:
         if path.endswith(suffix):
             return Resolved(kind, path, (path,))
     for suffix in (".index", ".meta"):
@@ -83,10 +89,21 @@ def _resolve_file(path: str) -> Resolved:
     if os.path.isfile(path + ".index"):
         return Resolved("v2", path)
     found = _v1_file(path)
+    if found is None and _has_hdf5_signature(path):
+        return Resolved("keras_h5", path, (path,))
     if found is None:
         hint = " (a graph: use 'ckpttools graph')" if path.endswith((".pb", ".pbtxt")) else ""
         raise NotACheckpointError(f"{path}: not a TensorFlow checkpoint{hint}")
     return found
+
+
+def _has_hdf5_signature(path: str) -> bool:
+    """HDF5 files start with this signature (at offset 0 unless a user block precedes it)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
 
 
 def _v1_file(path: str) -> Resolved | None:

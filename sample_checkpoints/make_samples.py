@@ -15,13 +15,14 @@ from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "tests" / "tf_fixtures.py"
+DOCTOR_FIXTURES = HERE.parent / "tests" / "tf_doctor_fixtures.py"
 MAX_TOTAL_BYTES = 5 * 1024 * 1024
 _STATE_PATH = re.compile(r'^\s*\w+_path\s*:\s*"(.*)"\s*$', re.M)
 
 
-def load_fixtures() -> ModuleType:
-    """Import tests/tf_fixtures.py by path (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("tf_fixtures", FIXTURES)
+def load_fixtures(path: Path = FIXTURES) -> ModuleType:
+    """Import tests/tf_fixtures.py (or another builder module) by path (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -33,12 +34,13 @@ def build(fixtures: ModuleType) -> dict[str, str]:
         "tf1_cnn": lambda d: fixtures.write_tf1_cnn(d, keep=1, relative_paths=True),
         "tf2_keras": fixtures.write_tf2_keras,
         "sharded": lambda d: fixtures.write_sharded(d, relative_paths=True),
+        "slim_cnn5": lambda d: load_fixtures(DOCTOR_FIXTURES).build_cnn5_slim(d.parent, d.name),
     }
     prefixes = {}
     for name, write in builders.items():
         target = HERE / name
         shutil.rmtree(target, ignore_errors=True)
-        prefixes[name] = write(target)[name]
+        prefixes[name] = next(iter(write(target).values())) if name == "slim_cnn5" else write(target)[name]
     return prefixes
 
 

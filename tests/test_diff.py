@@ -37,8 +37,8 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> str:
 def test_checkpoint_equals_itself_and_its_extraction(tmp_path: Path) -> None:
     assert run("diff", str(CNN), str(CNN))[0] == 0
     write_weights(str(CNN), str(tmp_path / "w.npz"))
-    code, out, _ = run("diff", str(CNN), str(tmp_path / "w.npz"))
-    assert code == 0 and "equal" in out
+    code, out, err = run("diff", str(CNN), str(tmp_path / "w.npz"))
+    assert code == 0 and err.endswith(": equal\n")  # piped: the data on stdout, the summary on stderr
     write_weights(str(CNN), str(tmp_path / "w.safetensors"), include_all=True)
     assert run("diff", "--all", str(CNN), str(tmp_path / "w.safetensors"))[0] == 0
 
@@ -72,8 +72,8 @@ def test_missing_renamed_and_reshaped(tmp_path: Path, weights: dict) -> None:
     assert doc["only_in_a"] == ["cnn/dense/kernel"] and doc["only_in_b"] == ["cnn/dense/kernel_renamed"]
     assert doc["shape_changed"] == [{"name": "cnn/logits/bias", "a": [10], "b": [11]}]
     assert doc["dtype_changed"] == [{"name": "cnn/logits/kernel", "a": "float32", "b": "float64"}]
-    code, out, _ = run("diff", str(CNN), str(tmp_path / "b.npz"))
-    assert "only in A" in out and "[10] vs B [11]" in out and "differ" in out
+    code, out, err = run("diff", str(CNN), str(tmp_path / "b.npz"))
+    assert "cnn/dense/kernel\tonly_in_a" in out and "A [10] vs B [11]" in out and err.endswith(": differ\n")
 
 
 def test_quiet_prints_nothing(tmp_path: Path, weights: dict) -> None:

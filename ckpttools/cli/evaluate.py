@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import trainview
-from .render import print_json
+from .text import print_json
 from .tfimport import import_tfcore
 
 
@@ -22,6 +22,9 @@ def evaluate(path: str, data: str | None, split: str, batch_size: int, as_json: 
     RUN_OR_CKPT is a run directory written by 'ckpttools train' (its latest
     checkpoint) or one checkpoint in it (model.ckpt-STEP, or any of its
     files). The model and its classes are rebuilt from the run's run.json.
+    Piped, one tab-separated line per true class: label, name, examples,
+    correct, accuracy, then the counts predicted as each class (the summary
+    line goes to stderr).
 
     \b
     Examples:
@@ -30,11 +33,12 @@ def evaluate(path: str, data: str | None, split: str, batch_size: int, as_json: 
       ckpttools eval runs/fewshot --split validation --json | jq .accuracy
     \b
     Exit codes: 0 ok, 2 bad option, 3 run, checkpoint or data not found,
-    4 malformed data or a checkpoint that does not fit the run, 6 TensorFlow missing.
+    4 malformed data or a checkpoint that does not fit the run, 6 TensorFlow missing,
+    130 Ctrl-C.
     """
     tfcore = import_tfcore()
     result = tfcore.evaluate(path, data=data, split=split, batch_size=batch_size)
     if as_json:
         print_json(trainview.eval_json(result))
     else:
-        trainview.print_eval(result)
+        trainview.write_eval(result)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .render import print_json
+from .text import plural, print_json
 
 
 @click.command()
@@ -41,6 +41,10 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
     directory whose .meta is used. TensorFlow is not imported. Output is a
     table on a terminal and tab-separated lines when piped.
 
+    A Keras file (.keras, or an .h5 from model.save) shows its model's
+    layers instead: class, output shape, parameters, inbound layers (with
+    --scopes, --limit, --json; nothing in the config is executed).
+
     \b
     Examples:
       ckpttools graph runs/cnn/model.ckpt-20.meta --summary
@@ -50,7 +54,18 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
       ckpttools graph model.meta --dot cnn.dot --depth 3 && dot -Tsvg cnn.dot -o cnn.svg
       ckpttools graph export/ --tensorboard tb && tensorboard --logdir tb
       ckpttools graph model.meta --summary --json | jq '.summary.parameters'
+      ckpttools graph model.keras --json | jq '.layers[].name'
+    \b
+    Exit codes: 0 ok, 2 bad option or pattern, 3 file not found, 4 corrupt
+    or unreadable graph, 5 --dot/--tensorboard output cannot be written,
+    6 missing dependency, 130 Ctrl-C.
     """
+    from ..graphs.keras import is_keras_file  # no protobuf: a Keras model is read from its JSON config
+
+    if is_keras_file(file):
+        _keras(file, scopes, limit, as_json, ops=ops, summary=summary, tree=tree, depth=depth, functions=functions,
+               dot=dot_path, tensorboard=logdir)
+        return
     if depth is not None and not (tree or dot_path):
         raise click.UsageError("--depth applies to --tree and --dot; add one of them")
     from .. import graphs  # protobuf is imported only by this command
@@ -88,7 +103,7 @@ def graph(file: str, scopes: tuple[str, ...], ops: tuple[str, ...], limit: int |
         rows = graphs.describe_nodes(selection.shown, nodes)
         document["nodes"] = [render.node_json(row) for row in rows]
         if not as_json:
-            out.nodes(rows, render.source_title(source))
+            out.nodes(rows, render.source_title(source), limit)
     if as_json:
         print_json(document)
 
@@ -101,10 +116,21 @@ def _write_outputs(graphs: Any, loaded: Any, selection: Any, dot_path: str | Non
         dot = graphs.to_dot(graphs.describe_nodes(selection.picked, loaded.graph_def.node), depth)
         graphs.write_dot(dot, dot_path, force)
         written.append({"kind": "dot", "path": dot_path, "boxes": dot.boxes, "edges": dot.edges})
-        notes.append(f"wrote {dot_path} ({dot.boxes:,} boxes, {dot.edges:,} edges); "
+        notes.append(f"wrote {dot_path} ({plural(dot.boxes, 'box', 'boxes')}, {plural(dot.edges, 'edge')}); "
                      f"draw it with: dot -Tsvg {dot_path} -o {dot_path.removesuffix('.dot')}.svg")
     if logdir:
         path = graphs.write_event_file(loaded, logdir, force)
         written.append({"kind": "tensorboard", "path": path})
         notes.append(f"wrote {path}; view it with: tensorboard --logdir {logdir}")
     return written
+
+
+def _keras(file: str, scopes: tuple[str, ...], limit: int | None, as_json: bool, **graph_only: Any) -> None:
+    """The layer view of a Keras file; the options that only mean something for TensorFlow graphs are refused."""
+    given = [name for name, value in graph_only.items() if value]
+    if given:
+        raise click.UsageError(f"--{given[0]} applies to TensorFlow graphs, not to a Keras file "
+                               "(which shows its layers; --scopes, --limit and --json apply)")
+    from .keras_graph import show_keras
+
+    show_keras(file, scopes, limit, as_json)

@@ -12,18 +12,20 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape as _escape
-from rich.table import Table
 from rich.tree import Tree
 
 from ..graphs.functions import FunctionInfo
 from ..graphs.nodes import NodeRow, Selection
 from ..graphs.summary import GraphSummary, Source, TensorSpec
 from ..graphs.tree import Scope
+from .tables import FIXED, PATH, TEXT, Column, Grid
+from .text import plural
 
 JSON_SCHEMA = "ckpttools.graph/1"
 TOP_OPS = 20  # op types listed in the terminal summary (all of them when piped or in JSON)
 TABLE_INPUTS = 4  # inputs shown per row in the terminal table (all of them when piped or in JSON)
 TREE_OPS = 4  # op types named per scope in the tree
+TERMINAL_ROWS = 200  # node rows drawn on a terminal without --limit (rich lays out ~1k rows/s); piped: all
 
 
 def shape_text(shape: Sequence[int | None] | None) -> str:
@@ -94,20 +96,30 @@ class GraphOutput:
 
     # --- nodes ---------------------------------------------------------------------------------------
 
-    def nodes(self, rows: Sequence[NodeRow], title: str | None = None) -> None:
-        """One row per node: name, op, inputs, device, attributes."""
+    def nodes(self, rows: Sequence[NodeRow], title: str | None = None, limit: int | None = None) -> None:
+        """One row per node: name, op, inputs, device, attributes.
+
+        On a terminal, a big table without ``--limit`` shows its first ``TERMINAL_ROWS`` rows and says
+        how to see the rest: laying out thousands of rows takes rich seconds, and nobody reads them
+        scrolling past; piped output always has every row.
+        """
         if self.plain:
             self._lines([_plain_node(row) for row in rows])
             return
-        table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title or ""))
+        total = len(rows)
+        if limit is None and total > TERMINAL_ROWS:
+            rows = rows[:TERMINAL_ROWS]
+            self.notes([f"showing the first {TERMINAL_ROWS} of {total:,} nodes on the terminal; "
+                        "--limit N shows N, piped output (| less) shows all"])
         with_device = any(row.device for row in rows)  # most graphs have none: no empty column then
-        for column in ("name", "op", "inputs", "device", "attributes"):
-            if column != "device" or with_device:
-                table.add_column(column, overflow="fold")
+        # an op type is one word; attributes (key=value words) wrap first, then inputs, then names at '/'
+        columns = [Column("name", PATH), Column("op", FIXED), Column("inputs", PATH, give=1)]
+        columns += [Column("device", give=1)] * with_device + [Column("attributes", give=2)]
+        grid = Grid(_escape(title or ""), columns)
         for row in rows:
-            cells = [row.name, row.op, _inputs_text(row.inputs)] + [row.device] * with_device + [attrs_text(row.attrs)]
-            table.add_row(*(_escape(cell) for cell in cells))
-        self.console.print(table, highlight=False)
+            grid.add_row([row.name, row.op, _inputs_text(row.inputs)] + [row.device] * with_device
+                         + [attrs_text(row.attrs)])
+        self.console.print(grid.renderable(), highlight=False)
 
     def functions(self, functions: Sequence[FunctionInfo], limit: int | None) -> None:
         """Each library function with its signature and nodes."""
@@ -121,7 +133,7 @@ class GraphOutput:
             self.console.print(f"[bold]{_escape(function.name)}[/bold] {_escape(signature)}  "
                                f"{_nodes_text(function.node_count)}", highlight=False, soft_wrap=True)
             if function.nodes:
-                self.nodes(function.nodes[:limit])
+                self.nodes(function.nodes[:limit], limit=limit)
 
     # --- summary -------------------------------------------------------------------------------------
 
@@ -184,7 +196,7 @@ def _inputs_text(inputs: Sequence[str]) -> str:
 
 
 def _nodes_text(count: int) -> str:
-    return f"{count:,} node" + ("" if count == 1 else "s")
+    return plural(count, "node")
 
 
 def _count(value: int | None) -> str:
@@ -195,15 +207,16 @@ def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title))
-    for number, column in enumerate(columns):
-        table.add_column(column, justify="right" if number in right else "left", overflow="fold")
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> Any:
+    """A summary table: the first column holds names (wrapping at '/'), right-aligned columns are counts."""
+    grid = Grid(_escape(title), [Column(column, PATH if number == 0 else FIXED if number in right else TEXT,
+                                        "right" if number in right else "left")
+                                 for number, column in enumerate(columns)])
     for row in rows:
-        table.add_row(*(_escape(str(cell)) for cell in row))
+        grid.add_row([str(cell) for cell in row])
     if not rows:
-        table.add_row(*(["(none)"] + [""] * (len(columns) - 1)), style="dim")
-    return table
+        grid.add_row(["(none)"] + [""] * (len(columns) - 1), "dim")
+    return grid.renderable()
 
 
 def _headline(summary: GraphSummary) -> list[str]:
@@ -215,8 +228,9 @@ def _headline(summary: GraphSummary) -> list[str]:
     if source.producer is not None:
         lines.append(f"GraphDef version (producer) {source.producer}")
     trainable = "" if summary.trainable_parameters is None else f", {summary.trainable_parameters:,} trainable"
-    lines.append(f"{summary.node_count:,} nodes, {len(summary.ops)} op types, {len(summary.variables)} variables: "
-                 f"{summary.parameters:,} model parameters ({summary.all_parameters:,} with optimizer and "
+    lines.append(f"{plural(summary.node_count, 'node')}, {plural(len(summary.ops), 'op type')}, "
+                 f"{plural(len(summary.variables), 'variable')}: {plural(summary.parameters, 'model parameter')} "
+                 f"({summary.all_parameters:,} with optimizer and "
                  f"training state{trainable})")
     return lines
 

@@ -25,7 +25,8 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
 
     PATH is a checkpoint prefix, one of its files (.index, .data-*, .meta), a
     directory (uses its 'checkpoint' file, else the newest step), a SavedModel
-    directory or a V1 checkpoint file. Optimizer state is hidden unless --all.
+    directory, a V1 checkpoint file, an .npz/.safetensors file, or a Keras
+    file (.keras, .weights.h5, legacy .h5). Optimizer state is hidden unless --all.
     Output is a table on a terminal and tab-separated lines when piped.
 
     \b
@@ -34,7 +35,15 @@ def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: b
       ckpttools ls model.ckpt-20000 --scopes 'conv_block[1-3]' --tree
       ckpttools ls model.ckpt-20000 --all --sort size
       ckpttools ls model.ckpt-20000 --json | jq '.totals'
+      ckpttools ls model.keras --all
+    \b
+    Exit codes: 0 ok, 2 bad option or pattern, 3 checkpoint not found,
+    4 bad or corrupt data, 130 Ctrl-C.
     """
+    views = [flag for flag, given in (("--tree", tree), ("--slices", slices), ("--stats", stats)) if given]
+    if len(views) > 1 and not as_json:  # (--json carries the tree and the stats together)
+        raise click.UsageError(f"{' and '.join(views)} are different views; choose one "
+                               "(--json --tree --stats gives both)")
     with open_checkpoint(path) as ckpt:
         listing = list_variables(ckpt, scopes, show_all=show_all, sort=sort)
         values = render.read_stats(ckpt, listing.shown) if stats else None

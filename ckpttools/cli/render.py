@@ -7,7 +7,6 @@ progress go to stderr so piped output stays pure data.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -16,57 +15,29 @@ from ..checkpoint import Checkpoint
 from ..errors import UnsupportedError
 from ..info import TensorInfo
 from ..ops.listing import Listing, ScopeNode, scope_tree
+from .listing_text import STATS_COLUMNS, listing_notes, row, scope_detail, totals_text, walk_tree
 from .progress import byte_progress
+from .text import human_bytes, print_json, range_text, shape_text, shard_text, write_notes
 
 JSON_SCHEMA = "ckpttools.ls/1"
 
-
-def shape_text(shape: Sequence[int]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def listing_notes(ckpt: Checkpoint, listing: Listing) -> list[str]:
-    """The one-line remarks shown beside a listing (on stderr)."""
-    notes = []
-    if ckpt.note:
-        notes.append(ckpt.note)
-    notes += ckpt.warnings
-    missing = ckpt.missing_data_files()
-    if missing:
-        notes.append(f"data file missing: {', '.join(missing)} (listing works; values cannot be read)")
-    if listing.hidden:
-        kinds = ", ".join(f"{count} {role}" for role, count in sorted(listing.hidden_roles.items()))
-        nbytes = sum(info.nbytes for info in listing.hidden)
-        count = len(listing.hidden)
-        notes.append(f"{count} non-model variables hidden ({kinds}; {human_bytes(nbytes)}); --all shows them")
-    for pattern in listing.unmatched_patterns:
-        notes.append(f"pattern '{pattern}' matched no variable")
-    return notes
-
-
-def human_bytes(size: int) -> str:
-    """Decimal units, as rich prints them: 950 bytes, 1.2 kB, 3.4 MB."""
-    if size < 1000:
-        return f"{size:,} bytes" if size != 1 else "1 byte"
-    for unit in ("kB", "MB", "GB", "TB", "PB", "EB"):
-        size /= 1000
-        if size < 1000 or unit == "EB":
-            return f"{size:,.1f} {unit}"
-    return ""
+# Re-exported: commands import these from here.
+__all__ = ["JSON_SCHEMA", "STATS_COLUMNS", "PlainOutput", "human_bytes", "listing_json", "listing_notes",
+           "output_for_stdout", "print_json", "read_stats", "shape_text", "tensor_json"]
 
 
 def read_stats(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> dict:
-    """Read each tensor once and summarise it, with a progress bar on big checkpoints."""
-    from ..ops.stats import tensor_stats  # numpy: only when values are read
+    """Read each tensor once and summarise it, with a progress bar (by bytes) on big checkpoints."""
+    from ..ops.stats import variable_stats  # numpy: only when values are read
 
     stats: dict = {}
     with byte_progress(sum(info.nbytes for info in infos), "reading values") as advance:
         for info in infos:
             try:
-                stats[info.name] = tensor_stats(ckpt.get(info.name))
+                stats[info.name] = variable_stats(ckpt, info, advance)
             except UnsupportedError:  # listed, but its dtype cannot be decoded: no stats, keep going
                 stats[info.name] = None
-            advance(info.nbytes)
+                advance(info.nbytes)
     return stats
 
 
@@ -79,91 +50,31 @@ def output_for_stdout():  # -> PlainOutput | RichOutput
     return PlainOutput()
 
 
-def print_json(document: dict[str, Any]) -> None:
-    """The ``--json`` output of every command: one indented document on stdout."""
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
-
-
 class PlainOutput:
-    """Pipe-friendly output: one tab-separated line per row; notes and totals on stderr."""
+    """Pipe-friendly output: one tab-separated line per row, counts without separators; notes and totals on stderr."""
 
     def notes(self, notes: Sequence[str]) -> None:
-        for note in notes:
-            sys.stderr.write(f"note: {note}\n")
+        write_notes(notes)
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
-        for info in listing.shown:
-            sys.stdout.write("\t".join(row(info, stats)) + "\n")
+        sys.stdout.write("".join("\t".join(row(info, stats)) + "\n" for info in listing.shown))
         sys.stderr.write(totals_text(listing) + "\n")
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:
         root = scope_tree(listing.shown)
-        sys.stdout.write(f"{ckpt.prefix}\t{root.parameters:,} parameters\t{human_bytes(root.nbytes)}\n")
+        sys.stdout.write(f"{ckpt.prefix}\t{root.parameters} parameters\t{human_bytes(root.nbytes)}\n")
         for depth, name, node in walk_tree(root):
-            sys.stdout.write("  " * depth + scope_text(name, node, markup=False) + "\n")
+            sys.stdout.write("  " * depth + f"{name}  {scope_detail(node, plain=True)}\n")
 
     def slices(self, listing: Listing) -> None:
         parted = [info for info in listing.shown if info.partitioned]
         if not parted:
-            sys.stderr.write("note: no partitioned variables among those selected\n")
+            write_notes(["no partitioned variables among those selected"])
         for info in parted:
             for number, part in enumerate(info.slices):
                 fields = [info.name, str(number), range_text(part.start, part.stop),
                           shape_text(part.shape), shard_text(part.shard), str(part.nbytes)]
                 sys.stdout.write("\t".join(fields) + "\n")
-
-
-STATS_COLUMNS = ("min", "max", "mean", "std", "nan", "inf")
-
-
-def row(info: TensorInfo, stats: dict | None) -> list[str]:
-    """One variable's cells: name, dtype, shape, parameters, bytes (and the stats columns)."""
-    cells = [info.name, info.dtype, shape_text(info.shape), f"{info.size:,}", str(info.nbytes)]
-    if stats is None:
-        return cells
-    found = stats.get(info.name)
-    if found is None:
-        return cells + ["-"] * len(STATS_COLUMNS)
-    numbers = [found.min, found.max, found.mean, found.std]
-    return cells + ["-" if n is None else f"{n:.6g}" for n in numbers] + [str(found.nan), str(found.inf)]
-
-
-def totals_text(listing: Listing) -> str:
-    totals = listing.totals
-    return f"total: {totals.variables} variables, {totals.parameters:,} parameters, {human_bytes(totals.nbytes)}"
-
-
-def range_text(start: Sequence[int], stop: Sequence[int]) -> str:
-    return "[" + ", ".join(f"{a}:{b}" for a, b in zip(start, stop)) + "]"
-
-
-def shard_text(shard: int | None) -> str:
-    return "-" if shard is None else str(shard)
-
-
-def walk_tree(node: ScopeNode, depth: int = 0):  # -> Iterator[tuple[int, str, ScopeNode]]
-    """Yield (depth, label, node) in display order, folding single-child chains (a/b/c) into one line."""
-    for child in node.children.values():
-        name = child.name
-        while len(child.children) == 1 and child.tensor is None:
-            child = next(iter(child.children.values()))
-            name = f"{name}/{child.name}"
-        yield depth, name, child
-        yield from walk_tree(child, depth + 1)
-
-
-def scope_text(name: str, node: ScopeNode, markup: bool) -> str:
-    """A tree line: a variable with dtype, shape and size, or a scope with its totals."""
-    if markup:
-        from rich.markup import escape  # rich is loaded already whenever markup is wanted
-
-        name = escape(name)
-    if node.tensor is not None and not node.children:
-        info = node.tensor
-        detail = f"{info.dtype} {shape_text(info.shape)}  {info.size:,}"
-        return f"{name}  [dim]{detail}[/dim]" if markup else f"{name}  {detail}"
-    detail = f"{node.parameters:,} parameters, {human_bytes(node.nbytes)}"
-    return f"[bold]{name}[/bold]  {detail}" if markup else f"{name}  {detail}"
 
 
 # --- JSON --------------------------------------------------------------------

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.table import Table
 from rich.tree import Tree
 
 from ..checkpoint import Checkpoint
 from ..info import MODEL
 from ..ops.listing import Listing, scope_tree
-from .render import STATS_COLUMNS, human_bytes, range_text, row, scope_text, shape_text, shard_text, walk_tree
+from .listing_text import STATS_COLUMNS, row, scope_detail, walk_tree
+from .tables import FIXED, PATH, Column, Grid
+from .text import human_bytes, plural, range_text, shape_text, shard_text
 
 
 class RichOutput:
@@ -27,34 +28,18 @@ class RichOutput:
             self.errors.print(f"[dim]note:[/dim] {escape(note)}", highlight=False, soft_wrap=True, markup=True)
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
-        table = Table(title=f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", title_justify="left",
-                      show_footer=True, header_style="bold")
-        table.add_column("name", footer=f"{listing.totals.variables} variables", overflow="fold")
-        table.add_column("dtype")
-        table.add_column("shape")
-        table.add_column("parameters", justify="right", footer=f"{listing.totals.parameters:,}")
-        table.add_column("bytes", justify="right", footer=human_bytes(listing.totals.nbytes))
-        for column in STATS_COLUMNS if stats is not None else ():
-            table.add_column(column, justify="right")
-        # TF2: the variable's own name (Keras: sequential/dense/kernel) beside its object path
-        own_names = any(info.original_name and info.original_name != info.name for info in listing.shown)
-        if own_names:
-            table.add_column("variable name", style="dim", overflow="fold")
-        for info in listing.shown:
-            cells = [escape(cell) for cell in row(info, stats)]  # names are text, never markup
-            cells[4] = f"{info.nbytes:,}"
-            if own_names:
-                cells.append(escape(info.original_name or ""))
-            table.add_row(*cells, style=None if info.role == MODEL else "dim")
-        self.console.print(table)
+        """The listing table, laid out for the console's width (see ``listing_table``)."""
+        self.console.print(listing_table(ckpt, listing, stats, self.console))
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:
         root = scope_tree(listing.shown)
-        title = f"{escape(ckpt.prefix)}  {root.parameters:,} parameters, {human_bytes(root.nbytes)}"
+        title = f"{escape(ckpt.prefix)}  {plural(root.parameters, 'parameter')}, {human_bytes(root.nbytes)}"
         tree = Tree(title, guide_style="dim")
         branches = {-1: tree}
         for depth, name, node in walk_tree(root):
-            branches[depth] = branches[depth - 1].add(scope_text(name, node, markup=True))
+            detail = escape(scope_detail(node, plain=False))
+            label = f"{escape(name)}  [dim]{detail}[/dim]" if node.tensor else f"[bold]{escape(name)}[/bold]  {detail}"
+            branches[depth] = branches[depth - 1].add(label)
         self.console.print(tree, highlight=False)
 
     def slices(self, listing: Listing) -> None:
@@ -62,13 +47,58 @@ class RichOutput:
         if not parted:
             self.errors.print("note: no partitioned variables among those selected", highlight=False)
             return
-        table = Table(title="partitioned variables", title_justify="left", header_style="bold")
-        for column in ("variable", "part", "range", "shape", "shard", "bytes"):
-            table.add_column(column, justify="right" if column in ("part", "bytes") else "left")
+        grid = Grid("partitioned variables", [Column("variable", PATH), Column("part", FIXED, "right"),
+                                              Column("range"), Column("shape"), Column("shard", FIXED),
+                                              Column("bytes", FIXED, "right")])
         for info in parted:
-            table.add_row(f"{escape(info.name)} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes),
-                          style="bold")
+            grid.add_row([f"{info.name} {shape_text(info.shape)}", "", "", "", "", human_bytes(info.nbytes)], "bold")
             for number, part in enumerate(info.slices):
-                table.add_row("", str(number), range_text(part.start, part.stop), shape_text(part.shape),
-                              shard_text(part.shard), human_bytes(part.nbytes))
-        self.console.print(table)
+                grid.add_row(["", str(number), range_text(part.start, part.stop), shape_text(part.shape),
+                              shard_text(part.shard), human_bytes(part.nbytes)])
+        self.console.print(grid.renderable())
+
+
+def listing_table(ckpt: Checkpoint, listing: Listing, stats: dict | None, console: Console) -> RenderableType:
+    """The ``ls`` table at the console's width: names wrap at ``/``, numbers and totals never wrap.
+
+    TF2 variables' own names (Keras: ``sequential/dense/kernel``) get a column when it fits and fold
+    under the object path otherwise; with ``--stats`` on a narrow terminal, parameters and bytes
+    (in the totals and the piped form) make room for the values, then a compact frame. Layouts are
+    compared by their strings' widths (cheap); big listings are drawn without rich's measuring pass.
+    """
+    own_names = any(info.original_name and info.original_name != info.name for info in listing.shown)
+    # (own names in a column of their own, parameters and bytes columns, compact), widest first
+    layouts = [(True, True, False)] if own_names else []
+    layouts += [(False, True, False)]
+    if stats is not None:
+        layouts += [(False, False, False), (False, False, True)]
+    grid = None
+    for separate_names, sizes, compact in layouts:
+        grid = listing_grid(ckpt, listing, stats, own_names, separate_names, sizes, compact)
+        if grid.width() <= console.width:
+            break
+    return grid.renderable()
+
+
+def listing_grid(ckpt: Checkpoint, listing: Listing, stats: dict | None, own_names: bool, separate_names: bool,
+                 sizes: bool, compact: bool) -> Grid:
+    """The listing as strings in one layout (see ``listing_table``)."""
+    totals = listing.totals
+    columns = [Column("name", PATH, footer=plural(totals.variables, "variable")), Column("dtype", FIXED),
+               Column("shape")]
+    if sizes:
+        columns += [Column("parameters", FIXED, "right", f"{totals.parameters:,}"),
+                    Column("bytes", FIXED, "right", human_bytes(totals.nbytes))]
+    columns += [Column(name, FIXED, "right") for name in (STATS_COLUMNS if stats is not None else ())]
+    if separate_names:
+        columns.append(Column("variable name", PATH, style="dim"))
+    grid = Grid(f"{escape(ckpt.prefix)} [dim]({ckpt.format})[/dim]", columns, compact=compact)
+    for info in listing.shown:
+        cells: list = row(info, stats, plain=False, digits=3 if compact else None)
+        own = info.original_name if own_names and info.original_name != info.name else None
+        cells[0] = (info.name, None if separate_names else own)
+        cells = cells[:3] + (cells[3:] if sizes else cells[5:])
+        if separate_names:
+            cells.append(info.original_name or "")
+        grid.add_row(cells, "" if info.role == MODEL else "dim")
+    return grid

@@ -12,7 +12,8 @@ from ..errors import EXIT_INTERRUPTED
 from ..training.datasets import parse_classes
 from ..training.runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
-from .render import print_json
+from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
+from .text import print_json
 from .tfimport import import_tfcore
 
 _DEFAULTS = RunConfig()
@@ -75,6 +76,7 @@ def config_from_options(settings: dict[str, Any], base: RunConfig | None = None)
 
 @click.command()
 @training_options
+@cluster_options
 @click.option("--resume", is_flag=True, help="continue the run in --out from its latest checkpoint")
 @click.option("--force", is_flag=True, help="start a new run in a directory that holds one (old files are moved)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON (schema ckpttools.train/1)")
@@ -92,17 +94,26 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
       ckpttools train --model deep_mnist --data ~/data/fashion-mnist --epochs 10 --out runs/deep
       ckpttools train --model lenet5 --classes 5-9 --per-class 20 --steps 300 --out runs/fewshot
       ckpttools train --out runs/deep --steps 20000 --resume
+      ckpttools train --cluster local --workers 2 --ps 2 --steps 500 --out runs/dist
     \b
     Exit codes: 0 done, 2 bad option or settings that conflict with the run
     being resumed, 3 data or run not found, 4 malformed data, 5 RUN not
-    writable or holding another run, 6 TensorFlow missing, 130 Ctrl-C.
+    writable or holding another run, 6 TensorFlow missing, 8 a cluster task
+    could not start or failed, 130 Ctrl-C.
     """
+    cluster = pop_cluster_settings(settings)
     run_dir = Path(out or f"runs/{settings.get('model') or _DEFAULTS.model}")
+    if cluster.local:
+        raise SystemExit(run_local(cluster, run_dir, resume, force))
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else RunConfig()
     config = config_from_options(settings, base)
+    task = cluster.run()
     tfcore = import_tfcore()
-    with trainview.EpochProgress() as progress:
-        result = tfcore.train(config, run_dir, resume=resume, force=force, on_step=progress)
+    with exit_hard_on_error(task), trainview.EpochProgress() as progress:
+        result = tfcore.train(config, run_dir, resume=resume, force=force, on_step=progress, cluster=task)
+    if result is None:  # a parameter server or a worker other than the chief: nothing to report
+        end_task(task)
+        return
     if result.moved_to:
         click.echo(f"note: moved the previous run's files to {result.moved_to}", err=True)
     if result.interrupted:
@@ -112,5 +123,4 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
         print_json(trainview.train_json(result))
     elif not result.interrupted:
         click.echo(trainview.train_line(result))
-    if result.interrupted:
-        raise SystemExit(EXIT_INTERRUPTED)
+    end_task(task, EXIT_INTERRUPTED if result.interrupted else 0)

@@ -6,12 +6,15 @@ results go to stdout, so ``ckpttools eval --json`` and the final ``train`` line 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from .text import plural
 
 EVAL_SCHEMA = "ckpttools.eval/1"
 TRAIN_SCHEMA = "ckpttools.train/1"
@@ -103,12 +106,33 @@ def eval_json(result: Any) -> dict[str, Any]:
             "confusion_matrix": result.confusion.tolist()}
 
 
+def eval_line(result: Any) -> str:
+    """``runs/cnn5/model.ckpt-390 (step 390), test split, 1,000 examples: accuracy 0.7500, loss 0.6677``."""
+    step = f" (step {result.step})" if result.step is not None else ""
+    return (f"{result.checkpoint}{step}, {result.split} split, {plural(result.examples, 'example')}: "
+            f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
+
+
+def eval_rows(result: Any) -> list[list[str]]:
+    """Piped ``eval``: per true class ``label, name, examples, correct, accuracy`` then the predicted counts."""
+    return [[str(row.label), row.name, str(row.examples), str(row.correct),
+             f"{row.accuracy:.4f}" if row.examples else "-", *(str(int(n)) for n in result.confusion[row.label])]
+            for row in result.per_class]
+
+
+def write_eval(result: Any) -> None:
+    """The eval result on stdout: the table on a terminal; piped, tab-separated rows (summary on stderr)."""
+    if sys.stdout.isatty():
+        print_eval(result)
+        return
+    sys.stdout.write("".join("\t".join(fields) + "\n" for fields in eval_rows(result)))
+    sys.stderr.write(eval_line(result) + "\n")
+
+
 def print_eval(result: Any, console: Console | None = None) -> None:
     """A summary line and the confusion matrix (rows: true class; columns: predicted) with per-class accuracy."""
     console = console or Console()
-    step = f" (step {result.step})" if result.step is not None else ""
-    console.print(f"{escape(result.checkpoint)}{step}, {result.split} split, {result.examples:,} examples: "
-                  f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}", highlight=False, soft_wrap=True)
+    console.print(escape(eval_line(result)), highlight=False, soft_wrap=True)
     table = Table(title="confusion matrix: rows are true classes, columns predicted", title_justify="left")
     table.add_column("true class")
     for label in range(len(result.class_names)):
@@ -125,4 +149,5 @@ def _cell(count: int, diagonal: bool) -> str:
     return f"[bold]{count}[/bold]" if diagonal else (str(count) if count else "[dim]0[/dim]")
 
 
-__all__ = ["EpochProgress", "eval_json", "print_eval", "train_json", "train_line"]
+__all__ = ["EpochProgress", "eval_json", "eval_line", "eval_rows", "print_eval", "train_json", "train_line",
+           "write_eval"]

@@ -10,8 +10,10 @@ import click
 from ..errors import EXIT_INTERRUPTED, ConfigError
 from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
+from ..transfer.rename import read_map_file
 from . import trainview
-from .render import print_json
+from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
+from .text import print_json
 from .tfimport import import_tfcore
 from .train import config_from_options, training_options
 from .transfer_view import print_plan
@@ -19,11 +21,13 @@ from .transfer_view import print_plan
 
 @click.command()
 @click.option("--from", "source", metavar="SOURCE",
-              help="checkpoint prefix or directory, SavedModel, .npz or .safetensors to start from")
+              help="checkpoint prefix or directory, SavedModel, .npz, .safetensors or Keras file to start from")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="source variables to take (repeatable)")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="source variables to leave out (repeatable)")
 @click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
               help="rename source scopes onto the model's, in order; 're:REGEX=REPL' for regular expressions")
+@click.option("--map-file", "map_files", multiple=True, metavar="FILE",
+              help="rules from FILE, one per line (ckpttools doctor --write-map); applied before --map rules")
 @click.option("--with-optimizer-state", is_flag=True, help="also copy optimizer slots (never by default)")
 @click.option("--on-missing", type=click.Choice(MISSING_POLICIES), default="warn", show_default=True,
               help="a selected source variable with no target")
@@ -39,13 +43,14 @@ from .transfer_view import print_plan
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--init-only", is_flag=True, help="write the warm-started checkpoint (step 0) without training")
 @training_options
+@cluster_options
 @click.option("--resume", is_flag=True, help="continue a transfer run in --out from its latest checkpoint")
 @click.option("--force", is_flag=True, help="start in a directory that holds another run (old files are moved)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and result as JSON (schema ckpttools.transfer/1)")
 def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ...], mapping: tuple[str, ...],
-             with_optimizer_state: bool, on_missing: str, on_shape_mismatch: str, on_dtype_mismatch: str,
-             strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool, init_only: bool,
-             out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
+             map_files: tuple[str, ...], with_optimizer_state: bool, on_missing: str, on_shape_mismatch: str,
+             on_dtype_mismatch: str, strict: bool, freeze: tuple[str, ...], lr_mult: tuple[str, ...], dry_run: bool,
+             init_only: bool, out: str | None, resume: bool, force: bool, as_json: bool, **settings: Any) -> None:
     """Start a new model from selected layers of a checkpoint, then fine-tune it.
 
     Prints the plan first: every variable of the new model with its source and
@@ -59,16 +64,27 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
       ckpttools transfer --from runs/pretrain --scopes 'conv_block[1-3]' --freeze \\
           --model cnn5 --classes 5-9 --per-class 100 --out runs/transfer
       ckpttools transfer --from old/model.ckpt-20000 --map Net/=cnn/ --dry-run
+      ckpttools transfer --from old/model.ckpt-20000 --map-file fix.map --dry-run --strict
       ckpttools transfer --from weights.npz --scopes 'conv_block*' --lr-mult 'conv_block*=0.1' --out runs/ft
       ckpttools transfer --out runs/transfer --resume --steps 2000
+      ckpttools transfer --from runs/pretrain --scopes 'conv_block*' --cluster local --workers 2 --out runs/ft
     \b
     Exit codes: 0 done, 2 bad option or --map, 3 source or data not found,
     4 malformed data, 5 RUN not writable or holding another run, 6 TensorFlow
-    missing, 7 plan fails --strict or an 'error' policy, 130 Ctrl-C.
+    missing, 7 plan fails --strict or an 'error' policy, 8 a cluster task
+    could not start or failed, 130 Ctrl-C.
     """
+    mapping = tuple(rule for path in map_files for rule in read_map_file(path)) + mapping
+    cluster = pop_cluster_settings(settings)
+    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
+    if cluster.local and not dry_run:
+        raise SystemExit(run_local(cluster, run_dir, resume, force))
+    if cluster.partition_min_bytes is not None:
+        raise ConfigError("--partition-min-bytes is not supported by transfer: the plan matches whole variables, "
+                          "not their partitions; transfer without it, or train the partitioned run from scratch")
+    task = cluster.run()
     import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
     from ..tfcore import transfer as engine
-    run_dir = Path(out or f"runs/transfer-{settings.get('model') or 'cnn5'}")
     options = _options(engine, run_dir, resume, source, scopes, exclude, mapping, with_optimizer_state,
                        on_missing, on_shape_mismatch, on_dtype_mismatch, strict, freeze, lr_mult)
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else None
@@ -76,10 +92,14 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if dry_run:
         _show_plan(engine.plan_transfer(config, options).plan, as_json)
         return
-    show = None if resume or as_json else print_plan  # a resumed run's plan is in its transfer.json
-    with trainview.EpochProgress() as progress:
+    chief = task is None or task.task.is_chief
+    show = None if resume or as_json or not chief else print_plan  # a resumed run's plan is in its transfer.json
+    with exit_hard_on_error(task), trainview.EpochProgress() as progress:
         result = engine.transfer(config, run_dir, options, resume=resume, force=force, init_only=init_only,
-                                 on_step=progress, on_plan=show)
+                                 on_step=progress, on_plan=show, cluster=task)
+    if result.train is None:  # a parameter server or a worker other than the chief
+        end_task(task)
+        return
     if as_json:
         document = {"schema": "ckpttools.transfer/1", "plan": result.plan.to_dict(),
                     "train": trainview.train_json(result.train)}
@@ -89,7 +109,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if result.train.interrupted:
         click.echo(f"Interrupted at step {result.train.step}: saved {result.train.checkpoint}; continue with: "
                    f"ckpttools transfer --out {run_dir} --resume", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+    end_task(task, EXIT_INTERRUPTED if result.train.interrupted else 0)
 
 
 def _options(module: Any, run_dir: Path, resume: bool, source: str | None, scopes: tuple, exclude: tuple,

@@ -6,7 +6,7 @@ import sys
 
 from ..info import MODEL
 from ..transfer.plan import NEW, RESTORED, Plan, PlanEntry
-from .render import shape_text
+from .text import plural, shape_text
 
 _STYLE = {RESTORED: "green", NEW: "cyan"}
 _NOT_TRAINABLE = " (not trainable)"
@@ -22,9 +22,9 @@ def print_plan(plan: Plan) -> None:
              for u in plan.unmatched]
     statuses = [entry.status for entry in shown]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in (RESTORED, NEW, "skipped-shape", "skipped-dtype"))
-    summary = f"plan: {counts}, {len(plan.unmatched)} unmatched source variables"
+    summary = f"plan: {counts}, {plural(len(plan.unmatched), 'unmatched source variable')}"
     if hidden:
-        summary += f" ({hidden} optimizer/bookkeeping variables start fresh, not shown)"
+        summary += f" ({plural(hidden, 'optimizer/bookkeeping variable')} start fresh, not shown)"
     if not sys.stdout.isatty():
         for row in rows:
             sys.stdout.write("\t".join(row) + "\n")

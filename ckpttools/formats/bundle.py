@@ -104,6 +104,16 @@ class BundleReader:
         nbytes = sum(s.nbytes for s in slices)
         return TensorInfo(key, key, dtype.name, entry.shape, nbytes, shards=shards, slices=tuple(slices))
 
+    def stored_parts(self) -> Iterator[tuple[str, messages.BundleEntry, messages.BundleEntry]]:
+        """Every byte range the index promises: ``(key, entry, part)``, ``part`` being the entry itself for a
+        whole tensor and each slice's entry for a partitioned one. ``verify`` checks their sizes and crc32c.
+        """
+        for key, entry in self._entries.items():
+            if not entry.slices:
+                yield key, entry, entry
+            for extents in entry.slices:
+                yield key, entry, self._slice_entry(key, extents)
+
     def _slice_entry(self, key: str, extents: list[tuple[int, int]]) -> messages.BundleEntry:
         part = self._slice_entries.get(slice_key(key, extents))
         if part is None:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checkpoint import open_checkpoint
+from ..checkpoint import Checkpoint, open_checkpoint
+from ..errors import PatternError
 from ..info import TensorInfo
+from ..transfer.rename import Renamer
 from .listing import list_variables
 
 IDENTICAL, CLOSE, CHANGED = "identical", "close", "changed"
@@ -40,6 +42,12 @@ class Diff:
     shape_changed: list[tuple[TensorInfo, TensorInfo]] = field(default_factory=list)
     dtype_changed: list[tuple[TensorInfo, TensorInfo]] = field(default_factory=list)
     values: list[ValueDiff] = field(default_factory=list)
+    a: str = ""  # the checkpoints actually read (resolved prefixes)
+    b: str = ""
+    notes: list[str] = field(default_factory=list)  # how a directory was resolved ("A: using ...")
+
+    def count(self, status: str) -> int:
+        return sum(1 for v in self.values if v.status == status)
 
     @property
     def changed(self) -> list[ValueDiff]:
@@ -58,37 +66,86 @@ def diff(
     rtol: float = 0.0,
     atol: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    mapping: Sequence[str] = (),
 ) -> Diff:
     """Compare the selected variables of ``a`` and ``b`` by name.
+
+    ``mapping`` holds ``--map`` rules (``transfer.rename``) that turn A's names into B's, so files that
+    name the same weights differently (a ``.keras`` file and a TF checkpoint of its model) compare.
 
     Example:
         >>> result = diff("runs/pretrained", "runs/finetuned", scopes=["conv_block[1-3]"])
         >>> result.equal  # the frozen layers did not change
         True
     """
-    result = Diff()
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
-        infos_a = {info.name: info for info in list_variables(left, scopes, show_all=include_all).shown}
-        infos_b = {info.name: info for info in list_variables(right, scopes, show_all=include_all).shown}
-        result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
-        result.only_in_b = [infos_b[name] for name in sorted(infos_b.keys() - infos_a.keys())]
-        for name in sorted(infos_a.keys() & infos_b.keys()):
-            info_a, info_b = infos_a[name], infos_b[name]
-            if info_a.shape != info_b.shape:
-                result.shape_changed.append((info_a, info_b))
-            elif info_a.dtype != info_b.dtype:
-                result.dtype_changed.append((info_a, info_b))
-            else:
-                result.values.append(compare_values(name, left.get(name), right.get(name), rtol, atol))
-            if progress:
-                progress(info_a.nbytes + info_b.nbytes)
+        return compare(left, right, scopes, include_all, rtol, atol, progress, mapping)
+
+
+def _selected(left: Checkpoint, right: Checkpoint, scopes: Sequence[str], include_all: bool,
+              mapping: Sequence[str] = ()) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """The selected variables of each side by the name they are matched on (A's after ``mapping``)."""
+    return (_renamed(list_variables(left, scopes, show_all=include_all).shown, mapping),
+            {info.name: info for info in list_variables(right, scopes, show_all=include_all).shown})
+
+
+def _renamed(infos: Sequence[TensorInfo], mapping: Sequence[str]) -> dict[str, TensorInfo]:
+    """A's variables by the name they get under ``mapping`` (their own name without rules)."""
+    if not mapping:
+        return {info.name: info for info in infos}
+    rename = Renamer(mapping)
+    out: dict[str, TensorInfo] = {}
+    for info in infos:
+        new = rename(info.name)
+        if new in out:
+            raise PatternError(f"--map gives '{out[new].name}' and '{info.name}' the same name '{new}'")
+        out[new] = info
+    return out
+
+
+def bytes_to_compare(left: Checkpoint, right: Checkpoint, scopes: Sequence[str] = (),
+                     include_all: bool = False, mapping: Sequence[str] = ()) -> int:
+    """How many bytes ``compare`` reads (both sides of the same-shape, same-dtype pairs): a progress total."""
+    infos_a, infos_b = _selected(left, right, scopes, include_all, mapping)
+    return sum(infos_a[name].nbytes + infos_b[name].nbytes for name in infos_a.keys() & infos_b.keys()
+               if (infos_a[name].shape, infos_a[name].dtype) == (infos_b[name].shape, infos_b[name].dtype))
+
+
+def compare(
+    left: Checkpoint,
+    right: Checkpoint,
+    scopes: Sequence[str] = (),
+    include_all: bool = False,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+    mapping: Sequence[str] = (),
+) -> Diff:
+    """``diff`` of two open checkpoints; ``progress`` gets the bytes compared, chunk by chunk."""
+    result = Diff(a=left.prefix, b=right.prefix)
+    result.notes = [f"{side}: {ckpt.note}" for side, ckpt in (("A", left), ("B", right)) if ckpt.note]
+    infos_a, infos_b = _selected(left, right, scopes, include_all, mapping)
+    result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
+    result.only_in_b = [infos_b[name] for name in sorted(infos_b.keys() - infos_a.keys())]
+    for name in sorted(infos_a.keys() & infos_b.keys()):
+        info_a, info_b = infos_a[name], infos_b[name]
+        if info_a.shape != info_b.shape:
+            result.shape_changed.append((info_a, info_b))
+        elif info_a.dtype != info_b.dtype:
+            result.dtype_changed.append((info_a, info_b))
+        else:
+            result.values.append(compare_values(name, left.get(info_a.name), right.get(name), rtol, atol,
+                                                progress))
     return result
 
 
-def compare_values(name: str, a: np.ndarray, b: np.ndarray, rtol: float = 0.0, atol: float = 0.0) -> ValueDiff:
+def compare_values(name: str, a: np.ndarray, b: np.ndarray, rtol: float = 0.0, atol: float = 0.0,
+                   progress: Callable[[int], None] | None = None) -> ValueDiff:
     """Compare two same-shape arrays chunk by chunk; NaN equals NaN, NaN vs a number is infinitely far."""
+    advance = progress or (lambda nbytes: None)
     if a.dtype == object or b.dtype == object:  # strings: equal or not, no distance
         mismatched = int(np.sum(a != b))
+        advance(a.nbytes + b.nbytes)
         return ValueDiff(name, CHANGED if mismatched else IDENTICAL, mismatched=mismatched)
     wide = np.complex128 if np.iscomplexobj(a) or np.iscomplexobj(b) else np.float64
     flat_a, flat_b = a.reshape(-1), b.reshape(-1)
@@ -98,6 +155,7 @@ def compare_values(name: str, a: np.ndarray, b: np.ndarray, rtol: float = 0.0, a
     for start in range(0, flat_a.size, _CHUNK):
         x = flat_a[start : start + _CHUNK].astype(wide)
         y = flat_b[start : start + _CHUNK].astype(wide)
+        advance(x.size * (a.itemsize + b.itemsize))
         if np.array_equal(x, y, equal_nan=True):
             continue
         identical = False

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import NotFoundError
+from ..errors import ArgumentError, NotFoundError
 from ..formats import dtypes
 from ..formats.safetensors import CODE_FOR_NAME, DTYPES
 from ..info import TensorInfo
@@ -25,6 +25,7 @@ from ..storage.prefetch import prefetch
 from .listing import list_variables
 
 FORMATS = ("npz", "safetensors")
+SUFFIXES = {".npz": "npz", ".safetensors": "safetensors"}
 # npz (numpy) has no bfloat16/float8: these are widened to float32, which holds them exactly.
 _WIDENED = ("bfloat16", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz")
 
@@ -37,6 +38,7 @@ class ExtractReport:
 
     path: str
     format: str
+    source: str = ""  # the checkpoint actually read (resolved prefix)
     written: list[TensorInfo] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
     converted: dict[str, str] = field(default_factory=dict)  # name -> what changed
@@ -83,19 +85,32 @@ def write_weights(
         >>> write_weights("runs/cnn", "weights.npz", scopes=["cnn/*"]).nbytes
         1041632
     """
-    fmt = fmt or ("safetensors" if out.endswith(".safetensors") else "npz")
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    fmt = output_format(out, fmt)
     check_writable(out, force)
     with open_checkpoint(source) as ckpt:
         chosen = select(ckpt, scopes, include_all)
-        report = ExtractReport(out, fmt)
+        report = ExtractReport(out, fmt, ckpt.prefix)
         with atomic_path(out, force) as tmp:
             if fmt == "npz":
                 _write_npz(ckpt, chosen, tmp, compress, report, progress or (lambda n: None))
             else:
                 _write_safetensors(ckpt, chosen, tmp, report, progress or (lambda n: None))
     return report
+
+
+def output_format(out: str, fmt: str | None = None) -> str:
+    """The format to write ``out`` in: ``fmt`` if given, else from its suffix; an unknown suffix is an error."""
+    suffix = os.path.splitext(out)[1].lower()
+    named = SUFFIXES.get(suffix)
+    if fmt is not None and fmt not in FORMATS:
+        raise ArgumentError(f"{out}: unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    if fmt is not None and named is not None and named != fmt:
+        raise ArgumentError(f"{out}: the name says {named} but the format asked for is {fmt}")
+    if fmt is None and named is None:
+        known = " or ".join(SUFFIXES)
+        what = f"unknown output suffix '{suffix}'" if suffix else "no suffix to tell the format"
+        raise ArgumentError(f"{out}: {what}; name it {known} (or give --format {'|'.join(FORMATS)})")
+    return fmt or named
 
 
 def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
@@ -109,6 +124,7 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
                     _write_npy_header(member, info.shape, dtypes.from_name(info.dtype).numpy)
                     for chunk in prefetch(stream):  # the next chunk is read while this one is written
                         member.write(chunk)
+                        progress(len(chunk))  # by bytes, so a bar moves inside a big tensor
                 report.written.append(info)
             else:
                 value = _npz_value(info, ckpt.get(info.name), report)
@@ -116,7 +132,7 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
                     with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
                         _write_npy(member, value)
                     report.written.append(info)
-            progress(info.nbytes)
+                progress(info.nbytes)
 
 
 def _write_npy_header(member, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -163,6 +179,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
         code = CODE_FOR_NAME.get(info.dtype)
         if code is None:
             report.skipped[info.name] = f"safetensors has no {info.dtype} type"
+            progress(info.nbytes)
             continue
         nbytes = info.size * DTYPES[code][1].itemsize
         header[info.name] = {"dtype": code, "shape": list(info.shape), "data_offsets": [offset, offset + nbytes]}
@@ -184,8 +201,8 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
             for chunk in prefetch(stream):
                 f.write(chunk)
                 written += len(chunk)
+                progress(len(chunk))
             if written != nbytes:
                 raise ValueError(f"'{info.name}': {written} bytes read, header says {nbytes}")
             report.written.append(info)
-            progress(info.nbytes)
 

@@ -1,12 +1,24 @@
-"""Summary statistics of tensor values, computed in bounded extra memory."""
+"""Summary statistics of tensor values, computed in bounded extra memory.
+
+A tensor whose stored bytes are its array (V2, whole, native order) is summarised while it streams
+from its shard, chunk by chunk, so a progress bar can advance by bytes inside a big tensor and memory
+stays at a chunk; any other tensor is read whole first.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..checkpoint import Checkpoint
+from ..formats import dtypes
+from ..info import TensorInfo
+
 _CHUNK = 1 << 20  # elements per step: temporaries stay ~8 MB whatever the tensor
+
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,38 @@ class TensorStats:
     inf: int
 
 
+class _Running:
+    """Running min, max, mean and variance (Chan et al. merge) over chunks of values."""
+
+    def __init__(self) -> None:
+        self.count = self.nan = self.inf = 0
+        self.mean = self.m2 = 0.0
+        self.low, self.high = np.inf, -np.inf
+
+    def add(self, flat: np.ndarray) -> None:
+        for start in range(0, flat.size, _CHUNK):
+            chunk = flat[start : start + _CHUNK].astype(np.float64)
+            finite = np.isfinite(chunk)
+            self.nan += int(np.isnan(chunk).sum())
+            self.inf += int(np.isinf(chunk).sum())
+            values = chunk[finite]
+            if not values.size:
+                continue
+            chunk_mean = float(values.mean())
+            chunk_m2 = float(np.square(values - chunk_mean).sum())
+            merged = self.count + values.size
+            delta = chunk_mean - self.mean
+            self.mean += delta * values.size / merged
+            self.m2 += chunk_m2 + delta * delta * self.count * values.size / merged
+            self.count = merged
+            self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
+
+    def result(self) -> TensorStats:
+        if self.count == 0:
+            return TensorStats(None, None, None, None, self.nan, self.inf)
+        return TensorStats(self.low, self.high, self.mean, (self.m2 / self.count) ** 0.5, self.nan, self.inf)
+
+
 def tensor_stats(array: np.ndarray) -> TensorStats | None:
     """Statistics of a numeric array, or None for strings and complex numbers.
 
@@ -30,25 +74,37 @@ def tensor_stats(array: np.ndarray) -> TensorStats | None:
     """
     if array.dtype == object or np.iscomplexobj(array):
         return None
-    flat = array.reshape(-1)
-    count = nan = inf = 0
-    mean = m2 = 0.0  # running mean and sum of squared deviations (Chan et al. merge)
-    low, high = np.inf, -np.inf
-    for start in range(0, flat.size, _CHUNK):
-        chunk = flat[start : start + _CHUNK].astype(np.float64)
-        finite = np.isfinite(chunk)
-        nan += int(np.isnan(chunk).sum())
-        inf += int(np.isinf(chunk).sum())
-        values = chunk[finite]
-        if values.size:
-            chunk_mean = float(values.mean())
-            chunk_m2 = float(np.square(values - chunk_mean).sum())
-            merged = count + values.size
-            delta = chunk_mean - mean
-            mean += delta * values.size / merged
-            m2 += chunk_m2 + delta * delta * count * values.size / merged
-            count = merged
-            low, high = min(low, float(values.min())), max(high, float(values.max()))
-    if count == 0:
-        return TensorStats(None, None, None, None, nan, inf)
-    return TensorStats(low, high, mean, (m2 / count) ** 0.5, nan, inf)
+    running = _Running()
+    running.add(array.reshape(-1))
+    return running.result()
+
+
+def chunk_stats(chunks: Iterable[bytes], dtype: np.dtype, progress: Progress | None = None) -> TensorStats:
+    """Statistics of a tensor given as its raw bytes in chunks (an element may straddle two chunks)."""
+    running = _Running()
+    carry = b""
+    for chunk in chunks:
+        if carry:
+            chunk, carry = carry + chunk, b""
+        whole = len(chunk) - len(chunk) % dtype.itemsize
+        if whole < len(chunk):
+            carry = bytes(chunk[whole:])
+        running.add(np.frombuffer(chunk, dtype=dtype, count=whole // dtype.itemsize))
+        if progress:
+            progress(whole)
+    return running.result()
+
+
+def variable_stats(ckpt: Checkpoint, info: TensorInfo, progress: Progress | None = None) -> TensorStats | None:
+    """Statistics of one variable, streamed from its shard where possible; ``progress`` gets bytes read."""
+    try:
+        dtype = dtypes.from_name(info.dtype).numpy
+    except KeyError:  # a dtype the reader cannot decode: get() says so
+        dtype = None
+    stream = ckpt.stream(info.name) if dtype is not None and dtype.kind != "c" and dtype.itemsize else None
+    if stream is not None:
+        return chunk_stats(stream, dtype, progress)
+    found = tensor_stats(ckpt.get(info.name))
+    if progress:
+        progress(info.nbytes)
+    return found

@@ -67,11 +67,13 @@ LearningRateScale = Callable[[Any], float]
 
 def build_train(spec: ModelSpec, config: RunConfig, num_train: int,
                 trainable: Callable[[list[Any]], list[Any]] | None = None,
-                lr_scale: LearningRateScale | None = None) -> TrainOps:
+                lr_scale: LearningRateScale | None = None,
+                wrap_optimizer: Callable[[Any], Any] | None = None) -> TrainOps:
     """The training graph for ``config`` (resolved: ``num_classes`` and ``input_shape`` set).
 
     ``trainable`` picks, from the model's trainable variables, those the optimizer may change (freezing);
-    ``lr_scale(variable)`` gives a variable's learning-rate multiplier (per-layer rates for fine-tuning).
+    ``lr_scale(variable)`` gives a variable's learning-rate multiplier (per-layer rates for fine-tuning);
+    ``wrap_optimizer`` wraps the optimizer (synchronous distributed training: ``SyncReplicasOptimizer``).
     """
     pipeline = input_pipeline(num_train, config.input_shape, config.batch_size, config.seed)
     global_step = tf.compat.v1.train.get_or_create_global_step()
@@ -92,7 +94,7 @@ def build_train(spec: ModelSpec, config: RunConfig, num_train: int,
         var_list = trainable(variables) if trainable else variables
         if not var_list:
             raise ConfigError(f"model '{spec.name}': every variable is frozen; nothing left to train")
-        minimize = _minimize(config, loss, var_list, learning_rate, global_step, lr_scale)
+        minimize = _minimize(config, loss, var_list, learning_rate, global_step, lr_scale, wrap_optimizer)
         with tf.control_dependencies([minimize]):
             train_op = examples_seen.assign_add(config.batch_size, read_value=False)
     scalar_summary = summaries.scalars(loss, accuracy, learning_rate)
@@ -116,11 +118,15 @@ def _learning_rate(config: RunConfig, global_step: Any) -> Any:
 
 
 def _minimize(config: RunConfig, loss: Any, var_list: list[Any], learning_rate: Any, global_step: Any,
-              lr_scale: LearningRateScale | None) -> Any:
+              lr_scale: LearningRateScale | None, wrap_optimizer: Callable[[Any], Any] | None = None) -> Any:
     """One optimizer, or one per learning-rate multiplier: scaling gradients would not do, since Adam
     divides them by their own running RMS. ``global_step`` advances once, after every update, so a
     decayed learning rate is read identically by all groups."""
     optimizer = _optimizer(config, learning_rate)
+    if wrap_optimizer is not None:
+        if lr_scale is not None:
+            raise ConfigError("--sync cannot be combined with --lr-mult (one synchronous optimizer per run)")
+        optimizer = wrap_optimizer(optimizer)
     if lr_scale is None:
         return optimizer.minimize(loss, global_step=global_step, var_list=var_list)
     pairs = optimizer.compute_gradients(loss, var_list=var_list)

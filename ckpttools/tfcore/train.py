@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..training import datasets, rundir
+from ..training.cluster import ClusterRun
 from ..training.datasets import DataSet
 from ..training.runconfig import RunConfig, load_run, save_run
 from .evaluate import run_eval
@@ -99,7 +100,8 @@ class TrainHooks:
 
 def train(config: RunConfig, out: str | os.PathLike, *, resume: bool = False, force: bool = False,
           on_step: StepCallback | None = None, handle_sigint: bool = True,
-          hooks: TrainHooks | None = None, init_only: bool = False) -> TrainResult:
+          hooks: TrainHooks | None = None, init_only: bool = False,
+          cluster: ClusterRun | None = None) -> TrainResult | None:
     """Train ``config`` into the run directory ``out``; returns once ``config``'s steps are done.
 
     Args:
@@ -111,6 +113,8 @@ def train(config: RunConfig, out: str | os.PathLike, *, resume: bool = False, fo
         handle_sigint: on Ctrl-C, save a checkpoint and return (``interrupted=True``).
         hooks: warm start and freezing for fine-tuning (see ``TrainHooks``).
         init_only: write the initial (e.g. warm-started) checkpoint at step 0 and evaluate it; no training.
+        cluster: run this process's task of a parameter-server cluster (see ``distributed``); only the
+            chief returns a result, the other tasks None.
 
     Example:
         >>> result = train(RunConfig(model="lenet5", classes=(5, 6, 7, 8, 9), steps=200), "runs/lenet")
@@ -118,6 +122,11 @@ def train(config: RunConfig, out: str | os.PathLike, *, resume: bool = False, fo
         'runs/lenet/model.ckpt-200'
         >>> print(f"{result.test.accuracy:.3f}")   # on the bundled test images of classes 5-9
     """
+    if cluster is not None:
+        from .distributed import run_task
+
+        return run_task(config, out, cluster, resume=resume, force=force, on_step=on_step,
+                        handle_sigint=handle_sigint, hooks=hooks, init_only=init_only)
     began = time.perf_counter()
     spec = get_model(config.model)
     out = Path(out)
@@ -195,7 +204,7 @@ class _Loop:
         while self.step < total and not stop.requested:
             self.train_step(total, clock)
             clock = time.perf_counter()
-            if self.step % self.config.checkpoint_every == 0 and self.step < total:
+            if self.checkpoint_due() and self.step < total:
                 self.save()
                 self.score("test", self.data.test)
                 clock = time.perf_counter()  # checkpoints are not training time
@@ -211,7 +220,7 @@ class _Loop:
         if next_step % config.histogram_every == 0 or next_step == total:
             fetches["details"] = ops.detail_summary
         values = self.session.run(fetches)
-        self.step = next_step
+        self.step = self.step_after(next_step)
         for key in ("scalars", "details"):
             if key in values:
                 self.writer("train").add_summary(values[key], self.step)
@@ -220,6 +229,13 @@ class _Loop:
         self.signatures.add(signature)
         if self.on_step:
             self.on_step(self.step_info(total, values))
+
+    def step_after(self, next_step: int) -> int:
+        """The global step after a training step (other processes may advance it too: see ``distributed``)."""
+        return next_step
+
+    def checkpoint_due(self) -> bool:
+        return self.step % self.config.checkpoint_every == 0
 
     def step_info(self, total: int, values: dict[str, Any]) -> StepInfo:
         n, seen = len(self.data.train), self.step * self.config.batch_size

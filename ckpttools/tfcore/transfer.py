@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..patterns import Selector
 from ..training import datasets
+from ..training.cluster import ClusterRun
 from ..training.runconfig import RunConfig
 from ..transfer.plan import Plan
 from .graph import build_train
@@ -52,7 +53,7 @@ class TransferOptions:
 @dataclass(frozen=True)
 class TransferResult:
     plan: Plan
-    train: TrainResult
+    train: TrainResult | None  # None for the tasks of a cluster other than the chief
 
 
 def plan_transfer(config: RunConfig, options: TransferOptions) -> WarmStart:
@@ -69,7 +70,7 @@ def plan_transfer(config: RunConfig, options: TransferOptions) -> WarmStart:
 
 def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions, *, resume: bool = False,
              force: bool = False, init_only: bool = False, on_step: StepCallback | None = None,
-             on_plan: Callable[[Plan], None] | None = None) -> TransferResult:
+             on_plan: Callable[[Plan], None] | None = None, cluster: ClusterRun | None = None) -> TransferResult:
     """Warm-start ``config``'s model from ``options.source`` and fine-tune it into ``out``.
 
     Example:
@@ -83,8 +84,10 @@ def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions
     hooks = TrainHooks(warm_start=lambda session: _restore(start, session),
                        trainable=frozen_filter(start, options.freeze),
                        lr_scale=_lr_scale(options.lr_mult))
-    result = train(config, out, resume=resume, force=force, on_step=on_step, hooks=hooks, init_only=init_only)
-    _save_transfer(Path(out), options, start.plan)
+    result = train(config, out, resume=resume, force=force, on_step=on_step, hooks=hooks, init_only=init_only,
+                   cluster=cluster)
+    if cluster is None or cluster.task.is_chief:
+        _save_transfer(Path(out), options, start.plan)
     return TransferResult(start.plan, result)
 
 

@@ -90,11 +90,14 @@ class RunConfig:
                 if name not in self.RESUMABLE and getattr(self, name) != getattr(other, name)]
 
 
-def save_run(run_dir: str | os.PathLike, config: RunConfig, versions: dict[str, str] | None = None) -> Path:
-    """Write ``run.json``: the config plus the versions that produced the run."""
+def save_run(run_dir: str | os.PathLike, config: RunConfig, versions: dict[str, str] | None = None,
+             cluster: dict[str, Any] | None = None) -> Path:
+    """Write ``run.json``: the config plus the versions that produced the run (and its cluster, if distributed)."""
     path = Path(run_dir) / RUN_FILE
     record = {"schema": SCHEMA, "config": config.to_dict(),
               "versions": {"ckpttools": __version__, "python": platform.python_version(), **(versions or {})}}
+    if cluster is not None:
+        record["cluster"] = cluster
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)  # never leave a half-written run.json behind
@@ -111,6 +114,16 @@ def load_run(run_dir: str | os.PathLike) -> RunConfig:
         return RunConfig.from_dict(record["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a valid run file ({type(exc).__name__}: {exc})") from None
+
+
+def load_cluster(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The cluster a distributed run was trained on (``run.json``'s ``cluster``), None for one process."""
+    try:
+        record = json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    cluster = record.get("cluster") if isinstance(record, dict) else None
+    return cluster if isinstance(cluster, dict) else None
 
 
 def find_run_dir(path: str | os.PathLike) -> Path | None:

@@ -1,0 +1,315 @@
+"""Reader for Keras HDF5 weights: Keras 3 ``.weights.h5`` and legacy Keras 2 ``.h5`` (read with h5py).
+
+Keras 3 (``saving_lib.H5IOStore``): each saveable object with variables has a group ``<path>/vars``
+whose attribute ``name`` is the object's name and whose datasets ``0``, ``1``... are its variables;
+layers sit under ``layers/<snake_case class>[_N]``, the optimizer under ``optimizer/vars``. bfloat16
+is stored as 2-byte opaque data with a ``dtype="bfloat16"`` attribute. Names follow ``keras_names``.
+
+Legacy (``legacy_h5_format.save_weights_to_hdf5_group``): ``model.save`` puts the weights under
+``model_weights/`` (with ``model_config`` and ``training_config`` JSON attributes at the root and
+optimizer state under ``optimizer_weights/``); ``save_weights`` puts them at the root. The group's
+``layer_names`` attribute lists layers in order, each layer group's ``weight_names`` its weights,
+stored at ``<layer>/<weight name>``. Shown names drop TensorFlow's ``:0`` and, when the weight name does
+not start with its layer's (a nested model's ``dense/kernel:0`` inside ``inner``), gain the layer name.
+
+Every tensor keeps its HDF5 path as ``key``. Opening reads metadata only; values are read on demand.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptFileError, MissingDependencyError, NotACheckpointError, NotFoundError, UnsupportedError
+from ..info import MODEL, OPTIMIZER, TRAINING, TensorInfo
+from . import keras_names
+from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model
+
+KERAS3, LEGACY = "keras3", "legacy"
+_NOT_MODEL = ("optimizer", "metrics")  # top-level groups of a weights file that hold no model variables
+
+
+def import_h5py():
+    """h5py, or a MissingDependencyError saying how to install it."""
+    try:
+        import h5py
+    except ImportError:
+        raise MissingDependencyError("reading Keras files needs h5py: pip install h5py") from None
+    return h5py
+
+
+class KerasH5Reader:
+    """Lists and reads the weights of one Keras HDF5 file (a path, or a file object with ``label`` as its name).
+
+    ``model`` is the model config when one is known (given, or the legacy file's ``model_config``).
+    """
+
+    def __init__(self, source: Any, label: str, model: ModelSpec | None = None, keras_version: str | None = None,
+                 ) -> None:
+        h5py = import_h5py()
+        self.label = label
+        self.data_files = [label]
+        self.model = model
+        self._opt_class: str | None = model.optimizer if model else None
+        self._keras_version = keras_version
+        self.keras2 = False
+        try:
+            self._file = h5py.File(source, "r")
+        except FileNotFoundError:
+            raise NotFoundError(f"{label}: no such file") from None
+        except OSError as exc:
+            raise CorruptFileError(f"{label}: not a readable HDF5 file ({_short(exc)})") from None
+        self.tensors: list[TensorInfo] = []
+        self._datasets: dict[str, Any] = {}
+        self._taken: set[str] = set()
+        try:
+            self.layout = self._read_layout()
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py's view of damaged metadata
+            self.close()
+            raise CorruptFileError(f"{label}: damaged HDF5 structure ({_short(exc)})") from None
+        except Exception:
+            self.close()
+            raise
+
+    def _read_layout(self) -> str:
+        root = self._file
+        if "vars" in root or "layers" in root or _group(root, "optimizer/vars") is not None:
+            self._read_keras3()
+            return KERAS3
+        weights = _group(root, "model_weights") if "model_weights" in root else root
+        if weights is not None and "layer_names" in weights.attrs:
+            self._read_legacy(weights)
+            return LEGACY
+        raise NotACheckpointError(
+            f"{self.label}: an HDF5 file, but not Keras weights (no 'layers'/'vars' groups of a Keras 3 "
+            "weights file, no 'layer_names' attribute of a legacy Keras file)")
+
+    # --- Keras 3 ----------------------------------------------------------------------------------
+
+    def _read_keras3(self) -> None:
+        root = _group(self._file, "vars")
+        # Keras 2 (tf_keras) writes the same layout, without the ``name`` attributes and with its own naming
+        self.keras2 = self._keras_version.startswith("2.") if self._keras_version else \
+            root is not None and "name" not in root.attrs
+        trainable: list[tuple[str, tuple[int, ...], str]] = []
+        self._walk(self._file, [(name, False) for name in self._root_scope()], self.model, None, trainable, True)
+        metrics = _group(self._file, "metrics")
+        if metrics is not None:  # Keras 2 saves its compiled metrics' state (a Mean's total and count)
+            self._walk(metrics, [("metrics", False)], None, None, [], False, TRAINING)
+        optimizer = _group(self._file, "optimizer/vars")
+        if optimizer is not None:
+            self._add_optimizer(optimizer, trainable)
+
+    def _root_scope(self) -> list[str]:
+        """A Sequential model builds its layers inside its own name scope (``seq/dense/kernel``); others do not.
+
+        Without a config, a Sequential is told by its ``layers`` holding no ``input_layer``, which a
+        functional model's always holds.
+        """
+        root = _group(self._file, "vars")
+        name = _text(root.attrs.get("name")) if root is not None else None
+        if self.keras2:  # Keras 2 names a Sequential's weights without the model's scope
+            return []
+        if self.model is not None:
+            sequential = self.model.class_name == "Sequential"
+        else:
+            layers = _group(self._file, "layers")
+            sequential = layers is not None and not any(key.startswith("input_layer") for key in layers)
+        return [name] if sequential and name else []
+
+    def _walk(self, group: Any, chain: list[tuple[str, bool]], owner: ModelSpec | None, spec: LayerSpec | None,
+              trainable: list, train: bool, role: str = MODEL) -> None:
+        """Add the variables of the object at ``group`` and of every object below it, in Keras' order.
+
+        ``owner`` is the config of the model whose ``layers`` may lie below; ``spec`` this object's own.
+        ``chain`` holds the names of the objects above, each with whether it is a model.
+        """
+        own = _group(group, "vars")
+        if own is not None and group.name != "/":
+            key = group.name.rsplit("/", 1)[-1]
+            name = _text(own.attrs.get("name")) or (spec.name if spec else key)
+            chain = [*chain, (name, spec is not None and spec.model is not None)]
+            train = train and (spec is None or spec.config.get("trainable", True) is not False)
+            self._add_layer(own, chain, key, spec, trainable, train, role)
+            owner = spec.model if spec is not None else None
+        elif own is not None and len(own):  # the root model's own variables
+            self._add_layer(own, [(_text(own.attrs.get("name")) or "model", True)], "", None, trainable, train)
+        children = [key for key in group if key != "vars" and not (group.name == "/" and key in _NOT_MODEL)]
+        specs = _layer_keys(owner) if owner is not None and group.name.rsplit("/", 1)[-1] == "layers" else {}
+        if specs:
+            order = list(specs)
+            children.sort(key=lambda key: order.index(key) if key in specs else len(order))
+        for key in children:
+            if isinstance(group[key], _h5py_group()):
+                self._walk(group[key], chain, owner, specs.get(key), trainable, train, role)
+
+    def _add_layer(self, own: Any, chain: list[tuple[str, bool]], key: str, spec: Any, trainable: list, train: bool,
+                   role: str = MODEL) -> None:
+        numbers = sorted((k for k in own if isinstance(own[k], _h5py_dataset())), key=_number)
+        classes = [keras_names.snake_case(spec.class_name)] if spec else []
+        classes += [keras_names.stem(key), keras_names.stem(chain[-1][0])]
+        names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None)
+        prefix = "/".join(name for name, _ in chain)
+        # Keras 2 names a variable by the layers that create it, leaving out the models around them
+        scope = "/".join(name for name, model in chain if not model) if self.keras2 else prefix
+        for i, number in enumerate(numbers):
+            weight = names[i] if names else number
+            # a random generator's state is not a parameter
+            kind = TRAINING if weight == "seed_generator_state" else role
+            info = self._add(own[number], f"{prefix}/{weight}", kind)
+            if kind != MODEL:
+                continue
+            if train and names and keras_names.is_trainable_weight(classes, weight):
+                trainable.append((info.name, info.shape, f"{scope}/{weight}"))
+            elif train and not names:
+                trainable.append((info.name, info.shape, f"{scope}/{weight}"))
+
+    def _add_optimizer(self, group: Any, trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
+        numbers = sorted((k for k in group if isinstance(group[k], _h5py_dataset())), key=_number)
+        prefix = _text(group.attrs.get("name")) or "optimizer"
+        shapes = [tuple(group[n].shape) for n in numbers]
+        named = None
+        if self.model is not None:  # the model's variable order is known only from its config
+            named = keras_names.optimizer_names(self._opt_class or prefix, prefix, shapes, trainable, self.keras2)
+        for i, number in enumerate(numbers):
+            name, slot_of = named[i] if named else (f"{prefix}/{number}", None)
+            self._add(group[number], name, OPTIMIZER, slot_of)
+
+    # --- legacy Keras 2 -----------------------------------------------------------------------------
+
+    def _read_legacy(self, weights: Any) -> None:
+        if self.model is None and "model_config" in self._file.attrs:
+            document = parse_json(_text(self._file.attrs["model_config"]) or "", f"{self.label}: model_config")
+            training = self._file.attrs.get("training_config")
+            compile_config = parse_json(_text(training), f"{self.label}: training_config") if training else None
+            self.model = parse_model(document, self.label, compile_config)
+        for layer_name in (_text(n) for n in weights.attrs["layer_names"]):
+            layer = _group(weights, layer_name)
+            if layer is None:
+                raise CorruptFileError(f"{self.label}: layer '{layer_name}' is listed in layer_names but has no group")
+            for weight_name in (_text(n) for n in layer.attrs.get("weight_names", [])):
+                shown = weight_name.removesuffix(":0")
+                if layer_name not in shown.split("/")[:-1]:
+                    shown = f"{layer_name}/{shown}"
+                self._add(_dataset(layer, weight_name, self.label), shown, MODEL)
+        optimizer = _group(self._file, "optimizer_weights")
+        if optimizer is not None:
+            for weight_name in (_text(n) for n in optimizer.attrs.get("weight_names", [])):
+                dataset = _dataset(optimizer, weight_name, self.label)
+                self._add(dataset, weight_name.removesuffix(":0"), OPTIMIZER, _legacy_slot_of(weight_name))
+
+    # --- shared ---------------------------------------------------------------------------------
+
+    def _add(self, dataset: Any, name: str, role: str, slot_of: str | None = None) -> TensorInfo:
+        key = dataset.name.lstrip("/")
+        if name in self._taken:  # two weights Keras would name alike: the second keeps its HDF5 path
+            name = key
+        self._taken.add(name)
+        dtype = _dtype(dataset, self.label, name)
+        shape = tuple(int(d) for d in dataset.shape)
+        info = TensorInfo(name, key, dtype.name, shape,
+                          math.prod(shape) * dtype.itemsize, role=role, slot_of=slot_of)
+        self.tensors.append(info)
+        self._datasets[key] = (dataset, dtype)
+        return info
+
+    def read(self, key: str) -> np.ndarray:
+        found = self._datasets.get(key)
+        if found is None:
+            raise NotFoundError(f"{self.label}: no dataset '{key}'")
+        dataset, dtype = found
+        try:
+            value = np.asarray(dataset[()])
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise CorruptFileError(f"{self.label}: '{key}': cannot read its data ({_short(exc)})") from None
+        if value.dtype != dtype:
+            value = value.view(dtype)
+        return value.reshape(dataset.shape)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _dtype(dataset: Any, label: str, name: str) -> np.dtype:
+    """The array dtype Keras loads: the stored one, or bfloat16 for Keras 3's tagged 2-byte opaque data."""
+    if _text(dataset.attrs.get("dtype")) == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    dtype = dataset.dtype
+    if dtype.kind not in "biufc":
+        raise UnsupportedError(f"{label}: '{name}' ({dataset.name}) has HDF5 type {dtype}, not a numeric array")
+    return dtype
+
+
+def _legacy_slot_of(weight_name: str) -> str | None:
+    """tf.keras 2.11+ optimizers name slots ``Adam/m/dense/kernel:0``: the slot of ``dense/kernel``."""
+    parts = weight_name.removesuffix(":0").split("/")
+    return "/".join(parts[2:]) if len(parts) > 2 and len(parts[1]) <= 2 else None
+
+
+def _layer_keys(model: ModelSpec) -> dict[str, LayerSpec]:
+    """The group name Keras gives each of ``model.layers`` (``saving_lib._save_container_state``), in order.
+
+    Layers are keyed by their class in snake_case, with a counter from the second of a class on
+    (``dense``, ``dense_1``...); a Sequential's ``layers`` leave out its InputLayer.
+    """
+    used: dict[str, int] = {}
+    keys: dict[str, LayerSpec] = {}
+    for layer in model.layers:
+        if model.class_name == "Sequential" and layer.class_name == "InputLayer":
+            continue
+        name = keras_names.snake_case(layer.class_name)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        keys[name] = layer
+    return keys
+
+
+def _group(parent: Any, path: str) -> Any:
+    try:
+        found = parent.get(path)
+    except (KeyError, OSError, ValueError):
+        return None
+    return found if isinstance(found, _h5py_group()) else None
+
+
+def _dataset(group: Any, name: str, label: str) -> Any:
+    try:
+        found = group.get(name)
+    except (KeyError, OSError, ValueError):
+        found = None
+    if not isinstance(found, _h5py_dataset()):
+        raise CorruptFileError(f"{label}: weight '{name}' of '{group.name.lstrip('/')}' is listed but not stored")
+    return found
+
+
+def _number(key: str) -> tuple[int, str]:
+    return (int(key), key) if key.isdigit() else (1 << 62, key)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _text(value.item())
+    return str(value)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0][:200]
+
+
+def _h5py_group():
+    return import_h5py().Group
+
+
+def _h5py_dataset():
+    return import_h5py().Dataset

@@ -1,0 +1,127 @@
+"""Reader for Keras 3 ``.keras`` archives: a zip of ``config.json``, ``metadata.json`` and ``model.weights.h5``.
+
+Keras stores the members uncompressed (``ZIP_STORED``), so the weights are read in place: h5py is
+given a file object over the member's byte range and reads only the metadata and the tensors asked
+for. A compressed member (an archive rewritten by another zip tool) is streamed to a temporary file
+first, removed on close. ``config.json`` and ``metadata.json`` are parsed as JSON and nothing else:
+no class is imported, no Lambda or pickled object is decoded or run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+import zipfile
+from typing import Any
+
+from ..errors import CorruptFileError, NotFoundError, UnsupportedError
+from ..storage.filerange import FileRange
+from .keras_config import MAX_CONFIG_BYTES, ModelSpec, check_weights, parse_json, parse_model
+from .keras_h5 import KerasH5Reader
+
+WEIGHTS = "model.weights.h5"
+CONFIG = "config.json"
+METADATA = "metadata.json"
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra field length
+_LOCAL_MAGIC = b"PK\x03\x04"
+
+
+class KerasZipReader:
+    """Lists and reads the weights of a ``.keras`` file; ``model`` and ``metadata`` hold its JSON members."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.data_files = [path]
+        self._closers: list[Any] = []
+        try:
+            archive = zipfile.ZipFile(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"{path}: no such file") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CorruptFileError(f"{path}: not a readable .keras archive (damaged or truncated zip: {exc})") from None
+        try:
+            self.metadata = _json_member(archive, METADATA, path) or {}
+            document = _json_member(archive, CONFIG, path)
+            self.model: ModelSpec | None = parse_model(document, f"{path}:{CONFIG}") if document else None
+            version = self.metadata.get("keras_version") if isinstance(self.metadata, dict) else None
+            self._h5 = KerasH5Reader(self._weights_source(archive), f"{path}:{WEIGHTS}", self.model,
+                                     version if isinstance(version, str) else None)
+            self._closers.insert(0, self._h5)
+            if self.model is not None:
+                check_weights(self.model, self._h5.tensors, path)
+        except Exception:
+            self.close()
+            raise
+        finally:
+            archive.close()
+        self.tensors = self._h5.tensors
+        self.layout = self._h5.layout
+
+    def _weights_source(self, archive: zipfile.ZipFile) -> Any:
+        try:
+            info = archive.getinfo(WEIGHTS)
+        except KeyError:
+            names = archive.namelist()
+            if any(name.startswith("model.weights") and name.endswith(".json") for name in names):
+                raise UnsupportedError(f"{self.path}: sharded weights (model.weights.json) are not supported yet") \
+                    from None
+            raise CorruptFileError(f"{self.path}: no {WEIGHTS} in the archive "
+                                   f"(it holds: {', '.join(names) or 'nothing'})") from None
+        if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+            source = FileRange(self.path, _data_offset(self.path, info), info.file_size)
+        else:
+            source = self._extract(archive, info)
+        self._closers.append(source)
+        return source
+
+    def _extract(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
+        """Stream a compressed member to an anonymous temporary file (gone when closed)."""
+        temp = tempfile.TemporaryFile(suffix=".h5")  # noqa: SIM115 - closed by close()
+        try:
+            with archive.open(info) as member:
+                shutil.copyfileobj(member, temp, 1 << 20)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            temp.close()
+            raise CorruptFileError(f"{self.path}: {WEIGHTS} cannot be decompressed ({exc})") from None
+        temp.seek(0)
+        return temp
+
+    def read(self, key: str):
+        return self._h5.read(key)
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer.close()
+        self._closers = []
+
+
+def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
+    """Where a stored member's bytes begin: after its local header (whose extra field may differ from the central)."""
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        header = f.read(_LOCAL_HEADER.size)
+        size = os.fstat(f.fileno()).st_size
+    if len(header) < _LOCAL_HEADER.size or not header.startswith(_LOCAL_MAGIC):
+        raise CorruptFileError(f"{path}: the zip entry of {WEIGHTS} is damaged (no local header)")
+    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    if start + info.file_size > size:
+        raise CorruptFileError(f"{path}: truncated: {WEIGHTS} needs {start + info.file_size:,} bytes, "
+                               f"the file has {size:,}")
+    return start
+
+
+def _json_member(archive: zipfile.ZipFile, name: str, path: str) -> Any:
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise CorruptFileError(f"{path}: {name} is {info.file_size:,} bytes, too large for a config")
+    try:
+        raw = archive.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CorruptFileError(f"{path}: {name} cannot be read ({exc})") from None
+    return parse_json(raw, f"{path}:{name}")

@@ -1,0 +1,117 @@
+"""What a file really is, from its first and last bytes: the usual reasons a checkpoint will not open.
+
+A Git LFS pointer downloaded instead of the file, an HTML error page or other text saved by a
+failed download, an empty file, a V1 checkpoint where a V2 index was expected and the reverse.
+``verify`` names these causes instead of TensorFlow's "not an sstable" or "Data loss".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from dataclasses import dataclass
+
+from ..formats.sstable import FOOTER_SIZE, MAGIC
+
+_HEAD = 1024
+_LFS = re.compile(rb"^version https://git-lfs\.github\.com/spec/v\d+\s*\n(?:.*\n)*?oid sha256:([0-9a-f]+)\s*\n"
+                  rb"size (\d+)", re.M)
+_HTML = re.compile(rb"^\s*(<!doctype html|<html|<\?xml|<head|<body)", re.I)
+
+EMPTY, LFS_POINTER, HTML, TEXT, TABLE, BINARY = "empty", "lfs-pointer", "html", "text", "table", "binary"
+V1_TABLE, V2_INDEX = "v1", "v2-index"
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """The kind of a file and a phrase describing it (for an error line)."""
+
+    kind: str
+    description: str
+    size: int
+    real_size: int | None = None  # an LFS pointer's size of the real file
+
+
+def sniff(path: str) -> Sniffed:
+    """Look at ``path``'s head and footer; never reads more than a few kB."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(_HEAD)
+        tail = b""
+        if size >= FOOTER_SIZE:
+            f.seek(size - 8)
+            tail = f.read(8)
+    if size == 0:
+        return Sniffed(EMPTY, "an empty file", 0)
+    lfs = _LFS.search(head)
+    if head.startswith(b"version https://git-lfs") and lfs:
+        real = int(lfs.group(2))
+        return Sniffed(LFS_POINTER, f"a Git LFS pointer ({size} bytes) to a {real:,}-byte file that was "
+                       "never downloaded", size, real)
+    if _HTML.match(head):
+        title = re.search(rb"<title>(.*?)</title>", head, re.I | re.S)
+        what = f" ('{title.group(1).decode('utf-8', 'replace').strip()[:60]}')" if title else ""
+        return Sniffed(HTML, f"an HTML page{what}, not checkpoint data (a failed download?)", size)
+    if len(tail) == 8 and struct.unpack("<Q", tail)[0] == MAGIC:
+        return Sniffed(TABLE, "a checkpoint table", size)
+    if _looks_like_text(head):
+        first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:60]
+        return Sniffed(TEXT, f"a text file ('{first}'), not checkpoint data (a failed download?)", size)
+    return Sniffed(BINARY, "binary data", size)
+
+
+def table_kind(path: str) -> str | None:
+    """For a table file: ``V1_TABLE`` (SavedTensorSlices) or ``V2_INDEX`` (bundle header); None if unreadable.
+
+    Both formats store their header under the empty key; a V2 header starts with field 1 as a varint
+    (``num_shards``), a V1 one with field 1 as a message (``meta``).
+    """
+    from ..formats.sstable import Table, TableError
+
+    try:
+        table = Table(path)
+    except (OSError, TableError):
+        return None
+    try:
+        header = table.get(b"")
+    except TableError:
+        return None
+    finally:
+        table.close()
+    if not header:
+        return None
+    return {0x08: V2_INDEX, 0x0A: V1_TABLE}.get(header[0])
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable >= 0.95 * len(text)
+
+
+_CAUSES = {EMPTY: "empty", LFS_POINTER: "lfs-pointer", HTML: "html", TEXT: "text"}
+_FIXES = {
+    EMPTY: "the file was created but never written: copy it again",
+    LFS_POINTER: "fetch the real file: git lfs pull (or download it, not its pointer)",
+    HTML: "download the file itself (the link returned a web page: login, quota or 404?)",
+    TEXT: "download the file itself; this text is not checkpoint data",
+}
+
+
+def sniff_problem(path: str, lost: tuple[str, ...] = ()):  # -> Problem | None
+    """A Problem naming the cause when ``path`` is an LFS pointer, a web page, text or empty; else None."""
+    from .problems import Problem
+
+    found = sniff(path)
+    if found.kind not in _CAUSES:
+        return None
+    what = f"is {found.description}"
+    if lost:
+        what += f"; {len(lost)} variable{'s' if len(lost) != 1 else ''} lost"
+    return Problem(path, what, _FIXES[found.kind], _CAUSES[found.kind], variables=lost)

@@ -1,0 +1,165 @@
+"""Keras files written by real Keras 3 (and by tf_keras, the Keras 2 line, for the legacy format).
+
+Run as a script: ``python tests/keras_fixtures.py OUTDIR``. It writes the files and, for each, what
+Keras itself holds: ``OUTDIR/manifest.json`` maps a label to ``{"path", "expected"}``, ``expected``
+naming an npz of every variable keyed by the name Keras users know (``w.path`` in Keras 3, the
+``weight.name`` without ``:0`` in Keras 2) and ``dtypes`` giving each one's dtype (bfloat16 is
+stored in the npz as its uint16 bits). A custom layer's variables are keyed ``<layer>/<index>``,
+the name ckpttools documents for classes it does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+
+
+def _keras3_models():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="fixtures")
+    class MyScale(keras.layers.Layer):
+        """A layer class only this script knows: its weights must still be listed."""
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
+
+        def call(self, x):
+            return x * self.scale
+
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    sequential = keras.Sequential([
+        keras.Input((6,)), layers.Dense(5), layers.Dropout(0.1), layers.BatchNormalization(),
+        layers.Dense(3, use_bias=False), layers.Dense(2),
+    ], name="seq")  # fmt: skip
+    image = keras.Input((8, 8, 3), name="image")
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    x = layers.Conv2D(4, 3, padding="same")(image)
+    x = layers.BatchNormalization(center=False)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    t = layers.Embedding(20, 4)(tokens)
+    t = layers.LSTM(6)(t)
+    x = layers.Concatenate()([x, t])
+    head = keras.Sequential([keras.Input((10,)), layers.Dense(8), layers.Dense(4)], name="head")
+    x = head(x)
+    x = layers.Lambda(lambda v: v * 2.0, name="double")(x)
+    x = MyScale(name="my_scale")(x)
+    out = layers.Dense(3, name="logits")(x)
+    functional = keras.Model([image, tokens], out, name="net")
+    rng = np.random.default_rng(0)
+    sequential.compile("adam", "mse", run_eagerly=True)  # eager: no graph tracing, a faster fixture
+    sequential.fit(rng.normal(size=(8, 6)), rng.normal(size=(8, 2)), epochs=2, batch_size=4, verbose=0)
+    functional.compile(keras.optimizers.Adam(1e-2), "mse", run_eagerly=True)
+    functional.fit([rng.normal(size=(8, 8, 8, 3)), rng.integers(0, 20, (8, 5))], rng.normal(size=(8, 3)),
+                   epochs=1, batch_size=4, verbose=0)
+    bf16 = keras.Sequential([keras.Input((4,)), layers.Dense(3, dtype="bfloat16", name="half")], name="bf16")
+    return sequential, functional, bf16
+
+
+def _expected_keras3(model, custom=("my_scale",)) -> dict[str, np.ndarray]:
+    found, renamed = {}, {}
+    for layer in model.layers:
+        for i, weight in enumerate(layer.weights):
+            name = f"{layer.name}/{i}" if layer.name in custom else weight.path
+            renamed[weight.path.replace("/", "_")] = name.replace("/", "_")
+            found[name] = np.asarray(weight.numpy())
+    if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+        for variable in model.optimizer.variables:
+            prefix, _, slot = variable.path.partition("/")
+            for old, new in renamed.items():  # slots are named after their variable
+                slot = new + slot[len(old):] if slot.startswith(old + "_") else slot
+            found[f"{prefix}/{slot}"] = np.asarray(variable.numpy())
+    return found
+
+
+def _save_expected(out: Path, label: str, arrays: dict[str, np.ndarray]) -> dict:
+    dtypes = {name: str(a.dtype) for name, a in arrays.items()}
+    stored = {name: a.view(np.uint16) if str(a.dtype) == "bfloat16" else a for name, a in arrays.items()}
+    path = out / f"expected_{label}.npz"
+    np.savez(path, **stored)
+    return {"expected": str(path), "dtypes": dtypes}
+
+
+def write_keras3(out: Path) -> dict[str, dict]:
+    import tensorflow as tf
+
+    sequential, functional, bf16 = _keras3_models()
+    manifest = {}
+    for label, model in (("sequential", sequential), ("functional", functional), ("bf16", bf16)):
+        expected = _save_expected(out, label, _expected_keras3(model))
+        model.save(out / f"{label}.keras")
+        manifest[f"{label}.keras"] = {"path": str(out / f"{label}.keras"), **expected}
+        if label != "bf16":
+            model.save_weights(out / f"{label}.weights.h5")
+            manifest[f"{label}.weights.h5"] = {"path": str(out / f"{label}.weights.h5"), **expected}
+            model.save(out / f"{label}_legacy.h5")  # Keras 3's legacy HDF5 writer, which stores weight names
+            legacy = _save_expected(out, f"{label}_legacy", _expected_keras3(model, custom=()))
+            manifest[f"{label}_legacy.h5"] = {"path": str(out / f"{label}_legacy.h5"), **legacy}
+    keras = sys.modules["keras"]
+    image = keras.Input((28, 28, 1))
+    pretrained = keras.Model(image, keras.layers.Conv2D(8, 3, padding="same", name="conv_block1")(image))
+    pretrained.save(out / "conv.keras")  # shaped like cnn5's first block, for transfer
+    manifest["conv.keras"] = {"path": str(out / "conv.keras")}
+    deflated = out / "functional_deflated.keras"
+    with zipfile.ZipFile(out / "functional.keras") as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item.filename, src.read(item))
+    manifest["functional_deflated.keras"] = {**manifest["functional.keras"], "path": str(deflated)}
+    prefix = tf.train.Checkpoint(model=sequential).write(str(out / "tf_sequential" / "ckpt"))
+    manifest["tf_sequential"] = {"path": prefix}
+    return manifest
+
+
+def write_keras2(out: Path) -> dict[str, dict]:
+    """tf_keras (Keras 2.x): ``model.save('x.h5')`` and ``save_weights('x.h5')``, Keras 2's own writer."""
+    try:
+        import tf_keras as k2
+    except ImportError:
+        return {}
+    k2.utils.set_random_seed(1)
+    inner = k2.Sequential([k2.layers.Dense(4, input_shape=(8,)), k2.layers.Dense(3)], name="inner")
+    inp = k2.Input((8,))
+    x = k2.layers.Dense(8)(inp)
+    x = k2.layers.BatchNormalization()(x)
+    model = k2.Model(inp, inner(x))
+    model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
+    rng = np.random.default_rng(1)
+    model.fit(rng.normal(size=(8, 8)), rng.normal(size=(8, 3)), epochs=2, batch_size=4, verbose=0)
+    found = {}
+    for layer in model.layers:
+        for weight in layer.weights:
+            name = weight.name.removesuffix(":0")
+            found[name if name.split("/")[0] == layer.name else f"{layer.name}/{name}"] = weight.numpy()
+    weights_only = dict(found)
+    for variable in model.optimizer.variables():
+        found[variable.name.removesuffix(":0")] = variable.numpy()
+    model.save(out / "keras2_model.h5")
+    model.save_weights(out / "keras2_weights.h5")
+    model.save(out / "keras2.keras")  # Keras 2's own .keras writer: no name attributes, Keras 2 names
+    return {
+        "keras2.keras": {"path": str(out / "keras2.keras"), **_save_expected(out, "keras2_model", found)},
+        "keras2_model.h5": {"path": str(out / "keras2_model.h5"), **_save_expected(out, "keras2_model", found)},
+        "keras2_weights.h5": {"path": str(out / "keras2_weights.h5"),
+                              **_save_expected(out, "keras2_weights", weights_only)},
+    }
+
+
+def main(outdir: str) -> None:
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = write_keras3(out)
+    manifest.update(write_keras2(out))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

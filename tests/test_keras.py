@@ -1,0 +1,310 @@
+"""Keras files (.keras, .weights.h5, legacy .h5) read without TensorFlow or Keras, judged by Keras itself.
+
+The files and the arrays Keras holds are written once per session by ``tests/keras_fixtures.py``
+in a subprocess (Keras 3, and tf_keras for Keras 2's own legacy writer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import ckpttools
+from ckpttools.cli import main
+from ckpttools.info import MODEL, OPTIMIZER, TRAINING
+from ckpttools.ops.diff import diff
+from ckpttools.ops.listing import list_variables
+
+h5py = pytest.importorskip("h5py")
+pytestmark = pytest.mark.tf
+
+BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
+READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
+            "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
+            "keras2_model.h5", "keras2_weights.h5", "keras2.keras")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def kf(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pytest.importorskip("keras")
+    prebuilt = os.environ.get("CKPTTOOLS_KERAS_FIXTURES")  # a directory keras_fixtures.py wrote, to iterate faster
+    if prebuilt:
+        return {**json.loads((Path(prebuilt) / "manifest.json").read_text()), "root": Path(prebuilt)}
+    root = tmp_path_factory.mktemp("keras_files")
+    result = subprocess.run([sys.executable, str(BUILDER), str(root)], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"building the Keras fixtures failed:\n{result.stderr[-5000:]}")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["root"] = root
+    return manifest
+
+
+def entry(kf: dict, label: str) -> dict:
+    if label not in kf:
+        pytest.skip(f"{label} not built (tf_keras is not installed)")
+    return kf[label]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+# --- exact, judged by Keras ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", READABLE)
+def test_every_array_is_what_keras_holds_bitwise(kf: dict, label: str) -> None:
+    item = entry(kf, label)
+    expected = np.load(item["expected"])
+    with ckpttools.open_checkpoint(item["path"]) as ckpt:
+        shown = {info.name: info for info in ckpt}
+        names = {name: name for name in expected.files}
+        if label.endswith(".weights.h5"):
+            # Without a config beside them, what the file cannot tell keeps its number: the optimizer's
+            # slots (the model's variable order is unknown) and a BatchNormalization(center=False),
+            # whose three variables could be gamma or beta.
+            assert all(re.fullmatch(r"adam(_1)?/\d+", n) for n, i in shown.items() if i.role == OPTIMIZER)
+            shown = {name: info for name, info in shown.items() if info.role != OPTIMIZER}
+            names = {name: name for name in names if not name.startswith("adam")}
+            for i, weight in enumerate(("gamma", "moving_mean", "moving_variance")):
+                if f"batch_normalization_1/{weight}" in names:
+                    names[f"batch_normalization_1/{weight}"] = f"batch_normalization_1/{i}"
+        if label == "keras2.keras":  # Keras 2 also saves its compiled metrics' state
+            metrics = {name for name, info in shown.items() if info.role == TRAINING}
+            assert metrics == {"metrics/mean/total", "metrics/mean/count"}
+            shown = {name: info for name, info in shown.items() if name not in metrics}
+        assert set(shown) == set(names.values())
+        for name, ours in names.items():
+            want = expected[name]
+            if item["dtypes"][name] == "bfloat16":
+                want = want.view(ml_dtypes.bfloat16)
+            got = ckpt.get(ours)
+            assert shown[ours].dtype == item["dtypes"][name] == str(got.dtype), name
+            assert got.shape == want.shape == shown[ours].shape, name
+            assert got.tobytes() == want.tobytes(), name
+            assert ckpt.info(shown[ours].key) == shown[ours]  # the HDF5 path is the key
+
+
+def test_keys_are_hdf5_paths_and_optimizer_state_is_hidden(kf: dict) -> None:
+    with ckpttools.open_checkpoint(kf["sequential.keras"]["path"]) as ckpt:
+        kernel = ckpt.info("seq/dense/kernel")  # a Sequential builds its layers in its own name scope
+        assert kernel.key == "layers/dense/vars/0" and kernel.role == MODEL
+        slot = ckpt.info("adam/seq_dense_kernel_momentum")
+        assert slot.role == OPTIMIZER and slot.slot_of == "seq/dense/kernel" and slot.key.startswith("optimizer/vars/")
+    with ckpttools.open_checkpoint(kf["sequential.keras"]["path"]) as ckpt:
+        listed = list_variables(ckpt)
+    assert all(info.role == MODEL for info in listed.shown) and len(listed.hidden) == 16
+
+
+def test_stored_member_is_read_in_place(kf: dict) -> None:
+    from ckpttools.formats.keras_zip import KerasZipReader
+    from ckpttools.storage.filerange import FileRange
+
+    reader = KerasZipReader(kf["functional.keras"]["path"])
+    try:
+        assert isinstance(reader._closers[-1], FileRange)
+    finally:
+        reader.close()
+    reader = KerasZipReader(kf["functional_deflated.keras"]["path"])
+    try:
+        assert not isinstance(reader._closers[-1], FileRange)
+    finally:
+        reader.close()
+
+
+NO_HEAVY_IMPORTS = """
+import json, sys
+from ckpttools.cli import main
+for path in sys.argv[1:]:
+    try:
+        main(["ls", "--all", "--stats", path], prog_name="ckpttools")
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+    try:
+        main(["graph", path], prog_name="ckpttools")
+    except SystemExit as exc:
+        assert exc.code in (0, None, 4), exc.code  # 4: a bare weights file has no model config
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))),
+      file=sys.stderr)
+"""
+
+
+def test_ls_and_graph_import_neither_tensorflow_nor_keras(kf: dict) -> None:
+    paths = [kf[label]["path"] for label in ("functional.keras", "functional_legacy.h5", "functional.weights.h5")]
+    result = subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS, *paths], capture_output=True, text=True,
+                            check=True)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    assert "my_scale/0" in result.stdout and "double" in result.stdout  # custom and Lambda layers listed
+
+
+# --- the other commands -----------------------------------------------------------------------------
+
+
+def test_ls_views(kf: dict) -> None:
+    path = kf["functional.keras"]["path"]
+    code, out, _ = run("ls", path, "--json", "--scopes", "head", "--stats")
+    assert code == 0
+    document = json.loads(out)
+    assert document["schema"] == "ckpttools.ls/1"
+    rows = {row["name"]: row for row in document["variables"]}
+    assert set(rows) == {"head/dense_3/kernel", "head/dense_3/bias", "head/dense_4/kernel", "head/dense_4/bias"}
+    expected = np.load(kf["functional.keras"]["expected"])["head/dense_3/kernel"]
+    assert rows["head/dense_3/kernel"]["stats"]["max"] == pytest.approx(float(expected.max()))
+    code, out, _ = run("ls", path, "--tree")
+    assert code == 0 and "head" in out and "lstm_cell" in out
+
+
+def test_extract_then_diff_equal(kf: dict, tmp_path: Path) -> None:
+    path = kf["functional.keras"]["path"]
+    for out in (tmp_path / "w.npz", tmp_path / "w.safetensors"):
+        code, _, err = run("extract", path, "-o", out, "--all")
+        assert code == 0, err
+        code, _, err = run("diff", path, out, "--all", "--quiet")
+        assert code == 0, err
+    arrays = np.load(tmp_path / "w.npz")
+    expected = np.load(kf["functional.keras"]["expected"])
+    assert arrays["lstm/lstm_cell/kernel"].tobytes() == expected["lstm/lstm_cell/kernel"].tobytes()
+
+
+def test_diff_keras_against_tf_checkpoint_with_map(kf: dict) -> None:
+    keras_file, prefix = kf["sequential.keras"]["path"], kf["tf_sequential"]["path"]
+    # tf.train.Checkpoint(model=seq) names layers by their position among the model's operations
+    maps = ["--map", "seq/=model/_functional/_operations/", "--map", "dense=1", "--map", "batch_normalization=3",
+            "--map", "dense_1=4", "--map", "dense_2=5", "--map", "re:/kernel$=/_kernel"]
+    code, out, err = run("diff", keras_file, prefix, *maps, "--json")
+    document = json.loads(out)
+    assert code == 0 and document["equal"], document
+    assert len(document["values"]) == 9 and not document["only_in_a"] and not document["only_in_b"]
+    code, out, err = run("diff", keras_file, prefix, *maps[:-2], "--quiet")  # kernels left unmatched
+    assert code == 1
+    code, _, err = run("diff", keras_file, prefix, "--map", "dense=x", "--map", "dense_1=x")
+    assert code == 2 and "same name" in err
+
+
+def test_transfer_from_a_keras_file(kf: dict, tmp_path: Path) -> None:
+    source = kf["conv.keras"]["path"]
+    out = tmp_path / "run"
+    code, _, err = run("transfer", "--from", source, "--map", "re:^conv_block1/=cnn/conv_block1/conv/",
+                       "--model", "cnn5", "--classes", "0-1", "--per-class", "2", "--init-only", "--out", out)
+    assert code == 0, err
+    result = diff(source, str(out), mapping=["re:^conv_block1/=cnn/conv_block1/conv/"])
+    assert sorted(v.name for v in result.values) == ["cnn/conv_block1/conv/bias", "cnn/conv_block1/conv/kernel"]
+    assert all(v.status == "identical" for v in result.values) and not result.only_in_a
+
+
+def test_graph_of_a_keras_file(kf: dict) -> None:
+    code, out, err = run("graph", kf["functional.keras"]["path"], "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["schema"] == "ckpttools.graph/1" and document["source"]["format"] == "keras"
+    layers = document["layers"]
+    names = [layer["name"] for layer in layers]
+    assert names.index("image") < names.index("conv2d") < names.index("concatenate") < names.index("logits")
+    by_name = {layer["name"]: layer for layer in layers}
+    assert by_name["conv2d"]["class_name"] == "Conv2D" and by_name["conv2d"]["inbound"] == ["image"]
+    assert by_name["concatenate"]["inbound"] == ["global_average_pooling2d", "lstm"]
+    assert by_name["conv2d"]["output_shape"] == [None, 8, 8, 4]
+    assert by_name["conv2d"]["parameters"] == 3 * 3 * 3 * 4 + 4
+    assert by_name["head"]["parameters"] == 10 * 8 + 8 + 8 * 4 + 4
+    assert by_name["my_scale"]["parameters"] == 4 and by_name["double"]["class_name"] == "Lambda"
+    assert document["summary"]["parameters"] == sum(layer["parameters"] for layer in layers if layer["depth"] == 0)
+    assert by_name["dense_3"]["depth"] == 1 and by_name["head"]["output_shape"] == [None, 4]
+    assert "not imported" in by_name["my_scale"]["note"] and "never evaluated" in by_name["double"]["note"]
+
+
+def test_graph_of_legacy_h5_and_piped_table(kf: dict) -> None:
+    code, out, err = run("graph", kf["sequential_legacy.h5"]["path"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [row[0] for row in rows] == ["input_layer", "dense", "dropout", "batch_normalization", "dense_1", "dense_2"]
+    assert rows[1][1] == "Dense" and rows[1][2] == "(None, 5)" and rows[1][3] == str(6 * 5 + 5)
+    assert rows[4][4] == "batch_normalization"
+    code, _, err = run("graph", kf["sequential.weights.h5"]["path"])
+    assert code == 4 and "no model config" in err
+    code, _, err = run("graph", kf["sequential.keras"]["path"], "--tree")
+    assert code == 2 and "--tree applies to TensorFlow graphs" in err
+
+
+# --- bad input: one line, a documented exit code, nothing executed -------------------------------------
+
+
+def _error(*args: str) -> tuple[int, str]:
+    code, out, err = run(*args)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return code, err
+
+
+def test_truncated_zip(kf: dict, tmp_path: Path) -> None:
+    data = Path(kf["functional.keras"]["path"]).read_bytes()
+    bad = tmp_path / "cut.keras"
+    bad.write_bytes(data[: len(data) // 2])
+    code, err = _error("ls", bad)
+    assert code == 4 and "cut.keras" in err and "zip" in err
+
+
+def test_zip_without_weights(kf: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "noweights.keras"
+    with zipfile.ZipFile(kf["functional.keras"]["path"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        dst.writestr("config.json", src.read("config.json"))
+    code, err = _error("ls", bad)
+    assert code == 4 and "no model.weights.h5" in err
+
+
+def test_hdf5_that_is_not_keras(tmp_path: Path) -> None:
+    bad = tmp_path / "data.h5"
+    with h5py.File(bad, "w") as f:
+        f["images"] = np.zeros((2, 2))
+    code, err = _error("ls", bad)
+    assert code == 4 and "not Keras weights" in err
+
+
+def test_corrupted_dataset(kf: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.weights.h5"
+    bad.write_bytes(Path(kf["sequential.weights.h5"]["path"]).read_bytes())
+    with h5py.File(bad, "r") as f:
+        offset = f["layers/dense/vars/0"].id.get_offset()
+    bad.write_bytes(bad.read_bytes()[:offset])  # the dataset's bytes are gone
+    code, err = _error("ls", "--stats", bad)
+    assert code == 4 and "broken.weights.h5" in err and "truncated" in err
+    with h5py.File(kf["sequential.weights.h5"]["path"], "r") as f:
+        header = h5py.h5o.get_info(f["layers/dense/vars/0"].id).addr
+    raw = bytearray(Path(kf["sequential.weights.h5"]["path"]).read_bytes())
+    raw[header : header + 64] = b"\xff" * 64  # the dataset's object header is garbage
+    bad.write_bytes(bytes(raw))
+    code, err = _error("ls", "--stats", bad)
+    assert code == 4 and "broken.weights.h5" in err and "damaged HDF5" in err
+
+
+def test_config_that_does_not_match_the_weights(kf: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "mismatch.keras"
+    with zipfile.ZipFile(kf["sequential.keras"]["path"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "config.json":
+                data = data.replace(b'"units": 5', b'"units": 7')
+            dst.writestr(item, data)
+    code, err = _error("ls", bad)
+    assert code == 4 and "units=7" in err and "dense" in err
+
+
+def test_graph_table_fits_80_columns_on_a_terminal(kf: dict, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    from ckpttools.cli.keras_graph import show_keras
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    show_keras(kf["functional.keras"]["path"], (), None, False)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without the terminal's styling codes
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "(None, 8, 8, 4)" in out and "never evaluated" in out and "15 layers, 611 parameters" in out
