@@ -23,6 +23,8 @@ from ..info import TensorInfo
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, OverflowError,
             UnicodeDecodeError, SyntaxError, tokenize.TokenError, RecursionError, KeyError, IndexError)
 _DEFLATE_MAX_RATIO = 1032  # deflate cannot expand data more than this
+# ... plus unknown methods, encryption and "zip file version" (NotImplementedError, RuntimeError).
+DAMAGED_ZIP = (*_DAMAGED, NotImplementedError, RuntimeError)
 
 
 class NpzReader:
@@ -34,7 +36,7 @@ class NpzReader:
             self._zip = zipfile.ZipFile(path)
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
-        except (*_DAMAGED, NotImplementedError) as exc:
+        except DAMAGED_ZIP as exc:
             raise CorruptFileError(f"{path}: not a readable npz archive ({_short(exc)})") from None
         self._size = os.path.getsize(path)
         self._members: dict[str, str] = {}
@@ -64,7 +66,7 @@ class NpzReader:
             with self._zip.open(member) as f:
                 shape, dtype = _read_header(f, self.path, name)
                 header_size = f.tell()
-        except (*_DAMAGED, NotImplementedError, RuntimeError) as exc:
+        except DAMAGED_ZIP as exc:
             raise CorruptFileError(f"{self.path}: cannot read the header of '{name}' ({_short(exc)})") from None
         if dtype.hasobject:
             raise UnsupportedError(f"{self.path}: '{name}' holds pickled Python objects; refused (never unpickled)")
@@ -81,7 +83,7 @@ class NpzReader:
         try:
             with self._zip.open(member) as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
-        except (*_DAMAGED, NotImplementedError, RuntimeError) as exc:
+        except DAMAGED_ZIP as exc:
             raise CorruptFileError(f"{self.path}: cannot read '{name}' ({_short(exc)})") from None
 
     def close(self) -> None:
