@@ -7,6 +7,7 @@ and tallies the outcomes. Used by tests/test_fuzz.py and bench/fuzz.py.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import select
@@ -123,13 +124,14 @@ def run_campaign(seeds_dir: Path, count: int, campaign: int = 0, start: int = 0,
         next_index = index
         deadline = time.monotonic() + 120  # startup: imports and baselines
         buffer = ""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span two reads
         while True:
             ready, _, _ = select.select([proc.stdout], [], [], 1.0)
             if ready:
-                chunk = os.read(proc.stdout.fileno(), 1 << 16).decode()
-                if not chunk:
+                raw = os.read(proc.stdout.fileno(), 1 << 16)
+                if not raw:
                     break
-                buffer += chunk
+                buffer += decoder.decode(raw)
                 *lines, buffer = buffer.split("\n")
                 for line in lines:
                     if line.startswith("# limit"):

@@ -434,3 +434,39 @@ def test_damaged_object_graph_never_gives_two_tensors_one_name() -> None:
                                                            "b/.ATTRIBUTES/VARIABLE_VALUE")]
     names = [info.name for info in rename(infos, nodes)]
     assert len(set(names)) == 2 and names[0] != "layer"
+
+
+# --- Keras files ----------------------------------------------------------------------------------------
+
+
+def test_keras_weights_read_in_place_are_checked_against_the_zip_crc(sample_dir: Path, tmp_path) -> None:
+    """A .keras archive's weights are read in place, past zipfile's own CRC check: a damaged byte
+    inside a tensor must still fail (it returned a different value before)."""
+    path = tmp_path / "small_cnn.keras"
+    shutil.copy(sample_dir / "keras" / "small_cnn.keras", path)
+    with open_checkpoint(str(path)) as ckpt:
+        info = max(ckpt, key=lambda i: i.nbytes)
+        value = np.asarray(ckpt.get(info.name))
+    needle = value.reshape(-1)[:4].tobytes()
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(needle)
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    with open_checkpoint(str(path)) as ckpt:
+        with pytest.raises(ChecksumError, match="CRC-32"):
+            ckpt.get(info.name)
+
+
+def test_keras_archive_with_an_unknown_zip_method_is_a_clean_error(sample_dir: Path, tmp_path) -> None:
+    path = tmp_path / "small_cnn.keras"
+    shutil.copy(sample_dir / "keras" / "small_cnn.keras", path)
+    _poke(path, b"PK\x01\x02", 10, 99, 2)  # AES: zipfile raises NotImplementedError
+    _refused(str(path), error=CorruptFileError)
+
+
+def test_hdf5_object_name_that_is_not_utf8_is_a_clean_error(sample_dir: Path, tmp_path) -> None:
+    data = (sample_dir / "keras" / "small_cnn.weights.h5").read_bytes()
+    at = data.index(b"layers")
+    path = tmp_path / "w.weights.h5"
+    path.write_bytes(data[: at + 1] + b"\xff" + data[at + 2 :])  # h5py then gives the name as bytes
+    assert "not UTF-8" in _refused(str(path), error=CorruptFileError)

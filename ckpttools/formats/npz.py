@@ -24,6 +24,8 @@ from ..storage.sources import open_file
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, OverflowError,
             UnicodeDecodeError, SyntaxError, tokenize.TokenError, RecursionError, KeyError, IndexError)
 _DEFLATE_MAX_RATIO = 1032  # deflate cannot expand data more than this
+# ... plus unknown methods, encryption and "zip file version" (NotImplementedError, RuntimeError).
+DAMAGED_ZIP = (*_DAMAGED, NotImplementedError, RuntimeError)
 
 
 class NpzReader:
@@ -37,7 +39,7 @@ class NpzReader:
             raise NotFoundError(f"{path}: no such file") from None
         try:
             self._zip = zipfile.ZipFile(self._file)
-        except (*_DAMAGED, NotImplementedError) as exc:
+        except DAMAGED_ZIP as exc:
             self._file.close()
             raise CorruptFileError(f"{path}: not a readable npz archive ({_short(exc)})") from None
         except BaseException:
@@ -71,7 +73,7 @@ class NpzReader:
             with self._zip.open(member) as f:
                 shape, dtype = _read_header(f, self.path, name)
                 header_size = f.tell()
-        except (*_DAMAGED, NotImplementedError, RuntimeError) as exc:
+        except DAMAGED_ZIP as exc:
             raise CorruptFileError(f"{self.path}: cannot read the header of '{name}' ({_short(exc)})") from None
         if dtype.hasobject:
             raise UnsupportedError(f"{self.path}: '{name}' holds pickled Python objects; refused (never unpickled)")
@@ -88,7 +90,7 @@ class NpzReader:
         try:
             with self._zip.open(member) as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
-        except (*_DAMAGED, NotImplementedError, RuntimeError) as exc:
+        except DAMAGED_ZIP as exc:
             raise CorruptFileError(f"{self.path}: cannot read '{name}' ({_short(exc)})") from None
 
     def close(self) -> None:
