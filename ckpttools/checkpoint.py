@@ -23,6 +23,7 @@ from .formats.bundle import BundleReader
 from .formats.protowire import WireError
 from .info import DUPLICATE, MODEL, TensorInfo
 from .resolve import Resolved, resolve
+from .storage import sources
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,8 +72,7 @@ class Checkpoint:
         clashes = {name for name, n in counts.items() if n > 1}
         if not clashes:
             return infos
-        self.warnings.append(f"{len(clashes)} readable name(s) shared by several tensors "
-                             f"(e.g. '{bounded(min(clashes))}'): those are shown by their keys")
+        self.warnings.append(_clash_warning(clashes))
         infos = [replace(info, name=info.key) if info.name in clashes else info for info in infos]
         keys = Counter(info.name for info in infos)
         twice = sorted(name for name, n in keys.items() if n > 1)
@@ -88,7 +88,10 @@ class Checkpoint:
         except (CkptError, WireError, IndexError) as exc:
             self.warnings.append(f"object graph unreadable, showing raw keys ({exc})")
             return _classify(infos)
-        infos = _classify(objgraph.rename(infos, nodes))
+        clashes: set[str] = set()
+        infos = _classify(objgraph.rename(infos, nodes, clashes))
+        if clashes:
+            self.warnings.append(_clash_warning(clashes))
         return _mark_copies(infos, self._reader.checksum) if self.saved_model else infos
 
     # --- listing --------------------------------------------------------------
@@ -120,7 +123,7 @@ class Checkpoint:
 
     def missing_data_files(self) -> list[str]:
         """Data files the index refers to that do not exist."""
-        return [path for path in self.data_files() if not os.path.isfile(path)]
+        return [path for path in self.data_files() if not sources.isfile(path)]
 
     # --- values ---------------------------------------------------------------
 
@@ -200,15 +203,24 @@ _READERS = {
 }
 
 
-def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None) -> Checkpoint:
     """Open a checkpoint from a prefix, one of its files, a directory or a SavedModel.
+
+    ``path`` may be a URL (``s3://``, ``gs://``, ``https://``, fsspec chains); ``storage_options`` go to
+    its fsspec backend (``{"anon": True}``, ``{"endpoint_url": ...}``) and are kept for later reads.
 
     Example:
         >>> ckpt = open_checkpoint("runs/cnn/model.ckpt-2000.index")
         >>> [(v.name, v.shape) for v in ckpt][:1]
         [('cnn/conv_block1/conv/bias', (8,))]
     """
-    return Checkpoint(resolve(os.fspath(path)))
+    with sources.using(storage_options):
+        return Checkpoint(resolve(os.fspath(path)))
+
+
+def _clash_warning(clashes: set[str]) -> str:
+    return (f"{len(clashes)} readable name(s) shared by several tensors (e.g. '{bounded(min(clashes))}'): "
+            "those are shown by their keys")
 
 
 def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:

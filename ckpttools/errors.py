@@ -7,6 +7,8 @@ is one), say what is wrong, and where possible how to fix it.
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_DIFFERENT = 1  # reserved for comparisons (`diff`): inputs differ
 EXIT_USAGE = 2  # bad command line (click's own code)
@@ -16,14 +18,21 @@ EXIT_OUTPUT = 5
 EXIT_MISSING_DEPENDENCY = 6
 EXIT_TRANSFER = 7
 EXIT_CLUSTER = 8  # a distributed training task could not start or failed
+EXIT_REMOTE = 9  # remote storage refused, failed or timed out (s3://, gs://, https://...)
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class CkptError(Exception):
     """Base class of every error ckpttools reports to users."""
 
     exit_code = EXIT_BAD_DATA
+
+    def __str__(self) -> str:
+        # One line whatever the file held: names read from a file may contain newlines or escapes.
+        return _CONTROL.sub(lambda m: repr(m.group())[1:-1], super().__str__())
 
 
 class NotFoundError(CkptError):
@@ -126,3 +135,9 @@ def bounded(text: str, limit: int = 200) -> str:
     if len(shown) <= limit and total <= 4 * limit:
         return shown
     return f"{shown[:limit]}… ({total:,} characters)"
+
+
+class RemoteError(CkptError):
+    """Remote storage refused access, failed, or timed out (the message names the URL, never credentials)."""
+
+    exit_code = EXIT_REMOTE

@@ -15,16 +15,19 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .errors import NotACheckpointError, NotFoundError
+from .errors import CkptError, NotACheckpointError, NotFoundError, UnsupportedError
 from .formats.sstable import file_has_table_magic
+from .storage import sources
+from .storage.sources import isfile
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _V1_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt", "tfhub_module.pb")
 _STEP = re.compile(r"-(\d+)$")
-_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"', re.M)
+# [ \t]*, not \s*: \s also eats newlines, which made a file of blank lines quadratic to search.
+_STATE_LINE = re.compile(r'^[ \t]*model_checkpoint_path[ \t]*:[ \t]*"((?:[^"\\\n]|\\.)*)"', re.M)
 _NOT_V1 = re.compile(  # names in a run directory that are never V1 checkpoint files
     r"(\.(meta|index|pb|pbtxt|json|txt|md|npz|npy|h5|keras|safetensors|py)$)"
     r"|\.data-\d{5}-of-\d{5}$|^checkpoint$|^events\."
@@ -50,6 +53,10 @@ class Resolved:
 def resolve(path: str) -> Resolved:
     """Resolve ``path`` to a checkpoint, or raise NotFoundError / NotACheckpointError."""
     path = os.fspath(path)
+    if sources.is_url(path):
+        found = _resolve_url(path)
+        return replace(found, note=sources.redact(found.note)) if found.note else found  # notes get printed
+    path = sources.local_path(path)  # file:// URLs are local paths
     if os.path.isdir(path):
         return _resolve_dir(path)
     if os.path.isfile(path):
@@ -61,12 +68,38 @@ def _missing(path: str) -> Resolved:
     raise NotFoundError(f"{path}: no such file, directory or checkpoint prefix")
 
 
+def _resolve_url(url: str) -> Resolved:
+    """A URL: ask the cheapest question first (``PREFIX.index`` is one request), then file, then directory."""
+    url = url.rstrip("/") if not url.endswith("://") else url
+    name = url.rpartition("/")[2]
+    for suffix, kind in _WEIGHT_FILES:
+        if name.endswith(suffix):
+            return _remote_weights(Resolved(kind, url, (url,)))
+    if name.endswith(".index") or _DATA_SUFFIX.search(name):  # no request: reading the index will say
+        return Resolved("v2", _DATA_SUFFIX.sub("", url.removesuffix(".index")))
+    if name.endswith(".meta"):
+        return _resolve_file(url)
+    if isfile(url + ".index"):
+        return Resolved("v2", url)
+    if sources.isdir(url):
+        return _resolve_dir(url)
+    if isfile(url):
+        return _remote_weights(_resolve_file(url))
+    return _resolve_prefix(url) or _missing(url)
+
+
+def _remote_weights(found: Resolved) -> Resolved:
+    if found.format.startswith("keras"):
+        raise UnsupportedError(f"{found.prefix}: Keras files cannot be read from URLs yet; download the file first")
+    return found
+
+
 def _resolve_prefix(prefix: str) -> Resolved | None:
     """A path that is not a file itself: a V2 prefix or a sharded V1 pattern."""
-    if os.path.isfile(prefix + ".index"):
+    if isfile(prefix + ".index"):
         return Resolved("v2", prefix)
     pattern = prefix if glob.has_magic(prefix) else glob.escape(prefix) + "-?????-of-?????"
-    shards = sorted(p for p in glob.glob(pattern) if _V1_SHARD.search(p))
+    shards = sorted(p for p in sources.glob(pattern) if _V1_SHARD.search(p))
     if shards:
         return Resolved("v1", prefix, tuple(shards))
     return None
@@ -85,10 +118,10 @@ def _resolve_file(path: str) -> Resolved:
             return found
     if _DATA_SUFFIX.search(path):
         prefix = _DATA_SUFFIX.sub("", path)
-        if not os.path.isfile(prefix + ".index"):
+        if not isfile(prefix + ".index"):
             raise NotFoundError(f"{path}: its index {prefix}.index is missing; nothing can be read without it")
         return Resolved("v2", prefix)
-    if os.path.isfile(path + ".index"):
+    if isfile(path + ".index"):
         return Resolved("v2", path)
     if os.path.basename(path) in SAVED_MODEL_FILES:  # saved_model.pb, or a TF1 Hub module's tfhub_module.pb
         return _saved_model(os.path.dirname(path) or ".")
@@ -104,20 +137,20 @@ def _resolve_file(path: str) -> Resolved:
 def _has_hdf5_signature(path: str) -> bool:
     """HDF5 files start with this signature (at offset 0 unless a user block precedes it)."""
     try:
-        with open(path, "rb") as f:
-            return f.read(8) == HDF5_SIGNATURE
-    except OSError:
+        with sources.open_source(path) as f:
+            return f.read_at(0, 8) == HDF5_SIGNATURE
+    except (OSError, NotFoundError):
         return False
 
 
 def _v1_file(path: str) -> Resolved | None:
-    if os.path.isfile(path) and file_has_table_magic(path):
+    if isfile(path) and file_has_table_magic(path):
         return Resolved("v1", path, (path,))
     return None
 
 
 def _is_saved_model(directory: str) -> bool:
-    return any(os.path.isfile(os.path.join(directory, name)) for name in SAVED_MODEL_FILES)
+    return any(isfile(os.path.join(directory, name)) for name in SAVED_MODEL_FILES)
 
 
 def _saved_model(directory: str) -> Resolved:
@@ -125,11 +158,12 @@ def _saved_model(directory: str) -> Resolved:
     in ``variables/`` under another name."""
     variables = os.path.join(directory, "variables")
     prefix = os.path.join(variables, "variables")
-    if os.path.isfile(prefix + ".index"):
+    if isfile(prefix + ".index"):
         return Resolved("v2", prefix, note=f"SavedModel variables: {prefix}", saved_model=True)
     try:
-        others = sorted(name[: -len(".index")] for name in os.listdir(variables) if name.endswith(".index"))
-    except OSError:
+        others = sorted(os.path.basename(path)[: -len(".index")] for path in sources.list_files(variables)
+                        if path.endswith(".index"))
+    except (OSError, CkptError):
         others = []
     if len(others) == 1:
         prefix = os.path.join(variables, others[0])
@@ -144,6 +178,8 @@ def _saved_model(directory: str) -> Resolved:
 def _saved_models_below(directory: str) -> Resolved | None:
     """A folder of SavedModels (``export/1600000000/``, or named models), one or two levels down: the
     only one, the newest of numbered versions (TF Serving's layout), or a 'did you mean' error."""
+    if sources.is_url(directory):
+        return None  # one listing per directory remotely: folders of exports are not searched
     found = [path for level in (1, 2) for path in _subdirs(directory, level) if _is_saved_model(path)]
     if not found:
         return None
@@ -178,9 +214,11 @@ def _subdirs(directory: str, level: int, limit: int = 1000) -> list[str]:
 
 
 def _resolve_dir(directory: str) -> Resolved:
+    if sources.is_url(directory):
+        _list_once(directory)  # then every question about this directory's files is answered from the listing
     if _is_saved_model(directory):
         return _saved_model(directory)
-    if os.path.isfile(os.path.join(directory, "variables.index")):
+    if isfile(os.path.join(directory, "variables.index")):
         return Resolved("v2", os.path.join(directory, "variables"))
     from_state, state_note = _from_state_file(directory)
     if from_state is not None:
@@ -199,15 +237,18 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
     """Follow the ``checkpoint`` state file, tolerating paths from another machine."""
     state = os.path.join(directory, "checkpoint")
     try:
-        with open(state, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
+        if not isfile(state):
+            return None, None
+        text = sources.read_bytes(state).decode("utf-8", errors="replace")
+    except (OSError, NotFoundError):
         return None, None
     match = _STATE_LINE.search(text)
     if not match:
         return None, f"{state} names no model_checkpoint_path"
     named = unescape_text_proto(match.group(1))
-    candidates = [named if os.path.isabs(named) else os.path.join(directory, named)]
+    candidates = [named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)]
+    if sources.is_url(directory) and not sources.is_url(candidates[0]):
+        candidates = []  # a local path written by the training machine means nothing here
     basename = os.path.join(directory, os.path.basename(named.replace("\\", "/")))
     if basename not in candidates:
         candidates.append(basename)
@@ -250,17 +291,18 @@ def unescape_text_proto(quoted: str) -> str:
 
 def _newest(directory: str) -> Resolved | None:
     candidates: list[Resolved] = []
-    for entry in os.scandir(directory):
-        if entry.name.endswith(".index") and entry.is_file():
-            candidates.append(Resolved("v2", entry.path[: -len(".index")]))
+    files = sources.list_files(directory)  # one listing, also for the V1 fallback
+    for path in files:
+        if path.endswith(".index"):
+            candidates.append(Resolved("v2", path[: -len(".index")]))
     if not candidates:  # V1: single files, or shards grouped into one pattern
         shards: dict[str, list[str]] = {}
-        for entry in os.scandir(directory):
-            if entry.is_file() and not _NOT_V1.search(entry.name) and file_has_table_magic(entry.path):
-                if _V1_SHARD.search(entry.path):
-                    shards.setdefault(_V1_SHARD.sub("", entry.path), []).append(entry.path)
+        for path in files:
+            if not _NOT_V1.search(os.path.basename(path)) and file_has_table_magic(path):
+                if _V1_SHARD.search(path):
+                    shards.setdefault(_V1_SHARD.sub("", path), []).append(path)
                 else:
-                    candidates.append(Resolved("v1", entry.path, (entry.path,)))
+                    candidates.append(Resolved("v1", path, (path,)))
         candidates += [Resolved("v1", prefix, tuple(sorted(files))) for prefix, files in shards.items()]
     if not candidates:
         return None
@@ -270,4 +312,12 @@ def _newest(directory: str) -> Resolved | None:
 def _step_then_mtime(found: Resolved) -> tuple[int, float]:
     match = _STEP.search(found.prefix)
     first_file = found.files[0] if found.files else found.prefix + ".index"
-    return (int(match.group(1)) if match else -1, os.path.getmtime(first_file))
+    return (int(match.group(1)) if match else -1, sources.getmtime(first_file))
+
+
+def _list_once(directory: str) -> None:
+    """List a remote directory once (cached); an unlistable one (plain HTTP) is asked file by file."""
+    try:
+        sources.list_files(directory)
+    except CkptError:
+        pass

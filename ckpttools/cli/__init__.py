@@ -16,6 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CkptError, bounded
+from ..storage.sources import redact
 
 MESSAGE_LIMIT = 1000  # an error is one line: whatever input it quotes, never pages of it
 
@@ -102,7 +103,7 @@ class _Group(click.Group):
         except CkptError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {bounded(str(exc), MESSAGE_LIMIT)}", err=True)
+            click.echo(f"Error: {bounded(redact(str(exc)), MESSAGE_LIMIT)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -112,7 +113,7 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            detail = bounded(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
+            detail = bounded(f"{type(exc).__name__}: {redact(str(exc))}", MESSAGE_LIMIT)
             click.echo(f"Error: internal error: {detail} (run with --debug for details)", err=True)
             ctx.exit(EXIT_INTERNAL)
 
@@ -141,6 +142,7 @@ def main(debug: bool) -> None:
     Exit codes: 0 ok, 1 inputs differ (diff) or cannot be matched (doctor),
     2 usage error, 3 not found, 4 bad or corrupt data (verify: not intact),
     5 output error, 6 missing dependency, 7 transfer plan error, 8 a distributed
-    training task failed, 70 internal error, 130 interrupted (Ctrl-C).
+    training task failed, 9 remote storage error, 70 internal error,
+    130 interrupted (Ctrl-C).
     """
 

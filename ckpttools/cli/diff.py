@@ -11,6 +11,7 @@ from ..checkpoint import open_checkpoint
 from ..errors import EXIT_DIFFERENT
 from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, bytes_to_compare, compare
 from .progress import byte_progress
+from .storage_options import storage_option
 from .text import plural, print_json, shape_text, stdout_is_terminal, write_notes
 
 JSON_SCHEMA = "ckpttools.diff/1"
@@ -20,6 +21,7 @@ PLAIN_COLUMNS = ("name", "status", "mismatched", "max_abs", "max_rel", "detail")
 @click.command(name="diff")
 @click.argument("a")
 @click.argument("b")
+@storage_option
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="Only variables matching PATTERN (repeatable).")
 @click.option("--all", "-a", "include_all", is_flag=True, help="Also compare optimizer slots and training state.")
 @click.option("--rtol", type=float, default=0.0, show_default=True, help="Relative tolerance for 'close'.")

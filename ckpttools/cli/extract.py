@@ -8,8 +8,9 @@ import click
 
 from ..checkpoint import open_checkpoint
 from ..ops.extract import FORMATS, ExtractReport, output_format, select, write_weights
-from ..storage.atomic import check_writable
+from ..storage.url_outputs import check_output
 from .progress import byte_progress
+from .storage_options import storage_option
 from .text import human_bytes, plural, print_json, write_notes
 
 JSON_SCHEMA = "ckpttools.extract/1"
@@ -17,6 +18,7 @@ JSON_SCHEMA = "ckpttools.extract/1"
 
 @click.command()
 @click.argument("path")
+@storage_option
 @click.option("--output", "-o", required=True, metavar="FILE", help="Output file (.npz or .safetensors).")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="Only variables matching PATTERN (repeatable).")
 @click.option("--all", "-a", "include_all", is_flag=True, help="Include optimizer slots and training state.")
@@ -47,7 +49,7 @@ def extract(path: str, output: str, scopes: tuple[str, ...], include_all: bool, 
     (nothing is left behind).
     """
     output_format(output, fmt)  # an unknown suffix or an output that cannot be written fails before any reading
-    check_writable(output, force)
+    check_output(output, force)
     with open_checkpoint(path) as ckpt:
         total = sum(info.nbytes for info in select(ckpt, scopes, include_all))
         if ckpt.note and not as_json:

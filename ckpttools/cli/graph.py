@@ -6,11 +6,13 @@ from typing import Any
 
 import click
 
+from .storage_options import storage_option
 from .text import plural, print_json
 
 
 @click.command()
 @click.argument("file")
+@storage_option
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN",
               help="Only nodes whose name matches PATTERN (repeatable; the language of 'ls --scopes').")
 @click.option("--op", "ops", multiple=True, metavar="OP",

@@ -7,10 +7,12 @@ import click
 from ..checkpoint import open_checkpoint
 from ..ops.listing import SORT_KEYS, list_variables
 from . import render
+from .storage_options import storage_option
 
 
 @click.command()
 @click.argument("path")
+@storage_option
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN",
               help="Only variables matching PATTERN (repeatable; see README 'Selecting variables').")
 @click.option("--all", "-a", "show_all", is_flag=True, help="Also show optimizer slots and training state.")

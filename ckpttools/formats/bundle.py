@@ -19,16 +19,17 @@ the raw array in the writer's byte order, or for strings
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import SliceInfo, TensorInfo
+from ..storage import sources
 from . import dtypes, messages
 from .crc import crc32c, unmask
 from .ordered_code import slice_key
 from .protowire import WireError, read_varint
+from .slices import SliceError, check_tiling, slice_region
 from .sstable import TableError, iter_table
 
 if TYPE_CHECKING:
@@ -45,9 +46,9 @@ class BundleReader:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.index_path = prefix + ".index"
+        self._options = sources.current_options()
         try:
-            with open(self.index_path, "rb") as f:
-                data = f.read()
+            data = sources.read_bytes(self.index_path)
         except FileNotFoundError:
             raise NotFoundError(f"{self.index_path}: no such file") from None
         except OSError as exc:
@@ -59,7 +60,7 @@ class BundleReader:
             self._load_index(data)
         except (TableError, WireError) as exc:
             raise CorruptFileError(f"{self.index_path}: corrupt checkpoint index ({exc})") from None
-        self._files: dict[int, BinaryIO] = {}
+        self._files: dict[int, sources.ByteSource] = {}
         self.tensors = [self._info(key, entry) for key, entry in self._entries.items()]
 
     def _load_index(self, data: bytes) -> None:
@@ -74,8 +75,9 @@ class BundleReader:
                 self._entries[key.decode("utf-8", "replace")] = messages.parse_bundle_entry(value)
         if not seen_header:
             raise TableError("no bundle header entry")
-        if self.header.num_shards < 1:
-            raise TableError(f"header says {self.header.num_shards} shards")
+        stored = max(1, len(self._entries) + len(self._slice_entries))
+        if not 1 <= self.header.num_shards <= stored:  # each shard file holds at least one entry
+            raise TableError(f"header says {self.header.num_shards} data shards for {stored} stored tensors")
 
     # --- metadata -------------------------------------------------------------
 
@@ -91,7 +93,7 @@ class BundleReader:
 
     def missing_data_files(self) -> list[str]:
         """Data shards that the index needs but that are absent."""
-        return [path for path in self.data_files if not os.path.isfile(path)]
+        return [path for path in self.data_files if not sources.isfile(path)]
 
     def _info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
         dtype = dtypes.from_enum(entry.dtype)
@@ -138,13 +140,18 @@ class BundleReader:
             return self._read_entry(key, entry, dtype, entry.shape)
         from . import arrays  # numpy is imported only when values are read
 
+        parts = [(self._slice_entry(key, extents), *self._region(key, entry.shape, extents))
+                 for extents in entry.slices]
+        count, stored = math.prod(entry.shape), sum(max(part.size, 0) for part, _, _ in parts)
+        if count > stored if dtype.is_string else count * dtype.itemsize != stored:
+            raise CorruptFileError(f"{self.index_path}: the slices of '{key}' store {stored} bytes, "
+                                   f"which cannot hold {dtype.name}{list(entry.shape)}")
+        try:
+            check_tiling(entry.shape, [index for _, index, _ in parts])
+        except SliceError as exc:
+            raise CorruptFileError(f"{self.index_path}: partitioned '{key}': {exc}") from None
         full = arrays.empty(entry.shape, dtype)
-        for extents in entry.slices:
-            part = self._slice_entry(key, extents)
-            index = tuple(
-                slice(start, None if length < 0 else start + length) for start, length in extents
-            )
-            shape = tuple(n if n >= 0 else size for (_, n), size in zip(extents, entry.shape))
+        for part, index, shape in parts:
             full[index] = self._read_entry(key, part, dtype, shape)
         return full
 
@@ -159,6 +166,12 @@ class BundleReader:
         extents = entry.slices[number]
         shape = tuple(n if n >= 0 else size for (_, n), size in zip(extents, entry.shape))
         return self._read_entry(key, self._slice_entry(key, extents), dtype, shape)
+
+    def _region(self, key: str, shape: tuple[int, ...], extents: list) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+        try:
+            return slice_region(shape, extents)
+        except SliceError as exc:
+            raise CorruptFileError(f"{self.index_path}: a slice of '{key}' is invalid ({exc})") from None
 
     def stream(self, key: str, chunk_size: int = 8 << 20) -> Iterator[bytes] | None:
         """The stored bytes of ``key`` in chunks, or None when they need decoding first.
@@ -176,18 +189,16 @@ class BundleReader:
         return self._chunks(key, entry, chunk_size)
 
     def _chunks(self, key: str, entry: messages.BundleEntry, chunk_size: int) -> Iterator[bytes]:
-        path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
-        f = self._open(entry.shard_id, path, key)
-        f.seek(entry.offset)
+        path = self._shard_path(key, entry)
+        f = self._locate(key, path, entry)
         crc = 0
         left = entry.size
-        while left:
-            chunk = f.read(min(chunk_size, left))
-            if not chunk:
-                raise _too_short(path, key, entry)
-            crc = crc32c(chunk, crc)
+        for chunk in f.iter_chunks(entry.offset, entry.size, chunk_size):
+            crc = crc32c(chunk, crc)  # checked as the bytes arrive
             left -= len(chunk)
             yield chunk
+        if left:
+            raise _too_short(path, key, entry, f.size)
         if entry.size and crc != unmask(entry.crc32c):
             raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
 
@@ -195,8 +206,11 @@ class BundleReader:
         from . import arrays  # numpy is imported only when values are read
 
         count = math.prod(shape)
-        path = data_file(self.prefix, entry.shard_id, self.header.num_shards)
+        path = self._shard_path(key, entry)
         if dtype.is_string:
+            if count > entry.size:  # each element needs at least its one-byte length
+                raise CorruptFileError(f"{self.index_path}: '{key}' stores {entry.size} bytes, "
+                                       f"too few for {count} strings")
             raw, _ = self._read_bytes(key, path, entry)
             return arrays.strings(_decode_strings(raw.tobytes(), count, entry.crc32c, path, key), shape)
         expected = count * dtype.itemsize
@@ -217,25 +231,35 @@ class BundleReader:
         """
         from . import arrays  # numpy is imported only when values are read
 
-        buf = arrays.buffer(entry.size)
         if entry.size == 0:
-            return buf, 0
-        f = self._open(entry.shard_id, path, key)
-        f.seek(entry.offset)
+            return arrays.buffer(0), 0
+        f = self._locate(key, path, entry)
+        buf = arrays.buffer(entry.size)  # bounded by the shard's size (checked by _locate)
         view = memoryview(buf)
-        done = 0
-        while done < entry.size:
-            got = f.readinto(view[done:])
-            if not got:
-                raise _too_short(path, key, entry)
-            done += got
+        if f.readinto_at(entry.offset, view) < entry.size:
+            raise _too_short(path, key, entry, f.size)
         return buf, crc32c(view)
 
-    def _open(self, shard: int, path: str, key: str) -> BinaryIO:
+    def _shard_path(self, key: str, entry: messages.BundleEntry) -> str:
+        if not 0 <= entry.shard_id < self.header.num_shards:
+            raise CorruptFileError(f"{self.index_path}: '{key}' is in data shard {entry.shard_id}, "
+                                   f"but the checkpoint has {self.header.num_shards}")
+        if entry.offset < 0 or entry.size < 0:
+            raise CorruptFileError(f"{self.index_path}: '{key}' has offset {entry.offset} and size {entry.size}")
+        return data_file(self.prefix, entry.shard_id, self.header.num_shards)
+
+    def _locate(self, key: str, path: str, entry: messages.BundleEntry) -> sources.ByteSource:
+        """The open shard, once the entry's bytes are known to lie inside it."""
+        f = self._open(entry.shard_id, path, key)
+        if entry.offset + entry.size > f.size:
+            raise _too_short(path, key, entry, f.size)
+        return f
+
+    def _open(self, shard: int, path: str, key: str) -> sources.ByteSource:
         f = self._files.get(shard)
         if f is None:
             try:
-                f = open(path, "rb", buffering=0)  # reads go straight into the tensor's buffer
+                f = sources.open_source(path, self._options)  # reads go straight into the tensor's buffer
             except OSError as exc:
                 raise MissingDataError(f"{path}: cannot read data shard for '{key}' ({exc.strerror})") from None
             self._files[shard] = f
@@ -248,9 +272,13 @@ class BundleReader:
 
 
 def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str) -> list[bytes]:
-    """Decode a string tensor's elements and verify both of its checksums."""
-    if count == 0 or not raw:
-        return [b""] * count
+    """Decode a string tensor's elements and verify both of its checksums.
+
+    TensorFlow writes every string tensor as lengths, their checksum, then the bytes: even an
+    empty one has its 4-byte length checksum, so there is always something to verify.
+    """
+    if count == 0 and not raw:
+        return []
     lengths = []
     pos = 0
     crc = 0
@@ -262,11 +290,11 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
             crc = crc32c(length.to_bytes(width, "little"), crc)
     except WireError:
         raise CorruptFileError(f"{path}: corrupt string lengths in '{key}'") from None
+    length_crc = raw[pos : pos + 4]
+    if len(length_crc) < 4 or unmask(int.from_bytes(length_crc, "little")) != crc:  # checked first, as TF does
+        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     if pos + 4 + sum(lengths) != len(raw):
         raise CorruptFileError(f"{path}: string lengths of '{key}' do not add up to its stored size")
-    length_crc = raw[pos : pos + 4]
-    if unmask(int.from_bytes(length_crc, "little")) != crc:
-        raise ChecksumError(f"{path}: checksum mismatch in the string lengths of '{key}'")
     crc = crc32c(length_crc, crc)
     pos += 4
     items = []
@@ -278,7 +306,7 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
     return items
 
 
-def _too_short(path: str, key: str, entry: messages.BundleEntry) -> MissingDataError:
+def _too_short(path: str, key: str, entry: messages.BundleEntry, size: int) -> MissingDataError:
     """A data shard ends before the bytes the index promises for ``key``."""
     return MissingDataError(f"{path}: file too short for '{key}' (needs bytes {entry.offset}.."
-                            f"{entry.offset + entry.size}, file has {os.path.getsize(path)})")
+                            f"{entry.offset + entry.size}, file has {size})")

@@ -126,6 +126,8 @@ class KerasH5Reader:
         ``owner`` is the config of the model whose ``layers`` may lie below; ``spec`` this object's own.
         ``chain`` holds the names of the objects above, each with whether it is a model.
         """
+        if not isinstance(group.name, str):  # h5py gives bytes for a name that is not UTF-8: damaged metadata
+            raise ValueError(f"object name {group.name[:60]!r} is not UTF-8")
         own = _group(group, "vars")
         if own is not None and group.name != "/":
             key = group.name.rsplit("/", 1)[-1]

@@ -5,6 +5,10 @@ given a file object over the member's byte range and reads only the metadata and
 for. A compressed member (an archive rewritten by another zip tool) is streamed to a temporary file
 first, removed on close. ``config.json`` and ``metadata.json`` are parsed as JSON and nothing else:
 no class is imported, no Lambda or pickled object is decoded or run.
+
+A member read in place bypasses zipfile's CRC-32 check, so before the first value is returned the
+member's bytes are checked against the CRC-32 the archive records (listing needs no values and
+skips it): a damaged archive never yields a value silently.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import shutil
 import struct
 import tempfile
 import zipfile
+import zlib
 from typing import Any
 
-from ..errors import CorruptFileError, NotFoundError, UnsupportedError
+from ..errors import ChecksumError, CorruptFileError, NotFoundError, UnsupportedError
 from ..storage.filerange import FileRange
 from .keras_config import MAX_CONFIG_BYTES, ModelSpec, check_weights, parse_json, parse_model
 from .keras_h5 import KerasH5Reader
+from .npz import DAMAGED_ZIP
 
 WEIGHTS = "model.weights.h5"
 CONFIG = "config.json"
@@ -35,11 +41,12 @@ class KerasZipReader:
         self.path = path
         self.data_files = [path]
         self._closers: list[Any] = []
+        self._unverified: tuple[int, int, int] | None = None  # (start, size, CRC-32) of a member read in place
         try:
             archive = zipfile.ZipFile(path)
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
-        except (zipfile.BadZipFile, OSError) as exc:
+        except DAMAGED_ZIP as exc:
             raise CorruptFileError(f"{path}: not a readable .keras archive (damaged or truncated zip: {exc})") from None
         try:
             self.metadata = _json_member(archive, METADATA, path) or {}
@@ -70,7 +77,9 @@ class KerasZipReader:
             raise CorruptFileError(f"{self.path}: no {WEIGHTS} in the archive "
                                    f"(it holds: {', '.join(names) or 'nothing'})") from None
         if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
-            source = FileRange(self.path, _data_offset(self.path, info), info.file_size)
+            start = _data_offset(self.path, info)
+            source = FileRange(self.path, start, info.file_size)
+            self._unverified = (start, info.file_size, info.CRC)
         else:
             source = self._extract(archive, info)
         self._closers.append(source)
@@ -82,14 +91,33 @@ class KerasZipReader:
         try:
             with archive.open(info) as member:
                 shutil.copyfileobj(member, temp, 1 << 20)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except DAMAGED_ZIP as exc:
             temp.close()
             raise CorruptFileError(f"{self.path}: {WEIGHTS} cannot be decompressed ({exc})") from None
         temp.seek(0)
         return temp
 
     def read(self, key: str):
+        if self._unverified is not None:
+            self._verify_member(*self._unverified)
         return self._h5.read(key)
+
+    def _verify_member(self, start: int, size: int, expected: int) -> None:
+        """Check the in-place member against its recorded CRC-32 (once, in 1 MiB reads)."""
+        crc = 0
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            left = size
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    raise CorruptFileError(f"{self.path}: truncated inside {WEIGHTS}")
+                crc = zlib.crc32(chunk, crc)
+                left -= len(chunk)
+        if crc != expected:
+            raise ChecksumError(f"{self.path}: {WEIGHTS} does not match the CRC-32 the archive records "
+                                "(the file is damaged)")
+        self._unverified = None
 
     def close(self) -> None:
         for closer in self._closers:
@@ -122,6 +150,6 @@ def _json_member(archive: zipfile.ZipFile, name: str, path: str) -> Any:
         raise CorruptFileError(f"{path}: {name} is {info.file_size:,} bytes, too large for a config")
     try:
         raw = archive.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except DAMAGED_ZIP as exc:
         raise CorruptFileError(f"{path}: {name} cannot be read ({exc})") from None
     return parse_json(raw, f"{path}:{name}")

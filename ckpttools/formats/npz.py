@@ -7,12 +7,25 @@ Members whose dtype needs pickle are refused, never unpickled.
 
 from __future__ import annotations
 
+import math
+import struct
+import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError, UnsupportedError
 from ..info import TensorInfo
+from ..storage import sources
+from ..storage.sources import open_file
+
+# What zipfile, zlib and numpy's header parser raise on damaged archives: all mean "corrupt".
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, OverflowError,
+            UnicodeDecodeError, SyntaxError, tokenize.TokenError, RecursionError, KeyError, IndexError)
+_DEFLATE_MAX_RATIO = 1032  # deflate cannot expand data more than this
+# ... plus unknown methods, encryption and "zip file version" (NotImplementedError, RuntimeError).
+DAMAGED_ZIP = (*_DAMAGED, NotImplementedError, RuntimeError)
 
 
 class NpzReader:
@@ -21,11 +34,18 @@ class NpzReader:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            self._zip = zipfile.ZipFile(path)
+            self._file = open_file(path)
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise CorruptFileError(f"{path}: not a readable npz archive ({exc})") from None
+        try:
+            self._zip = zipfile.ZipFile(self._file)
+        except DAMAGED_ZIP as exc:
+            self._file.close()
+            raise CorruptFileError(f"{path}: not a readable npz archive ({_short(exc)})") from None
+        except BaseException:
+            self._file.close()
+            raise
+        self._size = sources.getsize(path)
         self._members: dict[str, str] = {}
         self.tensors = []
         try:
@@ -40,12 +60,28 @@ class NpzReader:
         self.data_files = [path]
 
     def _info(self, name: str, member: str) -> TensorInfo:
-        with self._zip.open(member) as f:
-            shape, dtype = _read_header(f, self.path, name)
+        info = self._zip.getinfo(member)
+        if info.flag_bits & 1:
+            raise UnsupportedError(f"{self.path}: '{name}' is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise UnsupportedError(f"{self.path}: '{name}' uses zip compression method {info.compress_type}; "
+                                   "npz files use stored or deflate")
+        expand = 1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_MAX_RATIO
+        if info.header_offset + info.compress_size > self._size or info.file_size > expand * info.compress_size + 64:
+            raise CorruptFileError(f"{self.path}: '{name}' claims sizes the archive cannot hold")
+        try:
+            with self._zip.open(member) as f:
+                shape, dtype = _read_header(f, self.path, name)
+                header_size = f.tell()
+        except DAMAGED_ZIP as exc:
+            raise CorruptFileError(f"{self.path}: cannot read the header of '{name}' ({_short(exc)})") from None
         if dtype.hasobject:
             raise UnsupportedError(f"{self.path}: '{name}' holds pickled Python objects; refused (never unpickled)")
-        size = int(np.prod(shape, dtype=np.int64))
-        return TensorInfo(name, name, _dtype_name(dtype), tuple(shape), size * dtype.itemsize)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != info.file_size - header_size:
+            raise CorruptFileError(f"{self.path}: '{name}' is {dtype}{list(shape)} ({nbytes} bytes) but its member "
+                                   f"holds {info.file_size - header_size} bytes of data")
+        return TensorInfo(name, name, _dtype_name(dtype), tuple(shape), nbytes)
 
     def read(self, name: str) -> np.ndarray:
         member = self._members.get(name)
@@ -54,11 +90,12 @@ class NpzReader:
         try:
             with self._zip.open(member) as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise CorruptFileError(f"{self.path}: cannot read '{name}' ({exc})") from None
+        except DAMAGED_ZIP as exc:
+            raise CorruptFileError(f"{self.path}: cannot read '{name}' ({_short(exc)})") from None
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()
 
 
 def _read_header(f, path: str, name: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -68,9 +105,17 @@ def _read_header(f, path: str, name: str) -> tuple[tuple[int, ...], np.dtype]:
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise CorruptFileError(f"{path}: '{name}' is not a valid .npy member ({exc})") from None
+    except (ValueError, SyntaxError, tokenize.TokenError, RecursionError) as exc:
+        raise CorruptFileError(f"{path}: '{name}' is not a valid .npy member ({_short(exc)})") from None
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise CorruptFileError(f"{path}: '{name}' has shape {shape}")
     return tuple(shape), dtype
+
+
+def _short(exc: BaseException) -> str:
+    """An exception as one short line (zipfile and numpy messages can quote whole headers)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _dtype_name(dtype: np.dtype) -> str:

@@ -31,12 +31,13 @@ _OPTIMIZER_MARKERS = {"_iterations", "iter", "iterations"}
 _FLAT_LISTS = {"_variables", "_trainable_variables"}
 
 
-def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]:
+def rename(infos: list[TensorInfo], nodes: list[ObjectNode], clashes: set[str] | None = None) -> list[TensorInfo]:
     """Give each tensor its readable name and optimizer-slot link.
 
     Roles are set only where the graph knows them (METADATA, OPTIMIZER); other
     tensors stay MODEL for name-based classification to refine.
     """
+    nodes = _in_range(nodes)
     optimizers = optimizer_nodes(nodes)
     routes = _best_routes(nodes, optimizers)
     paths = {node: route.path for node, route in routes.items()}
@@ -55,7 +56,35 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode]) -> list[TensorInfo]
         slot_of, slot_name = slots.get(node_id, (None, None)) if node_id is not None else (None, None)
         out.append(replace(info, name=name, role=role, slot_of=slot_of, slot_name=slot_name,
                            original_name=full_names.get(info.key) or None))
-    return out
+    return _distinct_names(out, clashes if clashes is not None else set())
+
+
+def _distinct_names(infos: list[TensorInfo], clashes: set[str]) -> list[TensorInfo]:
+    """Give tensors whose display names collide their (unique) keys instead (the names go into ``clashes``).
+
+    A damaged object graph can route two checkpoint keys to one object; reading by that name
+    would then return the other tensor's value.
+    """
+    for _ in range(len(infos) + 1):  # each round gives at least one more tensor its key; keys are unique
+        seen: dict[str, int] = {}
+        for info in infos:
+            seen[info.name] = seen.get(info.name, 0) + 1
+        clashing = {name for name, count in seen.items() if count > 1}
+        if not clashing:
+            break
+        clashes |= clashing
+        infos = [replace(info, name=info.key) if info.name in clashing else info for info in infos]
+    return infos
+
+
+def _in_range(nodes: list[ObjectNode]) -> list[ObjectNode]:
+    """Drop references to nodes that do not exist (a corrupt graph), so every id indexes ``nodes``."""
+    n = len(nodes)
+    if all(c < n for node in nodes for c, _ in node.children) and \
+            all(o < n and s < n for node in nodes for o, _, s in node.slots):
+        return nodes
+    return [replace(node, children=[(c, name) for c, name in node.children if c < n],
+                    slots=[(o, name, s) for o, name, s in node.slots if o < n and s < n]) for node in nodes]
 
 
 def object_paths(nodes: list[ObjectNode]) -> dict[int, tuple[str, bool]]:
@@ -152,7 +181,7 @@ def _keras3_slot_lists(nodes: list[ObjectNode], opt: int, display: dict[int, str
         if name in _FLAT_LISTS or not name.startswith("_"):
             continue
         items = nodes[list_node].children
-        if len(items) != len(variables) or not all(n.isdigit() for _, n in items):
+        if len(items) != len(variables) or not all(n.isascii() and n.isdigit() for _, n in items):
             continue
         slot_name = _singular(name.lstrip("_"))
         for (slot, index), variable in zip(((c, int(n)) for c, n in items), variables):

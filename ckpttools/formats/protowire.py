@@ -26,7 +26,7 @@ class WireError(ValueError):
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """Decode the varint at ``pos``; return ``(value, next_pos)``."""
+    """Decode the varint at ``pos``; return ``(value, next_pos)``. Values above 64 bits are refused."""
     result = 0
     shift = 0
     end = len(buf)
@@ -37,6 +37,8 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
+            if shift == 63 and byte > 1:  # the 10th byte holds only the 64th bit
+                raise WireError("varint larger than 64 bits")
             return result, pos
         shift += 7
         if shift > 63:
@@ -83,6 +85,21 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         if number == 0:
             raise WireError("field number 0")
         yield number, wire_type, value
+
+
+def typed_fields(buf: bytes, types: dict[int, int]) -> Iterator[tuple[int, int | bytes]]:
+    """Yield ``(field_number, value)`` for the fields listed in ``types`` (number -> wire type).
+
+    Other field numbers are skipped, as protobuf does; a listed field with another wire type
+    raises WireError, so callers always get an ``int`` or ``bytes`` as declared.
+    """
+    for number, wire_type, value in fields(buf):
+        expected = types.get(number)
+        if expected is None:
+            continue
+        if wire_type != expected:
+            raise WireError(f"field {number} has wire type {wire_type}, expected {expected}")
+        yield number, value
 
 
 def packed_varints(value: int | bytes) -> list[int]:

@@ -9,7 +9,7 @@ raw little-endian tensor bytes.
 from __future__ import annotations
 
 import json
-import os
+import math
 import struct
 from collections.abc import Iterator, Mapping
 
@@ -17,7 +17,9 @@ import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError
 from ..info import TensorInfo
+from ..storage import sources
 from . import dtypes
+from .messages import MAX_ELEMENTS
 
 # safetensors dtype code -> TensorFlow-style name
 _NAMES = {
@@ -51,25 +53,33 @@ MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 def read_header(path: str) -> tuple[dict, int]:
     """Parse the JSON header; return it and the offset where tensor data starts."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
+        with sources.open_source(path) as f:
+            head = f.read_at(0, 8)
             if len(head) < 8:
                 raise CorruptFileError(f"{path}: too short for a safetensors header")
             (length,) = struct.unpack("<Q", head)
             if length > MAX_HEADER:
                 raise CorruptFileError(f"{path}: safetensors header claims {length} bytes")
-            raw = f.read(length)
+            raw = f.read_at(8, length)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     if len(raw) != length:
         raise CorruptFileError(f"{path}: truncated safetensors header")
     try:
         header = json.loads(raw)
-    except ValueError as exc:
-        raise CorruptFileError(f"{path}: safetensors header is not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CorruptFileError(f"{path}: safetensors header is not JSON ({reason})") from None
     if not isinstance(header, dict):
         raise CorruptFileError(f"{path}: safetensors header is not a JSON object")
     return header, 8 + length
+
+
+def _naturals(values: object) -> tuple[int, ...]:
+    """A JSON list of non-negative integers (shape dims, offsets); ValueError for anything else."""
+    if not isinstance(values, list) or not all(type(v) is int and v >= 0 for v in values):
+        raise ValueError(f"expected a list of non-negative integers, got {str(values)[:60]}")
+    return tuple(values)
 
 
 class SafetensorsReader:
@@ -78,20 +88,21 @@ class SafetensorsReader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.data_files = [path]
+        self._options = sources.current_options()
         header, self._start = read_header(path)
         self.metadata = header.pop("__metadata__", None) or {}
         self._entries: dict[str, tuple[np.dtype, tuple[int, ...], int, int]] = {}
-        size = os.path.getsize(path) - self._start
+        size = sources.getsize(path) - self._start
         self.tensors = []
         for name, entry in header.items():
             try:
                 tf_name, dtype = DTYPES[entry["dtype"]]
-                shape = tuple(int(d) for d in entry["shape"])
-                begin, end = (int(x) for x in entry["data_offsets"])
+                shape = _naturals(entry["shape"])
+                begin, end = _naturals(entry["data_offsets"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise CorruptFileError(f"{path}: bad header entry for '{name}' ({exc!r})") from None
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if end - begin != nbytes or begin < 0 or end > size:
+            nbytes = math.prod(shape) * dtype.itemsize
+            if end - begin != nbytes or end > size or math.prod(d for d in shape if d) > MAX_ELEMENTS:
                 raise CorruptFileError(f"{path}: '{name}' offsets {begin}..{end} do not fit its shape or the file")
             self._entries[name] = (dtype, shape, begin, end)
             self.tensors.append(TensorInfo(name, name, tf_name, shape, nbytes))
@@ -101,9 +112,8 @@ class SafetensorsReader:
             raise NotFoundError(f"{self.path}: no tensor '{name}'")
         dtype, shape, begin, end = self._entries[name]
         buf = bytearray(end - begin)
-        with open(self.path, "rb") as f:
-            f.seek(self._start + begin)
-            if f.readinto(buf) != len(buf):
+        with sources.open_source(self.path, self._options) as f:
+            if f.readinto_at(self._start + begin, memoryview(buf)) != len(buf):
                 raise CorruptFileError(f"{self.path}: file too short for '{name}'")
         return np.frombuffer(buf, dtype=dtype).reshape(shape)
 

@@ -21,8 +21,22 @@ def decompress(data: bytes, max_size: int) -> bytes:
         size, pos = read_varint(data, 0)
     except WireError as exc:
         raise SnappyError(f"bad snappy length: {exc}") from None
-    if size > max_size:
-        raise SnappyError(f"snappy block claims {size} bytes, more than {max_size}")
+    if size > max_size or size > _MAX_RATIO * len(data):
+        raise SnappyError(f"snappy block of {len(data)} bytes claims {size} bytes decompressed")
+    try:
+        out = _decode(data, pos, size)
+    except IndexError:
+        raise SnappyError("snappy stream ends inside an element") from None
+    if len(out) != size:
+        raise SnappyError(f"decompressed {len(out)} bytes, expected {size}")
+    return bytes(out)
+
+
+# Each element of a snappy stream expands to at most 64 bytes from 3 (a 2-byte-offset copy).
+_MAX_RATIO = 22
+
+
+def _decode(data: bytes, pos: int, size: int) -> bytearray:
     out = bytearray()
     end = len(data)
     while pos < end:
@@ -33,6 +47,8 @@ def decompress(data: bytes, max_size: int) -> bytes:
             length = tag >> 2
             if length >= 60:
                 nbytes = length - 59
+                if pos + nbytes > end:
+                    raise IndexError(pos)
                 length = int.from_bytes(data[pos : pos + nbytes], "little")
                 pos += nbytes
             length += 1
@@ -47,6 +63,8 @@ def decompress(data: bytes, max_size: int) -> bytes:
             pos += 1
         else:
             nbytes = 2 if kind == 2 else 4
+            if pos + nbytes > end:
+                raise IndexError(pos)
             length = (tag >> 2) + 1
             offset = int.from_bytes(data[pos : pos + nbytes], "little")
             pos += nbytes
@@ -56,10 +74,7 @@ def decompress(data: bytes, max_size: int) -> bytes:
         if offset >= length:
             out += out[start : start + length]
         else:  # overlapping copy repeats the last `offset` bytes
-            for i in range(length):
-                out.append(out[start + i])
+            out += (out[start:] * (length // offset + 1))[:length]
         if len(out) > size:
             raise SnappyError("output longer than declared")
-    if len(out) != size:
-        raise SnappyError(f"decompressed {len(out)} bytes, expected {size}")
-    return bytes(out)
+    return out

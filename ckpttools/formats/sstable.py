@@ -25,6 +25,8 @@ import struct
 from bisect import bisect_left
 from collections.abc import Iterator
 
+from ..errors import NotFoundError
+from ..storage.sources import open_source
 from . import snappy
 from .crc import crc32c, unmask
 from .protowire import WireError, read_varint
@@ -44,14 +46,17 @@ class TableError(ValueError):
 def file_has_table_magic(path: str) -> bool:
     """True when the file at ``path`` ends with the table magic number."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            if f.tell() < FOOTER_SIZE:
-                return False
-            f.seek(-8, 2)
-            return struct.unpack("<Q", f.read(8))[0] == MAGIC
-    except OSError:
+        source = open_source(path)
+    except (OSError, ValueError, NotFoundError):
         return False
+    try:
+        if source.size < FOOTER_SIZE:
+            return False
+        return struct.unpack("<Q", source.read_at(source.size - 8, 8))[0] == MAGIC
+    except (OSError, ValueError, NotFoundError):
+        return False
+    finally:
+        source.close()
 
 
 class Table:
@@ -69,9 +74,8 @@ class Table:
             self.size = len(source)
         else:
             self._data = None
-            self._file = open(source, "rb")
-            self._file.seek(0, 2)
-            self.size = self._file.tell()
+            self._file = open_source(source)
+            self.size = self._file.size
         try:
             self._index = self._open_index()
         except Exception:
@@ -83,8 +87,7 @@ class Table:
     def _read_at(self, offset: int, size: int) -> bytes:
         if self._data is not None:
             return self._data[offset : offset + size]
-        self._file.seek(offset)
-        return self._file.read(size)
+        return self._file.read_at(offset, size)
 
     def _open_index(self) -> list[tuple[bytes, tuple[int, int]]]:
         if self.size < FOOTER_SIZE:

@@ -15,13 +15,16 @@ checksum of their own; the table's block checksums cover them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import CorruptFileError, NotFoundError, UnsupportedError
 from ..info import SliceInfo, TensorInfo
 from . import dtypes, messages
 from .ordered_code import slice_key
-from .protowire import FIXED32, FIXED64, WireError, as_int64, packed_varints
+from .protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, as_int64, packed_varints
+from .slices import SliceError, check_tiling, slice_region
 from .sstable import Table, TableError
 
 # TensorProto typed-value fields: field number -> how values are stored.
@@ -81,12 +84,12 @@ class V1Reader:
         _, meta = self._metas[name]
         dtype = dtypes.from_enum(meta.dtype)
         itemsize = dtype.itemsize
-        nbytes = int(np.prod(meta.shape, dtype=np.int64)) * itemsize
+        nbytes = math.prod(meta.shape) * itemsize
         slices: tuple[SliceInfo, ...] = ()
         if len(meta.slices) > 1:
             slices = tuple(
                 SliceInfo(tuple(s for s, _ in ext), _extent_shape(ext, meta.shape), None,
-                          int(np.prod(_extent_shape(ext, meta.shape), dtype=np.int64)) * itemsize)
+                          math.prod(_extent_shape(ext, meta.shape)) * itemsize)
                 for ext in meta.slices
             )
         return TensorInfo(name, name, dtype.name, meta.shape, nbytes, slices=slices)
@@ -99,11 +102,17 @@ class V1Reader:
         dtype = dtypes.from_enum(meta.dtype)
         if not dtypes.is_readable(dtype) or dtype.name not in _FIELD_FOR_DTYPE:
             raise UnsupportedError(f"{self.files[0]}: '{name}' has dtype {dtype.name}, which ckpttools cannot decode")
+        count = math.prod(meta.shape)
+        if count > self._max_elements:
+            raise CorruptFileError(f"{self.files[0]}: '{name}' claims {count} elements, more than its files can hold")
+        try:
+            regions = [slice_region(meta.shape, extents) for extents in meta.slices]
+            check_tiling(meta.shape, [index for index, _ in regions])
+        except SliceError as exc:
+            raise CorruptFileError(f"{self.files[0]}: the slices of '{name}' are invalid ({exc})") from None
         numpy_dtype = object if dtype.is_string else dtype.numpy
         full = np.empty(meta.shape, dtype=numpy_dtype)
-        for extents in meta.slices:
-            shape = _extent_shape(extents, meta.shape)
-            index = tuple(slice(s, s + n) for (s, _), n in zip(extents, shape))
+        for extents, (index, shape) in zip(meta.slices, regions):
             full[index] = self._read_slice(name, extents, dtype, shape)
         return full
 
@@ -117,6 +126,12 @@ class V1Reader:
             raise UnsupportedError(f"{self.files[0]}: '{name}' has dtype {dtype.name}, which ckpttools cannot decode")
         extents = meta.slices[number]
         return self._read_slice(name, extents, dtype, _extent_shape(extents, meta.shape))
+
+    @property
+    def _max_elements(self) -> int:
+        """An upper bound on the elements the files can hold: each takes at least one byte of a
+        TensorProto, and a snappy-compressed block expands at most ~22 times."""
+        return 22 * sum(table.size for table in self._tables)
 
     def _read_slice(self, name: str, extents: list, dtype: dtypes.DType, shape: tuple) -> np.ndarray:
         key = slice_key(name, extents)
@@ -158,13 +173,19 @@ def _decode_values(values: messages.TensorValues, dtype: dtypes.DType) -> np.nda
         return np.frombuffer(values.content, dtype=dtype.numpy).copy()
     items = values.by_field.get(_FIELD_FOR_DTYPE[dtype.name], [])
     if dtype.is_string:
+        if any(wire_type != LENGTH for wire_type, _ in items):
+            raise WireError("a string value is not length-delimited")
         return np.array([bytes(v) for _, v in items] or [], dtype=object)
     if dtype.name in ("float32", "complex64"):
         return _fixed(items, "<f4", FIXED32).view(dtype.numpy)
     if dtype.name in ("float64", "complex128"):
         return _fixed(items, "<f8", FIXED64).view(dtype.numpy)
+    if any(wire_type not in (VARINT, LENGTH) for wire_type, _ in items):
+        raise WireError(f"{dtype.name} values are not varints")
     ints = [i for _, v in items for i in packed_varints(v)]
     if dtype.name in ("float16", "bfloat16"):  # half_val holds the 16-bit patterns
+        if any(i > 0xFFFF for i in ints):
+            raise WireError(f"a {dtype.name} value does not fit 16 bits")
         return np.array(ints, dtype=np.uint16).view(dtype.numpy)
     if dtype.name in ("uint32", "uint64", "bool"):
         return np.array(ints, dtype=np.uint64).astype(dtype.numpy)
@@ -175,9 +196,11 @@ def _fixed(items: list, fmt: str, wire_type: int) -> np.ndarray:
     """Concatenate packed (bytes) or unpacked (int bits) fixed-width values."""
     parts = []
     width = 4 if wire_type == FIXED32 else 8
-    for _, value in items:
-        if isinstance(value, (bytes, bytearray)):
+    for item_type, value in items:
+        if item_type == LENGTH and len(value) % width == 0:
             parts.append(bytes(value))
-        else:
+        elif item_type == wire_type:
             parts.append(int(value).to_bytes(width, "little"))
+        else:
+            raise WireError(f"a {fmt} value has wire type {item_type}")
     return np.frombuffer(b"".join(parts), dtype=fmt)

@@ -31,6 +31,8 @@ from ..errors import CkptError, CorruptFileError, NotFoundError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
 from ..resolve import resolve
+from ..storage import sources
+from ..storage.sources import isfile
 from .protos import message_class
 
 GRAPH_DEF, META_GRAPH, SAVED_MODEL = "graph_def", "meta_graph", "saved_model"
@@ -90,10 +92,9 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         NotFoundError: nothing at ``path`` holds a graph.
         CorruptFileError: the file is empty, truncated, corrupt, or text with a syntax error.
     """
-    found, note = find_graph_file(os.fspath(path))
+    found, note = find_graph_file(sources.local_path(os.fspath(path)))
     try:
-        with open(found, "rb") as f:
-            data = f.read()
+        data = sources.read_bytes(found)
     except OSError as exc:
         raise NotFoundError(f"{found}: cannot read ({exc.strerror})") from None
     if not data:
@@ -106,20 +107,20 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
 def find_graph_file(path: str) -> tuple[str, str | None]:
     """The graph file ``path`` stands for, and a note when it was not ``path`` itself."""
     checkpoint_file = _CHECKPOINT_FILE.search(path)
-    if checkpoint_file and os.path.isfile(path[: checkpoint_file.start()] + ".meta"):
+    if checkpoint_file and isfile(path[: checkpoint_file.start()] + ".meta"):
         meta = path[: checkpoint_file.start()] + ".meta"
         return meta, f"using {meta}, the graph of this checkpoint"
-    if os.path.isfile(path):
+    if isfile(path):
         return path, None
-    if os.path.isdir(path):
+    if sources.isdir(path):
         for name in SAVED_MODEL_FILES:
-            if os.path.isfile(os.path.join(path, name)):
+            if isfile(os.path.join(path, name)):
                 return os.path.join(path, name), None
         meta = _checkpoint_meta(path)
         if meta:
             return meta, f"using {meta}"
         raise NotFoundError(f"{path}: no saved_model.pb and no checkpoint with a .meta graph in this directory")
-    if os.path.isfile(path + ".meta"):
+    if isfile(path + ".meta"):
         return path + ".meta", f"using {path}.meta"
     raise NotFoundError(f"{path}: no such file or directory")
 
@@ -130,7 +131,7 @@ def _checkpoint_meta(directory: str) -> str | None:
         prefix = resolve(directory).prefix
     except CkptError:
         return None
-    return prefix + ".meta" if os.path.isfile(prefix + ".meta") else None
+    return prefix + ".meta" if isfile(prefix + ".meta") else None
 
 
 def _looks_like_text(path: str, data: bytes) -> bool:

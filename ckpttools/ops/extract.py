@@ -20,8 +20,10 @@ from ..errors import ArgumentError, NotFoundError, OutputError, bounded
 from ..formats import dtypes
 from ..formats.safetensors import CODE_FOR_NAME
 from ..info import TensorInfo
-from ..storage.atomic import atomic_path, check_writable, remove_stale_partials
+from ..storage import sources
+from ..storage.atomic import remove_stale_partials
 from ..storage.prefetch import prefetch
+from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
 
 FORMATS = ("npz", "safetensors")
@@ -88,14 +90,14 @@ def write_weights(
         1041632
     """
     fmt = output_format(out, fmt)
-    removed = remove_stale_partials(out)
-    check_writable(out, force)
+    removed = [] if sources.is_url(out) else remove_stale_partials(out)
+    check_output(out, force)
     with open_checkpoint(source) as ckpt:
         chosen = select(ckpt, scopes, include_all)
         if fmt == "npz":
             _check_npz_names(out, chosen)
         report = ExtractReport(out, fmt, ckpt.prefix, removed_partials=removed)
-        with atomic_path(out, force) as tmp:
+        with output_path(out, force) as tmp:
             if fmt == "npz":
                 _write_npz(ckpt, chosen, tmp, compress, report, progress or (lambda n: None))
             else:

@@ -89,7 +89,8 @@ class _Built:
     sync_optimizer: Any  # SyncReplicasOptimizer, or None when asynchronous
     done: list[Any]  # one "this trainer is done" enqueue per parameter server
     sync_start_tokens: Any = None  # chief, synchronous: the first step's tokens
-    sync_tokens: Any = None  # chief, synchronous: tokens that release workers blocked at the end
+    sync_tokens: Any = None  # chief, synchronous: one token per trainer, stamped with the current step
+    sync_queue_size: Any = None  # chief, synchronous: tokens waiting in the token queue
 
 
 class _Replica:
@@ -180,6 +181,7 @@ class _Replica:
                 with tf.compat.v1.device(setter):
                     built.sync_start_tokens = built.sync_optimizer.get_init_tokens_op()
                     built.sync_tokens = built.sync_optimizer.get_init_tokens_op(cluster.num_replicas)
+                    built.sync_queue_size = built.sync_optimizer._sync_token_queue.size()
             graph.finalize()
         return built
 
@@ -202,6 +204,7 @@ class _Replica:
             coordinator = tf.train.Coordinator()
             sync_optimizer.get_chief_queue_runner().create_threads(session, coord=coordinator, daemon=True,
                                                                    start=True)
+            threading.Thread(target=_refill_tokens, args=(session, built, coordinator), daemon=True).start()
         session.run(built.marker.initializer)
         return restored
 
@@ -307,6 +310,27 @@ def _session_config(cluster: ClusterTask) -> Any:
     return tf.compat.v1.ConfigProto(device_filters=["/job:ps", f"/job:{cluster.job}/task:{cluster.task}"])
 
 
+def _refill_tokens(session: Any, built: _Built, coordinator: Any, every: float = 2.0) -> None:
+    """Chief, synchronous: when no step was made and the token queue is empty, add one token per trainer.
+
+    ``SyncReplicasOptimizer`` hands out one token per gradient, but drops gradients computed from a stale
+    step; each drop costs a token for good, and once the queue runs dry every trainer waits for a token
+    while the accumulators wait for gradients. Fresh tokens (stamped with the current step) end that wait.
+    """
+    last = None
+    while not coordinator.should_stop():
+        time.sleep(every)
+        try:
+            step, waiting = session.run([built.ops.global_step, built.sync_queue_size])
+            if step == last and waiting == 0:
+                session.run(built.sync_tokens)
+            last = step
+        except tf.errors.OpError:
+            return  # the cluster is going away
+
+
 def _first_line(exc: Exception) -> str:
-    text = str(getattr(exc, "message", exc)).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    """The line of a TensorFlow error that says what happened (not "Graph execution error:")."""
+    lines = [line.strip() for line in str(getattr(exc, "message", exc)).strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.endswith(":") and not line.startswith(("Detected at", "File "))]
+    return ((useful or lines or [type(exc).__name__])[0])[:300]

@@ -1,0 +1,278 @@
+"""Byte sources: read ``size`` bytes at ``offset`` from a local file or a URL, through one small interface.
+
+The format readers only ever ask a source for ranges, so they work unchanged on ``s3://``, ``gs://``,
+``https://`` and fsspec's chained URLs (``simplecache::s3://...``). Local paths (and ``file://``) keep
+the fast path: ``os.pread`` on one descriptor, no fsspec import. Remote sources live in ``remote.py``.
+
+Storage options (credentials overrides, endpoints, anonymous access) travel in a context variable set by
+``using(options)`` (the CLI's ``--storage-option``), so readers need no extra parameter: they capture
+``current_options()`` when they open and pass them to every later ``open_source``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import glob as _glob
+import io
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+_OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttools_storage_options", default=None)
+# Where remote reads are cached (None: no cache); process-wide, so reader threads see it too.
+_CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+_QUERY = re.compile(r"(://[^\s?]*)\?[^\s,;)'\"]*")
+
+
+class ByteSource(Protocol):
+    """What every reader needs from a file: its name and size, and bytes by range."""
+
+    name: str
+
+    @property
+    def size(self) -> int: ...
+
+    def read_at(self, offset: int, size: int) -> bytes: ...
+
+    def readinto_at(self, offset: int, buffer: memoryview) -> int: ...
+
+    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes]: ...
+
+    def read_all(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def is_url(path: str) -> bool:
+    """True for ``scheme://...`` and fsspec chains (``a::b``), except ``file://`` (read as a local path)."""
+    return bool(_URL.search(path)) and not path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    """``file:///x`` -> ``/x``; any other path unchanged."""
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def redact(text: str) -> str:
+    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings
+    (signed URLs carry their keys there). Error messages pass through this before they are printed."""
+    return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", text))
+
+
+def current_options() -> dict:
+    """The storage options in effect (``--storage-option`` / ``open_checkpoint(storage_options=...)``)."""
+    return dict(_OPTIONS.get() or {})
+
+
+@contextmanager
+def using(options: dict | None) -> Iterator[None]:
+    """Make ``options`` the storage options of every source opened inside the block."""
+    token = _OPTIONS.set(dict(options) if options else _OPTIONS.get())
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def set_options(options: dict | None) -> contextvars.Token:
+    """Set the storage options until ``reset_options(token)`` (the CLI: for the length of one command)."""
+    return _OPTIONS.set(dict(options) if options else None)
+
+
+def reset_options(token: contextvars.Token) -> None:
+    _OPTIONS.reset(token)
+
+
+def cache_dir() -> str | None:
+    """The directory remote reads are cached in, or None (``--cache-dir``, ``$CKPTTOOLS_CACHE_DIR``)."""
+    return _CACHE_DIR[-1]
+
+
+def set_cache_dir(directory: str | None) -> int:
+    """Cache remote reads in ``directory`` (None: no cache) until ``reset_cache_dir(token)``."""
+    _CACHE_DIR.append(directory)
+    return len(_CACHE_DIR) - 1
+
+
+def reset_cache_dir(token: int) -> None:
+    del _CACHE_DIR[token:]
+
+
+def open_source(path: str, storage_options: dict | None = None) -> ByteSource:
+    """A byte source for ``path``: local (pread) or remote (fsspec, block cache). Raises like ``open``
+    locally (FileNotFoundError, OSError) and ``NotFoundError``/``RemoteError`` for URLs."""
+    if is_url(path):
+        from .remote import RemoteSource
+
+        return RemoteSource(path, storage_options if storage_options is not None else current_options())
+    return LocalSource(local_path(path))
+
+
+class LocalSource:
+    """A local file read with ``os.pread`` (no shared file position, so threads may read at once)."""
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+        self._fd = os.open(path, os.O_RDONLY)
+        try:
+            self.size = os.fstat(self._fd).st_size
+        except OSError:
+            os.close(self._fd)
+            raise
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        parts = []
+        while size > 0:
+            got = os.pread(self._fd, size, offset)
+            if not got:
+                break
+            parts.append(got)
+            offset += len(got)
+            size -= len(got)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readinto_at(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset`` (straight into it, no copy); return the bytes read."""
+        done = 0
+        while done < len(buffer):
+            got = os.preadv(self._fd, [buffer[done:]], offset + done)
+            if not got:
+                break
+            done += got
+        return done
+
+    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes]:
+        while size > 0:
+            chunk = self.read_at(offset, min(chunk_size, size))
+            if not chunk:
+                return
+            yield chunk
+            offset += len(chunk)
+            size -= len(chunk)
+
+    def read_all(self) -> bytes:
+        return self.read_at(0, self.size)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> LocalSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- path questions, answered locally with os, remotely with fsspec (cached per process) --------------
+
+
+def isfile(path: str) -> bool:
+    if is_url(path):
+        from . import remote
+
+        return remote.isfile(path, current_options())
+    return os.path.isfile(local_path(path))
+
+
+def isdir(path: str) -> bool:
+    if is_url(path):
+        from . import remote
+
+        return remote.isdir(path, current_options())
+    return os.path.isdir(local_path(path))
+
+
+def getsize(path: str) -> int:
+    if is_url(path):
+        from . import remote
+
+        return remote.info(path, current_options())["size"]
+    return os.path.getsize(local_path(path))
+
+
+def getmtime(path: str) -> float:
+    if is_url(path):
+        from . import remote
+
+        return remote.mtime(path, current_options())
+    return os.path.getmtime(local_path(path))
+
+
+def list_files(directory: str) -> list[str]:
+    """The paths of the files directly in ``directory`` (one listing; remote listings are cached)."""
+    if is_url(directory):
+        from . import remote
+
+        return remote.list_files(directory, current_options())
+    directory = local_path(directory)
+    return [entry.path for entry in os.scandir(directory) if entry.is_file()]
+
+
+def glob(pattern: str) -> list[str]:
+    """Paths matching a glob in one directory; remotely, filtered from one (cached) listing."""
+    if is_url(pattern):
+        import fnmatch
+
+        directory, _, name = pattern.rpartition("/")
+        try:
+            files = list_files(directory)
+        except Exception:  # noqa: BLE001 - an unlistable location simply matches nothing
+            return []
+        return [path for path in files if fnmatch.fnmatchcase(path.rpartition("/")[2], name)]
+    return _glob.glob(local_path(pattern))
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file (small files: state files, graphs, indexes)."""
+    source = open_source(path)
+    try:
+        return source.read_all()
+    finally:
+        source.close()
+
+
+class SourceFile(io.RawIOBase):
+    """A read-only, seekable file object over a byte source (for ``zipfile`` and other file-based readers)."""
+
+    def __init__(self, source: ByteSource) -> None:
+        self.source = source
+        self.name = source.name
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.source.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer
+        view = memoryview(buffer).cast("B")
+        got = self.source.readinto_at(self._pos, view)
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        if not self.closed:
+            self.source.close()
+        super().close()
+
+
+def open_file(path: str, storage_options: dict | None = None) -> io.BufferedReader:
+    """A binary file object for ``path``: the plain local file, or a buffered view of a remote one."""
+    if not is_url(path):
+        return open(local_path(path), "rb")  # noqa: SIM115 - the caller closes it
+    return io.BufferedReader(SourceFile(open_source(path, storage_options)), buffer_size=64 << 10)

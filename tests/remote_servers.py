@@ -1,0 +1,137 @@
+"""Real servers on 127.0.0.1 for the URL tests: an HTTP server honouring Range requests (counting requests
+and bytes, with injectable faults) and moto's S3 server. Started by fixtures in tests/test_remote.py."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import socket
+import threading
+import time
+from functools import partial
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with single-range GETs (206), HEAD with Content-Length, counting and faults."""
+
+    server: RangeServer
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def _fault(self) -> str | None:
+        name = self.path.split("?")[0].rsplit("/", 1)[-1]
+        return self.server.faults.get(name) or self.server.faults.get("*")
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        self.server.count(self.command, self.path, 0)
+        fault = self._fault()
+        if fault and fault.isdigit():
+            self.send_error(int(fault))
+            return
+        super().do_HEAD()
+
+    def do_GET(self) -> None:  # noqa: N802
+        fault = self._fault()
+        if fault and fault.isdigit():
+            self.server.count(self.command, self.path, 0)
+            self.send_error(int(fault))
+            return
+        if fault == "slow":
+            time.sleep(self.server.slow_seconds)
+        path = self.translate_path(self.path)
+        if os.path.isdir(path):
+            self.server.count(self.command, self.path, 0)
+            super().do_GET()
+            return
+        try:
+            f = open(path, "rb")  # noqa: SIM115
+        except OSError:
+            self.server.count(self.command, self.path, 0)
+            self.send_error(404)
+            return
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            start, end = 0, size - 1
+            match = None if fault == "norange" else _RANGE.match(self.headers.get("Range", ""))
+            if match:
+                if match.group(1):
+                    start = int(match.group(1))
+                    end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+                else:
+                    start = max(0, size - int(match.group(2)))
+                if start >= size:
+                    self.server.count(self.command, self.path, 0)
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.end_headers()
+                    return
+            length = end - start + 1
+            self.send_response(206 if match else 200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(length))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", f'"{int(os.path.getmtime(path))}-{size}"')
+            if match:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.end_headers()
+            send = length // 2 if fault == "truncate" else length
+            f.seek(start)
+            sent = 0
+            while sent < send:
+                chunk = f.read(min(1 << 20, send - sent))
+                if not chunk:
+                    break
+                try:
+                    self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += len(chunk)
+            self.server.count(self.command, self.path, sent)
+            if fault == "truncate":
+                self.close_connection = True
+
+
+class RangeServer(http.server.ThreadingHTTPServer):
+    """``RangeServer(root)``; ``url``; ``requests`` [(method, path, bytes)]; ``faults`` {file name: fault}."""
+
+    daemon_threads = True
+
+    def __init__(self, root: str) -> None:
+        super().__init__(("127.0.0.1", 0), partial(RangeHandler, directory=root))
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.requests: list[tuple[str, str, int]] = []
+        self.faults: dict[str, str] = {}
+        self.slow_seconds = 5.0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def start(self) -> RangeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def count(self, method: str, path: str, nbytes: int) -> None:
+        with self._lock:
+            self.requests.append((method, path, nbytes))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+        self.faults.clear()
+
+    @property
+    def bytes_served(self) -> int:
+        return sum(n for _, _, n in self.requests)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

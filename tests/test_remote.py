@@ -1,0 +1,379 @@
+"""Checkpoints at URLs, against real servers on 127.0.0.1: a Range-honouring HTTP server (counting requests
+and bytes, injecting faults) and moto's S3 server. Every value read remotely must equal the local read of
+the same TensorFlow-written file (whose exactness against TensorFlow tests/test_exact.py checks)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ckpttools import open_checkpoint
+from ckpttools.cli import main
+from ckpttools.errors import EXIT_NOT_FOUND, EXIT_REMOTE, NotFoundError, RemoteError
+from ckpttools.storage import remote, sources
+
+pytest.importorskip("fsspec", reason="the URL tests need fsspec (pip install -e '.[test]')")
+pytest.importorskip("aiohttp", reason="fsspec's HTTP backend needs aiohttp (pip install -e '.[test]')")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from remote_servers import RangeServer  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+SAMPLES = TESTS.parent / "sample_checkpoints"
+# labels of tests/tf_fixtures.py read remotely (each a different format or layout)
+LABELS = ("tf1_cnn", "sharded", "partitioned", "tf2_keras", "tf2_module_slots", "v1", "v1_sharded", "saved_model",
+          "all_dtypes", "many_keys")
+
+
+@pytest.fixture(scope="module")
+def big_tf2(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The prefix of a TF2 checkpoint with a 4 MiB data shard (tests/tf_remote_fixtures.py, TF subprocess)."""
+    pytest.importorskip("tensorflow")
+    root = tmp_path_factory.mktemp("remote_big")
+    result = subprocess.run([sys.executable, str(TESTS / "tf_remote_fixtures.py"), str(root)],
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        pytest.fail(f"building the big TF2 checkpoint failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def served_root(tmp_path_factory: pytest.TempPathFactory, tf_ckpts, big_tf2: str) -> Path:
+    """One tree holding everything the servers serve: tf/ (tf_fixtures), big/, samples/, weights files."""
+    root = tmp_path_factory.mktemp("served")
+    (root / "tf").symlink_to(tf_ckpts.root)
+    (root / "big").symlink_to(Path(big_tf2).parent)
+    (root / "samples").symlink_to(SAMPLES)
+    weights = root / "weights"
+    weights.mkdir()
+    from ckpttools.ops.extract import write_weights
+
+    write_weights(str(SAMPLES / "tf1_cnn"), str(weights / "cnn.npz"), include_all=True)
+    write_weights(str(SAMPLES / "tf2_keras"), str(weights / "keras.safetensors"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def http(served_root: Path):
+    try:
+        server = RangeServer(str(served_root)).start()
+    except OSError as exc:
+        pytest.skip(f"cannot start an HTTP server on 127.0.0.1 ({exc})")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(request):
+    """Each test starts with no cached metadata, no faults and no counted requests."""
+    remote.forget()
+    if "http" in request.fixturenames:
+        request.getfixturevalue("http").reset()
+    yield
+    remote.forget()
+
+
+def _rel(tf_ckpts, label: str) -> str:
+    return os.path.relpath(tf_ckpts[label], tf_ckpts.root)
+
+
+def assert_same(url: str, local: str, storage_options: dict | None = None) -> None:
+    """Same names, shapes, dtypes and bitwise-equal values, remote vs local."""
+    with open_checkpoint(url, storage_options) as far, open_checkpoint(local) as near:
+        assert far.format == near.format
+        assert [(v.name, v.key, v.dtype, v.shape) for v in far] == [(v.name, v.key, v.dtype, v.shape) for v in near]
+        assert far.variables, url
+        for info in near:
+            try:
+                expected = near.get(info.name)
+            except Exception as exc:  # noqa: BLE001 - a dtype we cannot decode must fail the same way remotely
+                with pytest.raises(type(exc)):
+                    far.get(info.name)
+                continue
+            got = far.get(info.name)
+            assert got.dtype == expected.dtype and got.shape == expected.shape, info.name
+            if expected.dtype.hasobject:
+                assert got.tolist() == expected.tolist(), info.name
+            else:  # bitwise: NaN payloads and -0.0 included
+                assert got.tobytes() == expected.tobytes(), info.name
+
+
+# --- HTTP ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_http_reads_every_format_like_the_local_file(http: RangeServer, tf_ckpts, label: str) -> None:
+    rel = _rel(tf_ckpts, label)
+    if label == "v1_sharded":  # a glob needs a listing: served as the directory holding the shards
+        rel = os.path.dirname(rel)
+    assert_same(f"{http.url}/tf/{rel}", tf_ckpts[label])
+
+
+@pytest.mark.parametrize("name", ["cnn.npz", "keras.safetensors"])
+def test_http_reads_weights_files(http: RangeServer, served_root: Path, name: str) -> None:
+    assert_same(f"{http.url}/weights/{name}", str(served_root / "weights" / name))
+
+
+@pytest.mark.parametrize("suffix", ["", ".index", ".data-00000-of-00001"])
+def test_http_listing_fetches_only_the_index_and_the_object_graph(http: RangeServer, big_tf2: str,
+                                                                   suffix: str) -> None:
+    index_size = os.path.getsize(big_tf2 + ".index")
+    data_size = os.path.getsize(big_tf2 + ".data-00000-of-00001")
+    assert data_size > index_size + (1 << 20)  # listing the whole shard would break the bound below
+    result = CliRunner().invoke(main, ["ls", "--all", f"{http.url}/big/ckpt-1{suffix}"])
+    assert result.exit_code == 0, result.output
+    assert "net/kernel" in result.output and "[1024, 1024]" in result.output
+    assert len(http.requests) <= 4, http.requests
+    assert http.bytes_served <= index_size + (64 << 10), http.requests
+
+
+def test_http_directory_follows_the_state_file(http: RangeServer, tf_ckpts) -> None:
+    directory = os.path.dirname(_rel(tf_ckpts, "tf1_cnn"))
+    with open_checkpoint(f"{http.url}/tf/{directory}/") as ckpt:
+        assert ckpt.prefix == f"{http.url}/tf/{_rel(tf_ckpts, 'tf1_cnn')}"
+        assert "checkpoint" in ckpt.note
+    with open_checkpoint(http.url.replace("://", "://alice:pw0rd@") + f"/tf/{directory}") as ckpt:
+        assert "checkpoint" in ckpt.note and "pw0rd" not in ckpt.note  # notes are printed: no credentials
+
+
+def test_http_cli_ls_extract_diff_stats_graph(http: RangeServer, tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"{http.url}/samples/tf1_cnn"
+    local = str(SAMPLES / "tf1_cnn")
+    far = runner.invoke(main, ["ls", "--stats", "--json", url])
+    near = runner.invoke(main, ["ls", "--stats", "--json", local])
+    assert far.exit_code == 0 and near.exit_code == 0, far.output
+    far_doc, near_doc = json.loads(far.stdout), json.loads(near.stdout)
+    assert far_doc["variables"] == near_doc["variables"]
+    out = tmp_path / "w.npz"
+    result = runner.invoke(main, ["extract", "--all", url, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as got, open_checkpoint(local) as ckpt:
+        assert sorted(got.files) == sorted(v.name for v in ckpt)
+        for info in ckpt:
+            assert np.array_equal(got[info.name], ckpt.get(info.name)), info.name
+    assert runner.invoke(main, ["diff", "--all", url, local]).exit_code == 0
+    graph = runner.invoke(main, ["graph", "--summary", f"{url}/model.ckpt-20.meta"])
+    assert graph.exit_code == 0, graph.output
+    assert "nodes\t950" in graph.stdout
+
+
+def test_http_extract_streams_big_tensor_in_parallel_ranges(http: RangeServer, big_tf2: str, tmp_path: Path) -> None:
+    out = tmp_path / "big.safetensors"
+    result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    from safetensors.numpy import load_file
+
+    got = load_file(str(out))
+    with open_checkpoint(big_tf2) as ckpt:
+        for info in ckpt:
+            if info.dtype != "string":
+                assert np.array_equal(got[info.name], ckpt.get(info.name)), info.name
+    data_size = os.path.getsize(big_tf2 + ".data-00000-of-00001")
+    assert http.bytes_served < os.path.getsize(big_tf2 + ".index") + 2 * data_size
+
+
+# --- faults ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fault", "code", "words"), [
+    ("403", EXIT_REMOTE, "HTTP 403"), ("500", EXIT_REMOTE, "HTTP 500"), ("404", EXIT_NOT_FOUND, "no such file"),
+])
+def test_http_errors_are_one_line_naming_the_url_without_credentials(http: RangeServer, fault: str, code: int,
+                                                                    words: str) -> None:
+    http.faults["model.ckpt-20.index"] = fault
+    url = http.url.replace("://", "://alice:s3cret@") + "/samples/tf1_cnn/model.ckpt-20.index"
+    result = CliRunner().invoke(main, ["ls", url])
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "s3cret" not in result.stderr and "alice" not in result.stderr
+    assert "/samples/tf1_cnn/model.ckpt-20.index" in lines[0] and words in lines[0]
+
+
+def test_http_truncated_body_leaves_no_output(http: RangeServer, tmp_path: Path) -> None:
+    http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
+    out = tmp_path / "big.npz"
+    result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", str(out)])
+    assert result.exit_code in (EXIT_REMOTE, 4), result.output
+    assert "Error: " in result.stderr and "ckpt-1.data-00000-of-00001" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_timeout_is_a_remote_error(http: RangeServer) -> None:
+    import aiohttp
+
+    http.faults["ckpt-1.index"] = "slow"
+    http.slow_seconds = 3
+    options = {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=0.5)}}
+    with pytest.raises(RemoteError, match=r"ckpt-1\.index.*timed out"):
+        open_checkpoint(f"{http.url}/big/ckpt-1.index", options)
+
+
+def test_missing_url_is_not_found(http: RangeServer) -> None:
+    with pytest.raises(NotFoundError, match="nothing-here"):
+        open_checkpoint(f"{http.url}/samples/nothing-here")
+
+
+# --- S3 (moto's server) ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3(served_root: Path):
+    """moto's S3 server on 127.0.0.1 with bucket 'ckpts' holding the served tree; yields its endpoint."""
+    moto_server = pytest.importorskip("moto.server", reason="the S3 tests need moto[server]")
+    pytest.importorskip("s3fs", reason="the S3 tests need s3fs")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    try:
+        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to start means: skip, saying why
+        pytest.skip(f"cannot start moto's S3 server on 127.0.0.1 ({exc})")
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+                                            "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=endpoint,
+                      AWS_DEFAULT_REGION="us-east-1")
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+    fs.mkdir("ckpts")
+    for directory, _, names in os.walk(served_root, followlinks=True):
+        for name in names:
+            path = Path(directory, name)
+            fs.put_file(str(path), f"ckpts/{path.relative_to(served_root).as_posix()}")
+    yield endpoint
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_s3_reads_every_format_like_the_local_file(s3: str, tf_ckpts, label: str) -> None:
+    assert_same(f"s3://ckpts/tf/{_rel(tf_ckpts, label)}", tf_ckpts[label])
+
+
+def test_s3_directory_without_state_file_takes_the_newest_step(s3: str, tf_ckpts) -> None:
+    with open_checkpoint("s3://ckpts/tf/many_keys/v2") as ckpt:
+        assert ckpt.prefix == "s3://ckpts/tf/many_keys/v2/model.ckpt-1"
+    with open_checkpoint("s3://ckpts/tf/tf1_cnn/") as ckpt:  # via its state file
+        assert ckpt.prefix.endswith("tf1_cnn/model.ckpt-20")
+
+
+def test_s3_cli_with_storage_option_endpoint(s3: str, tmp_path: Path) -> None:
+    env_endpoint = os.environ.pop("AWS_ENDPOINT_URL")
+    try:
+        result = CliRunner().invoke(main, ["ls", "--storage-option", f"endpoint_url={s3}",
+                                           "s3://ckpts/samples/tf2_keras"])
+    finally:
+        os.environ["AWS_ENDPOINT_URL"] = env_endpoint
+    assert result.exit_code == 0, result.output
+    assert "_kernel" in result.stdout
+
+
+def test_redact_removes_credentials_and_signatures() -> None:
+    text = "s3://k:secret@b/x and https://u:p@h/m.index?X-Amz-Signature=abc, then http://h/ok"
+    assert sources.redact(text) == "s3://b/x and https://h/m.index, then http://h/ok"
+
+
+def test_storage_options_are_scoped() -> None:
+    with sources.using({"anon": True}):
+        assert sources.current_options() == {"anon": True}
+    assert sources.current_options() == {}
+
+
+def _s3fs(endpoint: str):
+    import s3fs
+
+    return s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+
+
+def test_s3_extract_uploads_when_complete_and_keeps_existing_objects(s3: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = "s3://ckpts/out/cnn.safetensors"
+    result = runner.invoke(main, ["extract", str(SAMPLES / "tf1_cnn"), "-o", target])
+    assert result.exit_code == 0, result.output
+    local = tmp_path / "cnn.safetensors"
+    _s3fs(s3).get_file(target.removeprefix("s3://"), str(local))
+    from safetensors.numpy import load_file
+
+    got = load_file(str(local))
+    with open_checkpoint(str(SAMPLES / "tf1_cnn")) as ckpt:
+        assert sorted(got) == sorted(info.name for info in ckpt if info.role == "model")
+        for name, value in got.items():
+            assert np.array_equal(value, ckpt.get(name)), name
+    again = runner.invoke(main, ["extract", str(SAMPLES / "tf1_cnn"), "-o", target])
+    assert again.exit_code == 5 and "already exists" in again.stderr
+    assert runner.invoke(main, ["extract", "--force", str(SAMPLES / "tf1_cnn"), "-o", target]).exit_code == 0
+
+
+def test_s3_extract_failure_leaves_no_object(s3: str, http: RangeServer) -> None:
+    http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
+    target = "s3://ckpts/out/failed.npz"
+    result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", target])
+    assert result.exit_code != 0 and "Error: " in result.stderr
+    assert not _s3fs(s3).exists(target.removeprefix("s3://"))
+
+
+def test_s3_listing_reads_only_the_index_and_object_graph(s3: str, big_tf2: str) -> None:
+    with open_checkpoint("s3://ckpts/big/ckpt-1") as ckpt:
+        sources_opened = list(ckpt._reader._files.values())
+        assert {info.name for info in ckpt} >= {"net/kernel", "net/bias"}
+        fetched = sum(source.fetched for source in sources_opened)
+    assert fetched <= 64 << 10  # the object graph entry only, none of the 4 MiB kernel
+
+
+def test_http_server_ignoring_range_still_reads_the_right_bytes(http: RangeServer) -> None:
+    http.faults["*"] = "norange"
+    assert_same(f"{http.url}/samples/tf2_keras", str(SAMPLES / "tf2_keras"))
+
+
+def test_cache_dir_serves_repeated_reads_until_the_object_changes(http: RangeServer, served_root: Path,
+                                                                  tmp_path: Path) -> None:
+    mutable = served_root / "weights" / "mutable"
+    shutil.copytree(SAMPLES / "tf1_cnn", mutable, dirs_exist_ok=True)
+    url = f"{http.url}/weights/mutable/model.ckpt-20"
+    args = ["ls", "--stats", "--cache-dir", str(tmp_path / "cache"), url]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert http.bytes_served > 0
+    http.reset()
+    remote.forget()
+    second = CliRunner().invoke(main, args)
+    assert second.stdout == first.stdout
+    assert all(method == "HEAD" for method, _, _ in http.requests), http.requests  # versions only, no bytes
+    os.utime(mutable / "model.ckpt-20.index", (1, 1))  # a new version of the index (new ETag)
+    http.reset()
+    remote.forget()
+    third = CliRunner().invoke(main, args)
+    assert third.stdout == first.stdout
+    assert ("GET", "/weights/mutable/model.ckpt-20.index", os.path.getsize(mutable / "model.ckpt-20.index")) \
+        in http.requests
+    no_cache = CliRunner().invoke(main, ["ls", "--no-cache", url])
+    assert no_cache.exit_code == 0 and sources.cache_dir() is None
+
+
+def test_http_short_data_shard_is_reported_like_a_local_one(http: RangeServer, served_root: Path,
+                                                            big_tf2: str) -> None:
+    short = served_root / "weights" / "short"
+    short.mkdir(exist_ok=True)
+    shutil.copy(big_tf2 + ".index", short / "ckpt-1.index")
+    with open(big_tf2 + ".data-00000-of-00001", "rb") as f:
+        (short / "ckpt-1.data-00000-of-00001").write_bytes(f.read(3 << 20))  # cut inside the 4 MiB kernel
+    result = CliRunner().invoke(main, ["ls", "--stats", "--all", f"{http.url}/weights/short/ckpt-1"])
+    local = CliRunner().invoke(main, ["ls", "--stats", "--all", str(short / "ckpt-1")])
+    assert result.exit_code == local.exit_code == 4, result.output
+    assert "file too short for '" in result.stderr
+    assert result.stderr.replace(f"{http.url}/weights", str(served_root / "weights")) == local.stderr
