@@ -332,5 +332,5 @@ def _refill_tokens(session: Any, built: _Built, coordinator: Any, every: float =
 def _first_line(exc: Exception) -> str:
     """The line of a TensorFlow error that says what happened (not "Graph execution error:")."""
     lines = [line.strip() for line in str(getattr(exc, "message", exc)).strip().splitlines() if line.strip()]
-    useful = [line for line in lines if not line.endswith(":") and not line.startswith(("Detected at", "File "))]
+    useful = [line for line in lines if not line.endswith(":") and not line.startswith(("Detected at", "File ", "="))]
     return ((useful or lines or [type(exc).__name__])[0])[:300]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 from collections.abc import Mapping
@@ -171,17 +172,45 @@ def local_cluster(workers: int, ps: int, host: str = "127.0.0.1") -> dict[str, l
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the kernel says are free now (all bound at once, so they differ)."""
-    sockets = []
+    """``count`` distinct ports free now, below the kernel's ephemeral range where the system allows it.
+
+    The tasks bind them seconds later (after importing TensorFlow). A port from the ephemeral range
+    could meanwhile become the local end of some outgoing connection (the tasks' own gRPC clients make
+    many), and the task's server would then not be reachable; ports below that range are never handed
+    out that way.
+    """
+    low, _ = _ephemeral_range()
+    candidates = random.Random().sample(range(_LOWEST_PORT, low), min(_TRIES, max(0, low - _LOWEST_PORT)))
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for port in candidates + [0] * count:  # port 0: let the kernel choose, if too few were free below
+            if len(sockets) == count:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:
         for s in sockets:
             s.close()
+
+
+_LOWEST_PORT = 20000
+_TRIES = 200
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux's default where unreadable)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(value) for value in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def wait_for_tasks(task: ClusterTask, job: str, timeout: float) -> None:
