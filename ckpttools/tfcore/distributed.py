@@ -136,7 +136,7 @@ class _Replica:
                                    loop.throughput(), time.perf_counter() - began, step if restored else None,
                                    moved_to)
             except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
-                raise ClusterError(f"task {cluster.name}: lost the cluster ({_first_line(exc)})") from None
+                raise ClusterError(f"task {cluster.name}: lost the cluster ({_first_line(exc)})") from exc
             finally:
                 self._finish(session, built)
 
