@@ -10,7 +10,7 @@ import click
 from ..errors import EXIT_DIFFERENT
 from ..ops.doctor import MATCHED, DoctorReport, doctor, write_map
 from ..ops.doctor_targets import is_model_name
-from .render import print_json, shape_text
+from .text import print_report, shape_text
 from .tfimport import import_tfcore
 
 
@@ -55,12 +55,7 @@ def doctor_command(source: str, target: str | None, error_log: str | None, class
     report = doctor(source, target, error_log, classes)
     if map_file:
         write_map(report.suggested_map, map_file, force)
-    if as_json:
-        print_json(report.to_dict())
-    elif sys.stdout.isatty():
-        _print_rich(report)
-    else:
-        _print_plain(report)
+    print_report(report, as_json, _print_rich, _print_plain)
     if not report.ok:
         sys.exit(EXIT_DIFFERENT)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 
@@ -69,3 +69,13 @@ def print_json(document: dict[str, Any]) -> None:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def print_report(report: Any, as_json: bool, rich: Callable[[Any], None], plain: Callable[[Any], None]) -> None:
+    """A report as ``--json`` (its ``to_dict()``), a rich view on a terminal, or plain lines when piped."""
+    if as_json:
+        print_json(report.to_dict())
+    elif stdout_is_terminal():
+        rich(report)
+    else:
+        plain(report)

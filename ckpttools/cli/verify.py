@@ -10,7 +10,7 @@ from ..errors import EXIT_BAD_DATA
 from ..ops.problems import CheckpointReport, Problem, VerifyReport
 from ..ops.verify import verify
 from .progress import byte_progress
-from .render import human_bytes, print_json
+from .text import human_bytes, print_report
 
 
 @click.command(name="verify")
@@ -41,12 +41,7 @@ def verify_command(path: str, quick: bool, all_checkpoints: bool, workers: int |
     3 nothing at PATH, 130 interrupted (Ctrl-C).
     """
     report = verify(path, quick=quick, all_checkpoints=all_checkpoints, workers=workers, progress=byte_progress)
-    if as_json:
-        print_json(report.to_dict())
-    elif sys.stdout.isatty():
-        _print_rich(report)
-    else:
-        _print_plain(report)
+    print_report(report, as_json, _print_rich, _print_plain)
     if not report.intact:
         sys.exit(EXIT_BAD_DATA)
 
