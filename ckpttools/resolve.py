@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from .errors import CkptError, NotACheckpointError, NotFoundError, UnsupportedError
 from .formats.sstable import file_has_table_magic
+from .formats.textproto import unescape_text_proto
 from .storage import sources
 from .storage.sources import isfile
 
@@ -259,34 +260,6 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
             note = f"using {found.prefix} from {state}{moved}"
             return Resolved(found.format, found.prefix, found.files, note), None
     return None, f"{state} names {named}, which does not exist"
-
-
-_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))", re.DOTALL)
-_SIMPLE_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v"}
-
-
-def unescape_text_proto(quoted: str) -> str:
-    r"""The string a protobuf text-format literal holds, decoded as TensorFlow does: escapes
-    (``\346``, ``\x41``, ``\n``, ``\\``...) to bytes, then the bytes as UTF-8.
-
-    Example:
-        >>> print(unescape_text_proto(r"C:\\Users\\\346\241\214\351\235\242"))
-        C:\Users\桌面
-    """
-    out = bytearray()
-    pos = 0
-    for match in _ESCAPE.finditer(quoted):
-        out += quoted[pos : match.start()].encode("utf-8")
-        octal, hexa, char = match.groups()
-        if octal:
-            out.append(int(octal, 8) & 0xFF)
-        elif hexa:
-            out.append(int(hexa, 16))
-        else:
-            out += _SIMPLE_ESCAPES.get(char, char.encode("utf-8"))
-        pos = match.end()
-    out += quoted[pos:].encode("utf-8")
-    return out.decode("utf-8", errors="replace")
 
 
 def _newest(directory: str) -> Resolved | None:

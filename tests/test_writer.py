@@ -23,7 +23,8 @@ from ckpttools.formats.bundle import BundleReader
 from ckpttools.formats.bundle_writer import BundleWriter, same_checkpoint, stale_partials
 from ckpttools.formats.sstable import Table, iter_table
 from ckpttools.formats.sstable_writer import TableWriter, short_successor, shortest_separator
-from ckpttools.formats.state_file import c_escape, c_unescape, parse_state
+from ckpttools.formats.state_file import parse_state
+from ckpttools.formats.textproto import c_escape, unescape_text_proto
 from ckpttools.storage import outputs
 
 
@@ -255,7 +256,7 @@ def test_state_file_relative_and_keeps_existing_checkpoints(tmp_path):
     ckpttools.write_checkpoint(str(tmp_path / "model.ckpt-3"), {"a": np.zeros(1)})
     assert parse_state((tmp_path / "checkpoint").read_text()) == (
         "model.ckpt-3", ["model.ckpt-2", 'we"ird é', "model.ckpt-3"])
-    assert c_unescape(c_escape("a\\b\n\t'\x01")) == "a\\b\n\t'\x01"
+    assert unescape_text_proto(c_escape("a\\b\n\t'\x01")) == "a\\b\n\t'\x01"
 
 
 def test_table_writer_many_blocks_and_separators():

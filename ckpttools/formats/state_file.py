@@ -8,33 +8,14 @@ We write paths relative to the directory, so the folder can be moved or copied e
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 
 from ..storage.atomic import atomic_path
+from .textproto import c_escape, unescape_text_proto
 
 STATE_FILE = "checkpoint"
 _FIELD = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"', re.M)
-_SIMPLE = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"', ord("'"): "\\'", ord("\\"): "\\\\"}
-
-
-def c_escape(text: str) -> str:
-    """Escape a string as protobuf's text format does (``CEscape``: octal for bytes outside printable ASCII)."""
-    out = []
-    for byte in text.encode("utf-8"):
-        if byte in _SIMPLE:
-            out.append(_SIMPLE[byte])
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03o}")
-    return "".join(out)
-
-
-def c_unescape(text: str) -> str:
-    """The inverse of ``c_escape`` (also reads the hex and simple escapes other writers use)."""
-    return codecs.escape_decode(text.encode("utf-8"))[0].decode("utf-8", "replace")
 
 
 def parse_state(text: str) -> tuple[str | None, list[str]]:
@@ -42,9 +23,9 @@ def parse_state(text: str) -> tuple[str | None, list[str]]:
     newest, every = None, []
     for field, value in _FIELD.findall(text):
         if field == "model_checkpoint_path":
-            newest = c_unescape(value)
+            newest = unescape_text_proto(value)
         else:
-            every.append(c_unescape(value))
+            every.append(unescape_text_proto(value))
     return newest, every
 
 
