@@ -1,5 +1,5 @@
-"""``roles.classify`` rules names out with one search for plain words before trying its rules; that word
-filter must never hide a rule. Checked on every name the role tests know, every name in the shipped samples,
+"""``roles.classify`` rules names out by searching their components for plain words before trying its rules;
+that word filter must never hide a rule. Checked on every name the role tests know, every name in the shipped samples,
 and variants of them (other case, deeper scopes, ``_N`` suffixes), against the rules applied one by one."""
 
 from __future__ import annotations
