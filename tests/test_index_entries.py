@@ -44,3 +44,22 @@ def test_truncated_entries_are_wire_errors(cut: int) -> None:
     buf = entry_bytes(200, 16)
     with pytest.raises(WireError):
         messages.parse_bundle_entry(buf[:-cut])
+
+
+def test_the_inline_path_agrees_with_the_general_decoder_on_every_prefix_and_byte_change() -> None:
+    """Every truncation and every single-byte change of real entries decodes as the general decoder decodes it,
+    or fails as cleanly: the inline path may take only entries it reads exactly right."""
+    for buf in (entry_bytes(300, 16, shard=2), entry_bytes(2**20, 2**14), entry_bytes(0, 4)):
+        variants = [buf[:cut] for cut in range(len(buf))]
+        variants += [buf[:i] + bytes([b]) + buf[i + 1 :] for i in range(len(buf))
+                     for b in (0, 0x12, 0x35, 0x7F, 0x80, 0xFF)]
+        general = messages._parse_bundle_entry_fields  # noqa: SLF001 - the reference decoder
+        for variant in variants:
+            assert _decoded(messages.parse_bundle_entry, variant) == _decoded(general, variant), variant.hex()
+
+
+def _decoded(parse, buf: bytes):
+    try:
+        return parse(buf)
+    except WireError:
+        return "WireError"

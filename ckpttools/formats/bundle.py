@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
@@ -30,7 +31,7 @@ from .crc import crc32c, unmask
 from .ordered_code import slice_key
 from .protowire import WireError, read_varint
 from .slices import SliceError, check_tiling, slice_region
-from .sstable import TableError, iter_table
+from .sstable import TableError, read_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,20 +62,31 @@ class BundleReader:
         except (TableError, WireError) as exc:
             raise CorruptFileError(f"{self.index_path}: corrupt checkpoint index ({exc})") from None
         self._files: dict[int, sources.ByteSource] = {}
-        self.tensors = [self._info(key, entry) for key, entry in self._entries.items()]
+        # One TensorInfo per tensor, inline for whole tensors: this runs 20,000 times for 20,000 variables.
+        # (nbytes: an empty string tensor stores just a crc, so an empty tensor counts 0 bytes.)
+        names = dtypes.NAMES
+        self.tensors = [TensorInfo(key, key, names[entry.dtype], entry.shape, 0 if 0 in entry.shape else entry.size,
+                                   shards=(entry.shard_id,))
+                        if not entry.slices else self._partitioned_info(key, entry)
+                        for key, entry in self._entries.items()]
 
     def _load_index(self, data: bytes) -> None:
-        seen_header = False
-        for key, value in iter_table(data):
-            if key == b"":
-                self.header = messages.parse_bundle_header(value)
-                seen_header = True
-            elif key[0] == 0:
-                self._slice_entries[key] = messages.parse_bundle_entry(value)
+        headers, sliced, named = [], [], []
+        for item in read_table(data):
+            key = item[0]
+            if not key:
+                headers.append(item[1])
+            elif key[0]:
+                named.append(item)
             else:
-                self._entries[key.decode("utf-8", "replace")] = messages.parse_bundle_entry(value)
-        if not seen_header:
+                sliced.append(item)
+        if not headers:
             raise TableError("no bundle header entry")
+        self.header = messages.parse_bundle_header(headers[-1])
+        self._slice_entries = dict(zip(map(itemgetter(0), sliced),
+                                       messages.parse_bundle_entries(map(itemgetter(1), sliced))))
+        self._entries = dict(zip([key.decode("utf-8", "replace") for key, _ in named],
+                                 messages.parse_bundle_entries(map(itemgetter(1), named))))
         stored = max(1, len(self._entries) + len(self._slice_entries))
         if not 1 <= self.header.num_shards <= stored:  # each shard file holds at least one entry
             raise TableError(f"header says {self.header.num_shards} data shards for {stored} stored tensors")
@@ -95,11 +107,7 @@ class BundleReader:
         """Data shards that the index needs but that are absent."""
         return [path for path in self.data_files if not sources.isfile(path)]
 
-    def _info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
-        dtype = dtypes.from_enum(entry.dtype)
-        if not entry.slices:
-            nbytes = entry.size if math.prod(entry.shape) else 0  # an empty string tensor stores just a crc
-            return TensorInfo(key, key, dtype.name, entry.shape, nbytes, shards=(entry.shard_id,))
+    def _partitioned_info(self, key: str, entry: messages.BundleEntry) -> TensorInfo:
         slices = []
         for extents in entry.slices:
             part = self._slice_entry(key, extents)
@@ -108,7 +116,8 @@ class BundleReader:
             slices.append(SliceInfo(start, shape, part.shard_id, part.size))
         shards = tuple(sorted({s.shard for s in slices}))
         nbytes = sum(s.nbytes for s in slices)
-        return TensorInfo(key, key, dtype.name, entry.shape, nbytes, shards=shards, slices=tuple(slices))
+        return TensorInfo(key, key, dtypes.NAMES[entry.dtype], entry.shape, nbytes, shards=shards,
+                          slices=tuple(slices))
 
     def stored_parts(self) -> Iterator[tuple[str, messages.BundleEntry, messages.BundleEntry]]:
         """Every byte range the index promises: ``(key, entry, part)``, ``part`` being the entry itself for a
