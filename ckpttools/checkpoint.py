@@ -150,6 +150,12 @@ class Checkpoint:
             return None
         return stream(self.info(name).key) if chunk_size is None else stream(self.info(name).key, chunk_size)
 
+    def copy_into(self, name: str, out: int, progress: Callable[[int], None]) -> bool:
+        """Append the tensor's stored bytes to the file open as descriptor ``out``, inside the kernel, checked
+        against their crc32c; False (nothing written) where only ``stream`` or ``get`` can give them."""
+        copy_into = getattr(self._reader, "copy_into", None)
+        return copy_into is not None and copy_into(self.info(name).key, out, progress)
+
     def close(self) -> None:
         self._reader.close()
 

@@ -22,6 +22,7 @@ from ..formats.safetensors import CODE_FOR_NAME
 from ..info import TensorInfo
 from ..storage import sources
 from ..storage.atomic import remove_stale_partials
+from ..storage.kernel_copy import write_all
 from ..storage.prefetch import prefetch
 from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
@@ -205,10 +206,12 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
         kept.append((info, nbytes))
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # the format asks for 8-byte alignment of the data
-    with open(tmp, "wb") as f:
-        f.write(len(encoded).to_bytes(8, "little"))
-        f.write(encoded)
+    with open(tmp, "wb", buffering=0) as f:  # unbuffered: tensors may be appended to its descriptor directly
+        write_all(f.fileno(), len(encoded).to_bytes(8, "little") + encoded)
         for info, nbytes in kept:
+            if ckpt.copy_into(info.name, f.fileno(), progress):  # file to file inside the kernel, crc checked
+                report.written.append(info)
+                continue
             stream = ckpt.stream(info.name)
             if stream is None:
                 value = ckpt.get(info.name)
@@ -217,7 +220,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
                 stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
             written = 0
             for chunk in prefetch(stream):
-                f.write(chunk)
+                write_all(f.fileno(), chunk)
                 written += len(chunk)
                 progress(len(chunk))
             if written != nbytes:
