@@ -1,9 +1,11 @@
-"""``verify`` for the single-file formats: V1 checkpoints (block checksums), npz (zip CRC-32), safetensors.
+"""``verify`` for the single-file formats: V1 checkpoints (block checksums), npz and ``.keras`` (zip CRC-32),
+safetensors and Keras ``.h5`` (none).
 
 V1 values have no checksum of their own; the table's block checksums cover them, so every tensor is
-read (one at a time) and any block that fails is reported with the variable it holds. npz members
-carry a zip CRC-32, checked by streaming each member. safetensors has no checksums at all: only its
-structure can be checked, and the report says so.
+read (one at a time) and any block that fails is reported with the variable it holds. npz and
+``.keras`` members carry a zip CRC-32, checked by streaming each member. safetensors and HDF5 weights
+have no checksums at all: only their structure can be checked, and the report says so. Files may be
+URLs: zip members are streamed through ``storage.sources``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import zipfile
 
 from ..errors import CkptError
+from ..storage import sources
 from . import problems as P
 from .problems import CheckpointReport, Problem
 from .sniff import V2_INDEX, sniff_problem, table_kind
@@ -62,8 +65,35 @@ def _v2_index(path: str) -> Problem:
 def check_npz(report: CheckpointReport, path: str, quick: bool) -> None:
     """The zip structure, each member's CRC-32 (streamed by zipfile), and that every member is an array."""
     report.format = "npz"
+    if _check_zip(report, path, quick, "npz archive"):
+        _check_structure(report, path)
+
+
+def check_keras(report: CheckpointReport, path: str, fmt: str, quick: bool) -> None:
+    """A ``.keras`` zip: every member's CRC-32, then its weights' structure; an HDF5 file: its structure only."""
+    report.format = fmt
+    if fmt == "keras_h5":
+        _no_checksums(report, path, "Keras HDF5 weights store no checksums: only the structure was checked")
+    elif not _check_zip(report, path, quick, ".keras archive"):
+        return
+    report.tensors = 0  # counted by the reader below: weights, not zip members
+    _check_structure(report, path)
+
+
+def check_safetensors(report: CheckpointReport, path: str) -> None:
+    report.format = "safetensors"
+    _no_checksums(report, path, "safetensors stores no checksums: only the header and offsets were checked")
+    _check_structure(report, path)
+
+
+def _no_checksums(report: CheckpointReport, path: str, what: str) -> None:
+    report.add(Problem(path, what, "", P.NO_CHECKSUMS, severity=P.NOTE))
+
+
+def _check_zip(report: CheckpointReport, path: str, quick: bool, kind: str) -> bool:
+    """Stream every member of the zip at ``path`` through zipfile's CRC-32 check; False (reported) if unreadable."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with sources.open_file(path) as file, zipfile.ZipFile(file) as archive:
             members = archive.infolist()
             if not quick:
                 for member in members:
@@ -74,17 +104,10 @@ def check_npz(report: CheckpointReport, path: str, quick: bool) -> None:
                     report.nbytes += member.file_size
                 report.checksums = True
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        report.add(sniff_problem(path) or Problem(path, f"not a readable npz archive ({exc})",
+        report.add(sniff_problem(path) or Problem(path, f"not a readable {kind} ({exc})",
                                                   "write it again", P.CORRUPT_FILE))
-        return
-    _check_structure(report, path)
-
-
-def check_safetensors(report: CheckpointReport, path: str) -> None:
-    report.format = "safetensors"
-    report.add(Problem(path, "safetensors stores no checksums: only the header and offsets were checked", "",
-                       P.NO_CHECKSUMS, severity=P.NOTE))
-    _check_structure(report, path)
+        return False
+    return True
 
 
 def _check_structure(report: CheckpointReport, path: str) -> None:

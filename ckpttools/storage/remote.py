@@ -34,7 +34,8 @@ _INFO: dict[tuple[str, str], dict | None] = {}  # (url, options) -> info, None w
 _LISTINGS: dict[tuple[str, str], dict[str, dict]] = {}  # (dir url, options) -> {child url: info}
 _BACKENDS = {"s3": "s3fs (pip install 'ckpttools[s3]')", "gs": "gcsfs (pip install 'ckpttools[gcs]')",
              "gcs": "gcsfs (pip install 'ckpttools[gcs]')", "http": "aiohttp (pip install 'ckpttools[http]')",
-             "https": "aiohttp (pip install 'ckpttools[http]')", "hf": "huggingface_hub"}
+             "https": "aiohttp (pip install 'ckpttools[http]')",
+             "hf": "huggingface_hub (pip install 'ckpttools[hf]')"}
 
 
 def open_fs(url: str, options: dict) -> tuple[Any, str]:
@@ -60,7 +61,10 @@ def call(url: str, what: str, fn: Callable[[], _T]) -> _T:
         return fn()
     except (NotFoundError, RemoteError, MissingDependencyError):
         raise
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        status = getattr(exc.__cause__, "status", None)  # fsspec's HTTP info turns every failure into this
+        if isinstance(status, int) and status not in (404, 410):
+            raise RemoteError(f"{redact(url)}: {what} failed ({_describe(exc.__cause__)})") from None
         raise NotFoundError(f"{redact(url)}: no such file") from None
     except PermissionError:
         raise RemoteError(f"{redact(url)}: access denied while {what} (check the credentials)") from None
@@ -108,9 +112,12 @@ def isfile(url: str, options: dict) -> bool:
         found = listed.get(url.rstrip("/"))
         return found is not None and found.get("type") != "directory"
     try:
-        return info(url, options).get("type", "file") != "directory"
+        found = info(url, options)
     except NotFoundError:
         return False
+    if _is_http(url) and str(found.get("url", "")).endswith("/") and not url.endswith("/"):
+        return False  # redirected to ``url/``: the server's page for a directory, not a file
+    return found.get("type", "file") != "directory"
 
 
 def _is_http(url: str) -> bool:
