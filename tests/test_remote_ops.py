@@ -267,3 +267,23 @@ def _importable(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+# --- streaming -------------------------------------------------------------------------------------------
+
+
+def test_http_stream_is_parallel_parts_handed_over_in_slices(http: RangeServer, big_tf2: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large reads: one ranged request per PART, the bytes handed over in views of at most SLICE, in order."""
+    from ckpttools.storage import remote
+
+    monkeypatch.setattr(remote, "PART", 1 << 20)
+    shard = big_tf2 + ".data-00000-of-00001"
+    expected = Path(shard).read_bytes()
+    offset, size = 1000, len(expected) - 3000
+    with sources.open_source(f"{http.url}/big/ckpt-1.data-00000-of-00001") as source:
+        http.reset()
+        pieces = list(source.iter_chunks(offset, size, 8 << 20))
+    assert b"".join(pieces) == expected[offset:offset + size]
+    assert max(len(piece) for piece in pieces) == remote.SLICE
+    assert len(http.requests) == -(-size // remote.PART), http.requests
