@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fixture_scripts import run_fixture_script
-from remote_servers import RangeServer
+from remote_servers import RangeServer, S3Server
 
 from ckpttools import open_checkpoint
 from ckpttools.storage import remote
@@ -94,16 +94,14 @@ def assert_same(url: str, local: str, storage_options: dict | None = None) -> No
 @pytest.fixture(scope="session")
 def s3(served_root: Path):
     """moto's S3 server on 127.0.0.1 with bucket 'ckpts' holding the served tree; yields its endpoint."""
-    moto_server = pytest.importorskip("moto.server", reason="the S3 tests need moto[server]")
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server]")
     pytest.importorskip("s3fs", reason="the S3 tests need s3fs")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
+        server = S3Server().start()
     except Exception as exc:  # noqa: BLE001 - any failure to start means: skip, saying why
         pytest.skip(f"cannot start moto's S3 server on 127.0.0.1 ({exc})")
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    endpoint = server.url
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
                                             "AWS_DEFAULT_REGION")}
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=endpoint,
