@@ -21,7 +21,7 @@ from ..resolve import Resolved, resolve
 from . import problems as P
 from .problems import CheckpointReport, Problem, Progress, VerifyReport
 from .sniff import sniff_problem
-from .verify_files import check_npz, check_safetensors, check_v1
+from .verify_files import check_keras, check_npz, check_safetensors, check_v1
 from .verify_v2 import check_v2
 
 _STATE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"', re.M)
@@ -65,6 +65,8 @@ def check_resolved(resolved: Resolved, quick: bool = False, workers: int | None 
         check_v1(report, list(resolved.files), quick)
     elif resolved.format == "npz":
         check_npz(report, resolved.prefix, quick)
+    elif resolved.format.startswith("keras"):
+        check_keras(report, resolved.prefix, resolved.format, quick)
     else:
         check_safetensors(report, resolved.prefix)
     return report
