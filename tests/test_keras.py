@@ -386,3 +386,24 @@ def test_verify_of_keras_hdf5_reads_every_weight_and_says_there_are_no_checksums
     bad.write_bytes(Path(path).read_bytes()[: offset + 4])  # the dataset's bytes are cut short
     code, doc = _verify_json(bad)
     assert code == 4 and not doc["intact"]
+
+
+def test_keras_2_0_sequential_config_as_a_bare_list(kf: dict, tmp_path: Path) -> None:
+    """Keras up to 2.1 saved a Sequential's config as the bare list of its layers (a real CarND model.h5
+    written by Keras 2.0.6 crashed ls): the same weights and layers as the file Keras 2 writes today."""
+    source = entry(kf, "keras2_model.h5")["path"]
+    old = tmp_path / "keras20.h5"
+    shutil.copy(source, old)
+    with h5py.File(old, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        nested = [layer for layer in config["config"]["layers"] if layer["class_name"] == "Sequential"]
+        assert nested, "the fixture must hold a nested Sequential"
+        for layer in nested:
+            layer["config"] = layer["config"]["layers"]
+        f.attrs["model_config"] = json.dumps(config).encode()
+    for command in (["ls", "--json", "--all"], ["graph", "--json"]):
+        code, out, err = run(command[0], old, *command[1:])
+        assert code == 0, err
+        code, expected, err = run(command[0], source, *command[1:])
+        strip = lambda doc: {k: v for k, v in json.loads(doc).items() if k not in ("checkpoint", "source", "path")}  # noqa: E731
+        assert strip(out) == strip(expected)
