@@ -26,6 +26,10 @@ several shards
 For the same tensors added in the same order to one shard, the ``.index`` and
 ``.data`` files are byte-identical to TensorFlow's (tests/test_writer.py checks it).
 
+Bytes reach a shard three ways: ``add`` (an array), ``add_raw`` (chunks from a
+source, checksummed as they pass) and ``add_copy`` (a byte range of a file,
+copied by the kernel with ``storage.filecopy``; the caller vouches for its crc).
+
 Every file is written under a hidden temporary name beside the output
 (``.BASENAME.PART.ckpttools-partial-HOST-PID-RANDOM``) and renamed into place by ``finish`` once
 all are complete, data shards first and the index last, so a reader never sees
@@ -43,7 +47,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..errors import MissingDataError
 from ..storage.atomic import _remove
+from ..storage.filecopy import SourceTooShort, copy_range
 from ..storage.outputs import (  # noqa: F401  (check_output_prefix, same_checkpoint: part of this module's API)
     check_output_prefix,
     existing_data_files,
@@ -76,6 +82,23 @@ class _Shard:
     size: int = 0
 
 
+@dataclass
+class _Copy:
+    """``size`` bytes of the source file ``path`` (open as ``src``) to copy to ``dst_offset`` of ``shard``."""
+
+    shard: _Shard
+    path: str
+    src: int
+    src_offset: int
+    dst_offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        """Where the copied range ends in the source."""
+        return self.src_offset + self.size
+
+
 class BundleWriter:
     """Writes one V2 bundle under temporary names; finish() renames every file into place at once.
 
@@ -101,6 +124,8 @@ class BundleWriter:
         self._entries: dict[bytes, bytes] = {}
         self._state = "open"
         self._pool: ThreadPoolExecutor | None = None
+        self._copy: _Copy | None = None  # bytes add_copy has placed but not yet copied
+        self._sources: dict[str, int] = {}  # add_copy's source files, open until the writer is done
         self.finished_paths: list[str] = []
         try:
             for _ in range(num_shards):
@@ -121,12 +146,32 @@ class BundleWriter:
                 nbytes: int) -> None:
         """Stored bytes streamed from a source (fixed-size dtypes, little-endian); crc32c computed as they pass."""
         name = self._new_key(key)
-        tf_dtype = _fixed_dtype(key, dtype)
-        shape = tuple(int(n) for n in shape)
-        expected = math.prod(shape) * tf_dtype.itemsize
-        if nbytes != expected:
-            raise ValueError(f"'{key}': {dtype}{list(shape)} takes {expected} bytes, not {nbytes}")
+        tf_dtype, shape = _raw_layout(key, dtype, shape, nbytes)
         self._write(name, tf_dtype, shape, chunks, nbytes)
+
+    def add_copy(self, key: str, dtype: str, shape: tuple[int, ...], path: str, offset: int, nbytes: int,
+                 crc: int) -> None:
+        """Stored bytes copied unchanged from the file ``path`` at ``offset``, by the kernel (``filecopy``).
+
+        ``crc`` is their unmasked crc32c as the source's index gives it. Nothing here reads the bytes,
+        so the caller verifies them (``rewrite`` checks the source's crc32c while this copies). Copies
+        that continue each other, in the source and in the output shard, are made as one.
+        """
+        name = self._new_key(key)
+        tf_dtype, shape = _raw_layout(key, dtype, shape, nbytes)
+        shard = self._pick_shard(nbytes)
+        src = self._source_fd(path)
+        pending = self._copy
+        if pending is not None and pending.shard is shard and pending.src == src and pending.end == offset:
+            pending.size += nbytes
+        else:
+            self._flush_copy()
+            self._copy = _Copy(shard, path, src, offset, shard.size, nbytes)
+        self._entries[name] = encode_bundle_entry(
+            tf_dtype.enum, shape, self._shards.index(shard), shard.size, nbytes, mask(crc))
+        shard.size += nbytes
+        if self._copy.size >= _CHUNK:
+            self._flush_copy()
 
     def add_sliced(self, key: str, dtype: str, shape: tuple[int, ...],
                    slices: Iterable[tuple[tuple[int, ...], np.ndarray]]) -> None:
@@ -183,6 +228,7 @@ class BundleWriter:
         thread checksums the next piece and pulls the next chunk from its source; every byte is
         written before this returns, so a caller may reuse its buffers afterwards.
         """
+        self._flush_copy()
         shard = self._pick_shard(nbytes)
         offset = shard.size
         written = 0
@@ -218,6 +264,38 @@ class BundleWriter:
         self._entries[name] = encode_bundle_entry(
             tf_dtype.enum, shape, self._shards.index(shard), offset, nbytes, mask(checksum))
 
+    def _source_fd(self, path: str) -> int:
+        fd = self._sources.get(path)
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError as exc:
+                self._fail()
+                raise MissingDataError(f"{path}: cannot read data file ({exc.strerror})") from None
+            self._sources[path] = fd
+        return fd
+
+    def _flush_copy(self) -> None:
+        """Make the pending copy; any failure spoils the writer."""
+        copy, self._copy = self._copy, None
+        if copy is None:
+            return
+        f = copy.shard.file
+        try:
+            f.flush()
+            copy_range(copy.src, copy.src_offset, f.fileno(), copy.dst_offset, copy.size)
+            f.seek(copy.dst_offset + copy.size)  # later writes go after the copied bytes
+        except SourceTooShort as exc:
+            self._fail()
+            raise MissingDataError(f"{copy.path}: file too short (ends at byte {copy.src_offset + exc.copied}, "
+                                   f"the index needs {copy.end})") from None
+        except OSError as exc:
+            self._fail()
+            raise write_error(self.prefix, exc) from None
+        except BaseException:
+            self._fail()
+            raise
+
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpttools-write")
@@ -245,6 +323,8 @@ class BundleWriter:
         index_tmp = self._temp_path("index")
         placed: list[str] = []
         try:
+            self._flush_copy()
+            self._close_sources()
             self._stop_pool()
             for shard in self._shards:
                 shard.file.close()
@@ -286,7 +366,14 @@ class BundleWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def _close_sources(self) -> None:
+        for fd in self._sources.values():
+            os.close(fd)
+        self._sources.clear()
+
     def _fail(self, *extra: str) -> None:
+        self._copy = None
+        self._close_sources()
         self._stop_pool()
         for shard in self._shards:
             shard.file.close()
@@ -357,6 +444,16 @@ def _known_dtype(key: str, dtype: str) -> dtypes.DType:
     if not dtypes.is_readable(tf_dtype):
         raise ValueError(f"'{key}': dtype '{dtype}' cannot be written")
     return tf_dtype
+
+
+def _raw_layout(key: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> tuple[dtypes.DType, tuple[int, ...]]:
+    """The dtype and shape of stored bytes given as they are, checked against their size."""
+    tf_dtype = _fixed_dtype(key, dtype)
+    shape = tuple(int(n) for n in shape)
+    expected = math.prod(shape) * tf_dtype.itemsize
+    if nbytes != expected:
+        raise ValueError(f"'{key}': {dtype}{list(shape)} takes {expected} bytes, not {nbytes}")
+    return tf_dtype, shape
 
 
 def _fixed_dtype(key: str, dtype: str) -> dtypes.DType:

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import ConfigError, MissingDataError, OutputError
+from ..errors import ChecksumError, ConfigError, MissingDataError, OutputError
 from ..formats import dtypes
 from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_checkpoint
 from ..formats.state_file import update_state_file
 from ..info import METADATA
 from ..storage.atomic import atomic_path
+from ..storage.crcscan import ByteRange, check_ranges
 from ..storage.prefetch import prefetch
 from ..transfer.rename import read_map_file
 from . import average
@@ -111,9 +113,12 @@ def rewrite(
             _check_data(ckpt)
         check_output_prefix(output, force)
         _check_meta_output(output, force)
+        copies = _copies(plan, base)
         with BundleWriter(output, num_shards=num_shards, max_shard_bytes=max_shard_bytes, force=force) as writer:
-            for entry in plan.entries:
-                _write_entry(writer, entry, plan, base, others, progress or _no_progress)
+            with verified(list(copies.values())):
+                for entry in _write_order(plan.entries, copies):
+                    _write_entry(writer, entry, plan, base, others, progress or _no_progress,
+                                 copies.get(entry.out_key))
         report.files = writer.finished_paths
         update_state_file(output)
         report.meta = _copy_meta(base, output, plan, report, force)
@@ -145,9 +150,37 @@ def _no_progress(nbytes: int) -> None:
     pass
 
 
+def _copies(plan: Plan, base: Checkpoint) -> dict[str, ByteRange]:
+    """Output key -> the source bytes it is copied from, for tensors written unchanged from a local file."""
+    found = {}
+    for entry in plan.entries:
+        if entry.streamed and not entry.slices and entry.role != METADATA:
+            stored = base.stored_range(entry.read_key)
+            if stored is not None:
+                found[entry.out_key] = stored
+    return found
+
+
+def _write_order(entries: list[Entry], copies: dict[str, ByteRange]) -> list[Entry]:
+    """Copies first, in the source's order (neighbours there are copied as one), then the rest in plan order.
+
+    Where nothing changes, the output's data file is then the source's, byte for byte.
+    """
+    copied = sorted((e for e in entries if e.out_key in copies),
+                    key=lambda e: (copies[e.out_key].path, copies[e.out_key].offset))
+    return copied + [e for e in entries if e.out_key not in copies]
+
+
 def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoint, others: list[Checkpoint],
-                 progress: Progress) -> None:
-    """Write one output tensor; ``progress`` hears of its bytes as they are written (chunk by chunk when streamed)."""
+                 progress: Progress, copy: ByteRange | None = None) -> None:
+    """Write one output tensor; ``progress`` hears of its bytes as they are written (chunk by chunk when streamed).
+
+    ``copy``: the tensor's source bytes, copied unchanged by the kernel (``verified`` checks them).
+    """
+    if copy is not None:
+        writer.add_copy(entry.out_key, entry.out_dtype, entry.shape, copy.path, copy.offset, copy.size, copy.crc)
+        progress(entry.nbytes)
+        return
     inputs = [base, *others] if entry.average else [base]
     chunk = AVERAGE_CHUNK if entry.average else None  # several inputs open at once: smaller chunks
     streams = [] if entry.slices or entry.set_value is not None or entry.role == METADATA else \
@@ -176,6 +209,55 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
         value = _value(entry, [ckpt.get(entry.read_key) for ckpt in inputs])
         writer.add(entry.out_key, value, dtype=entry.out_dtype)
     progress(entry.nbytes)
+
+
+@contextmanager
+def verified(ranges: list[ByteRange]) -> Iterator[None]:
+    """Check the crc32c of the source ``ranges`` on other threads while the body copies them.
+
+    The kernel copies those bytes without showing them to us, so the source's checksums are read
+    apart (page-cache reads: the copy brings the pages in, or this does for the copy). A mismatch
+    or a short file raises on leaving the block, before the output can be put in place; an
+    exception in the body stops the check.
+    """
+    if not ranges:
+        yield
+        return
+    stop = threading.Event()
+    result: list = []
+
+    def check() -> None:
+        try:
+            result.append(check_ranges(ranges, advance=lambda nbytes: _stop_if(stop)))
+        except BaseException as exc:  # handed to the caller below
+            result.append(exc)
+
+    thread = threading.Thread(target=check, name="ckpttools-verify", daemon=True)
+    thread.start()
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        thread.join()
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if outcome:
+        stored, reason = outcome[0]
+        if reason == "checksum mismatch":
+            raise ChecksumError(f"{stored.path}: checksum mismatch in '{stored.label}' (the data file is corrupt)")
+        raise MissingDataError(f"{stored.path}: file too short for '{stored.label}' ({reason})")
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop_if(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise _Stopped
 
 
 def _counted(chunks: Iterator, progress: Progress) -> Iterator:
