@@ -16,8 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..checkpoint import Checkpoint, open_checkpoint
 from ..errors import ChecksumError, ConfigError, MissingDataError, OutputError
@@ -31,6 +30,9 @@ from ..storage.prefetch import prefetch
 from ..transfer.rename import read_map_file
 from . import average
 from .rewrite_plan import Entry, Plan, RewriteOptions, build_plan
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Progress = Callable[[int], None]
 CHUNK = 8 << 20
@@ -196,6 +198,8 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
     for stream in streams:
         if stream is not None:
             stream.close()  # type: ignore[attr-defined]
+    import numpy as np  # here and below: a rewrite that only copies starts without numpy (0.1 s)
+
     if entry.role == METADATA and plan.object_graph is not None:
         writer.add(entry.out_key, np.array(plan.object_graph, dtype=object), dtype="string")
     elif entry.set_value is not None:
@@ -281,6 +285,8 @@ def _chunks(entry: Entry, streams: list) -> Iterator[bytes]:
     if entry.average:  # one thread reads every input and averages: chunks of the inputs are not queued twice
         return ahead(average.mean_chunks(streams, entry.dtype, entry.out_dtype))
     if entry.out_dtype != entry.dtype:
+        import numpy as np
+
         source, target = dtypes.from_name(entry.dtype).numpy, dtypes.from_name(entry.out_dtype).numpy
         return (_as_bytes(np.frombuffer(chunk, source).astype(target)) for chunk in ahead(streams[0]))
     return ahead(streams[0])
@@ -288,6 +294,8 @@ def _chunks(entry: Entry, streams: list) -> Iterator[bytes]:
 
 def _as_bytes(array: np.ndarray) -> memoryview:
     """An array's memory as bytes, without the copy ``tobytes`` makes."""
+    import numpy as np
+
     return memoryview(array.reshape(-1).view(np.uint8))
 
 
