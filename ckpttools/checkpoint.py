@@ -153,16 +153,16 @@ class Checkpoint:
             return None
         return stream(self.info(name).key) if chunk_size is None else stream(self.info(name).key, chunk_size)
 
-    def stored_range(self, name: str) -> ByteRange | None:
-        """Where the tensor's stored bytes lie in a local data file, when they are its array's memory.
+    def stored_ranges(self) -> dict[str, ByteRange]:
+        """TensorFlow key -> where the tensor's stored bytes lie in a local data file, when they are its array.
 
-        The same tensors as ``stream`` (V2, whole, fixed-size dtype, native byte order), in a local
-        file; None otherwise. Lets ``rewrite`` have the kernel copy a tensor file to file and check
-        its crc32c (``ByteRange.crc``, unmasked) apart.
+        The tensors ``stream`` streams (V2, whole, fixed-size dtype, native byte order), in local files;
+        none for other formats or URLs. Lets ``rewrite`` have the kernel copy tensors file to file and
+        check their crc32c (``ByteRange.crc``, unmasked) apart.
         """
         if self._ranges is None:
             self._ranges = _stored_ranges(self._reader)
-        return self._ranges.get(self.info(name).key)
+        return self._ranges
 
     def close(self) -> None:
         self._reader.close()
@@ -178,7 +178,7 @@ class Checkpoint:
 
 
 def _stored_ranges(reader: object) -> dict[str, ByteRange]:
-    """Key -> ByteRange of each tensor whose stored bytes are its little-endian array (see ``stored_range``)."""
+    """Key -> ByteRange of each tensor whose stored bytes are its little-endian array (see ``stored_ranges``)."""
     from .formats.crc import unmask
     from .storage.crcscan import ByteRange
 

@@ -168,7 +168,7 @@ def _damaged_copy(sample_dir: Path, tmp_path: Path, truncate: bool) -> Path:
     source = tmp_path / "src"
     shutil.copytree(sample_dir / "tf1_cnn", source)
     with ckpttools.open_checkpoint(str(source)) as ckpt:
-        stored = max((ckpt.stored_range(v.name) for v in ckpt if v.role == "model"), key=lambda r: r.offset)
+        stored = max((ckpt.stored_ranges()[v.key] for v in ckpt if v.role == "model"), key=lambda r: r.offset)
     data = Path(stored.path)
     raw = data.read_bytes()
     end = stored.offset + stored.size

@@ -77,6 +77,7 @@ _OVERLAP_MIN = 4 << 20  # smaller tensors are written directly: a thread hand-of
 
 @dataclass
 class _Shard:
+    number: int
     tmp: str
     file: BinaryIO
     size: int = 0
@@ -168,7 +169,7 @@ class BundleWriter:
             self._flush_copy()
             self._copy = _Copy(shard, path, src, offset, shard.size, nbytes)
         self._entries[name] = encode_bundle_entry(
-            tf_dtype.enum, shape, self._shards.index(shard), shard.size, nbytes, mask(crc))
+            tf_dtype.enum, shape, shard.number, shard.size, nbytes, mask(crc))
         shard.size += nbytes
         if self._copy.size >= _CHUNK:
             self._flush_copy()
@@ -213,6 +214,8 @@ class BundleWriter:
         return name
 
     def _pick_shard(self, nbytes: int) -> _Shard:
+        if len(self._shards) == 1 and self.max_shard_bytes is None:
+            return self._shards[0]
         if self.max_shard_bytes is not None:
             shard = self._shards[-1]
             if shard.size and shard.size + nbytes > self.max_shard_bytes:
@@ -262,7 +265,7 @@ class BundleWriter:
             raise ValueError(f"'{key}': the source gave {written} bytes, {nbytes} were announced")
         checksum = running if crc is None else crc
         self._entries[name] = encode_bundle_entry(
-            tf_dtype.enum, shape, self._shards.index(shard), offset, nbytes, mask(checksum))
+            tf_dtype.enum, shape, shard.number, offset, nbytes, mask(checksum))
 
     def _source_fd(self, path: str) -> int:
         fd = self._sources.get(path)
@@ -312,7 +315,7 @@ class BundleWriter:
             f = open(tmp, "xb")
         except OSError as exc:
             raise write_error(self.prefix, exc) from None
-        shard = _Shard(tmp, f)
+        shard = _Shard(len(self._shards), tmp, f)
         self._shards.append(shard)
         return shard
 
@@ -446,10 +449,13 @@ def _known_dtype(key: str, dtype: str) -> dtypes.DType:
     return tf_dtype
 
 
+_FIXED: dict[str, dtypes.DType] = {}  # dtype names _fixed_dtype accepted: a rewrite asks once per tensor
+
+
 def _raw_layout(key: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> tuple[dtypes.DType, tuple[int, ...]]:
     """The dtype and shape of stored bytes given as they are, checked against their size."""
     tf_dtype = _fixed_dtype(key, dtype)
-    shape = tuple(int(n) for n in shape)
+    shape = tuple(map(int, shape))
     expected = math.prod(shape) * tf_dtype.itemsize
     if nbytes != expected:
         raise ValueError(f"'{key}': {dtype}{list(shape)} takes {expected} bytes, not {nbytes}")
@@ -457,9 +463,13 @@ def _raw_layout(key: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> tu
 
 
 def _fixed_dtype(key: str, dtype: str) -> dtypes.DType:
+    tf_dtype = _FIXED.get(dtype)
+    if tf_dtype is not None:
+        return tf_dtype
     tf_dtype = _known_dtype(key, dtype)
     if tf_dtype.storage is None:
         raise ValueError(f"'{key}': add_raw takes fixed-size dtypes; {dtype} must go through add()")
+    _FIXED[dtype] = tf_dtype
     return tf_dtype
 
 

@@ -154,13 +154,9 @@ def _no_progress(nbytes: int) -> None:
 
 def _copies(plan: Plan, base: Checkpoint) -> dict[str, ByteRange]:
     """Output key -> the source bytes it is copied from, for tensors written unchanged from a local file."""
-    found = {}
-    for entry in plan.entries:
-        if entry.streamed and not entry.slices and entry.role != METADATA:
-            stored = base.stored_range(entry.read_key)
-            if stored is not None:
-                found[entry.out_key] = stored
-    return found
+    stored = base.stored_ranges()
+    return {entry.out_key: stored[entry.read_key] for entry in plan.entries
+            if entry.read_key in stored and entry.streamed and not entry.slices and entry.role != METADATA}
 
 
 def _write_order(entries: list[Entry], copies: dict[str, ByteRange]) -> list[Entry]:
@@ -168,8 +164,7 @@ def _write_order(entries: list[Entry], copies: dict[str, ByteRange]) -> list[Ent
 
     Where nothing changes, the output's data file is then the source's, byte for byte.
     """
-    copied = sorted((e for e in entries if e.out_key in copies),
-                    key=lambda e: (copies[e.out_key].path, copies[e.out_key].offset))
+    copied = sorted((e for e in entries if e.out_key in copies), key=lambda e: copies[e.out_key])  # path, offset
     return copied + [e for e in entries if e.out_key not in copies]
 
 
@@ -181,7 +176,7 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
     """
     if copy is not None:
         writer.add_copy(entry.out_key, entry.out_dtype, entry.shape, copy.path, copy.offset, copy.size, copy.crc)
-        progress(entry.nbytes)
+        progress(copy.size)
         return
     inputs = [base, *others] if entry.average else [base]
     chunk = AVERAGE_CHUNK if entry.average else None  # several inputs open at once: smaller chunks

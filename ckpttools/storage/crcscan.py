@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..formats.crc import crc32c
 
@@ -20,9 +20,12 @@ CHUNK_SIZE = 4 << 20
 _BUFFER = 1 << 20  # small ranges are served from one buffered read
 
 
-@dataclass(frozen=True)
-class ByteRange:
-    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked)."""
+class ByteRange(NamedTuple):
+    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked).
+
+    A named tuple: ``rewrite`` makes one per tensor it copies, and a tuple is made three times faster
+    than a frozen dataclass.
+    """
 
     path: str
     offset: int
