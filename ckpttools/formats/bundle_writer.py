@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -69,6 +68,8 @@ from .protowire import encode_varint
 from .sstable_writer import TableWriter
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import numpy as np
 
 _CHUNK = 8 << 20
@@ -301,6 +302,8 @@ class BundleWriter:
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # (imports logging: only for big tensors)
+
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpttools-write")
         return self._pool
 

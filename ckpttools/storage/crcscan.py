@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from ..formats.crc import crc32c
@@ -46,6 +45,8 @@ def check_ranges(ranges: Sequence[ByteRange], workers: int | None = None, chunk_
     step = advance or (lambda nbytes: None)
     if len(groups) <= 1:
         return [failure for group in groups for failure in _check_group(group, chunk_size, step)]
+    from concurrent.futures import ThreadPoolExecutor  # (imports logging: only when there are threads to run)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda group: _check_group(group, chunk_size, step), groups))
     return [failure for result in results for failure in result]
