@@ -25,7 +25,7 @@ from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_chec
 from ..formats.state_file import update_state_file
 from ..info import METADATA
 from ..storage.atomic import atomic_path
-from ..storage.crcscan import ByteRange, check_ranges
+from ..storage.crcscan import ByteRange, check_ranges, default_workers
 from ..storage.prefetch import prefetch
 from ..transfer.rename import read_map_file
 from . import average
@@ -224,10 +224,11 @@ def verified(ranges: list[ByteRange]) -> Iterator[None]:
         return
     stop = threading.Event()
     result: list = []
+    workers = max(1, default_workers() - 1)  # a core is left to the copy (on two cores: one checking thread)
 
     def check() -> None:
         try:
-            result.append(check_ranges(ranges, advance=lambda nbytes: _stop_if(stop)))
+            result.append(check_ranges(ranges, workers, advance=lambda nbytes: _stop_if(stop)))
         except BaseException as exc:  # handed to the caller below
             result.append(exc)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..checkpoint import Checkpoint
 from ..errors import NotFoundError, PatternError
@@ -68,9 +69,9 @@ class Entry:
         """The source key the value is read from."""
         return self.value_key or self.key
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
-        """The output's size in bytes (strings: their size in the source)."""
+        """The output's size in bytes (strings: their size in the source); asked for several times per tensor."""
         itemsize = dtypes.from_name(self.out_dtype).itemsize
         if not itemsize:
             return self.source_nbytes
