@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -239,7 +240,7 @@ class BundleWriter:
         running = 0
         pending: Future | None = None
         executor = self._executor() if nbytes >= _OVERLAP_MIN else None
-        try:
+        with self._spoiled_on_failure():
             for chunk in chunks:
                 for piece in _pieces(chunk):
                     if crc is None:
@@ -253,12 +254,6 @@ class BundleWriter:
                     written += len(piece)
             if pending is not None:
                 pending.result()
-        except OSError as exc:
-            self._fail()
-            raise write_error(self.prefix, exc) from None
-        except BaseException:
-            self._fail()
-            raise
         shard.size += written
         if written != nbytes:
             self._fail()
@@ -285,14 +280,20 @@ class BundleWriter:
         if copy is None:
             return
         f = copy.shard.file
-        try:
+        with self._spoiled_on_failure():
             f.flush()
-            copy_range(copy.src, copy.src_offset, f.fileno(), copy.dst_offset, copy.size)
+            try:
+                copy_range(copy.src, copy.src_offset, f.fileno(), copy.dst_offset, copy.size)
+            except SourceTooShort as exc:
+                raise MissingDataError(f"{copy.path}: file too short (ends at byte {copy.src_offset + exc.copied}, "
+                                       f"the index needs {copy.end})") from None
             f.seek(copy.dst_offset + copy.size)  # later writes go after the copied bytes
-        except SourceTooShort as exc:
-            self._fail()
-            raise MissingDataError(f"{copy.path}: file too short (ends at byte {copy.src_offset + exc.copied}, "
-                                   f"the index needs {copy.end})") from None
+
+    @contextmanager
+    def _spoiled_on_failure(self) -> Iterator[None]:
+        """Any failure inside removes every temporary file; an OSError becomes one OutputError line."""
+        try:
+            yield
         except OSError as exc:
             self._fail()
             raise write_error(self.prefix, exc) from None
