@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..formats.crc import crc32c
 
@@ -20,9 +19,12 @@ CHUNK_SIZE = 4 << 20
 _BUFFER = 1 << 20  # small ranges are served from one buffered read
 
 
-@dataclass(frozen=True)
-class ByteRange:
-    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked)."""
+class ByteRange(NamedTuple):
+    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked).
+
+    A named tuple: ``rewrite`` makes one per tensor it copies, and a tuple is made three times faster
+    than a frozen dataclass.
+    """
 
     path: str
     offset: int
@@ -43,6 +45,8 @@ def check_ranges(ranges: Sequence[ByteRange], workers: int | None = None, chunk_
     step = advance or (lambda nbytes: None)
     if len(groups) <= 1:
         return [failure for group in groups for failure in _check_group(group, chunk_size, step)]
+    from concurrent.futures import ThreadPoolExecutor  # (imports logging: only when there are threads to run)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda group: _check_group(group, chunk_size, step), groups))
     return [failure for result in results for failure in result]
