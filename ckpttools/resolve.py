@@ -124,9 +124,22 @@ def _resolve_file(path: str) -> Resolved:
     if found is None and _has_hdf5_signature(path):
         return Resolved("keras_h5", path, (path,))
     if found is None:
-        hint = " (a graph: use 'ckpttools graph')" if path.endswith((".pb", ".pbtxt")) else ""
-        raise NotACheckpointError(f"{path}: not a TensorFlow checkpoint{hint}")
+        raise NotACheckpointError(f"{path}: not a TensorFlow checkpoint{_not_a_checkpoint_hint(path)}")
     return found
+
+
+def _not_a_checkpoint_hint(path: str) -> str:
+    """Why: a failed download's leftovers (web page, LFS pointer, empty file) or a graph file."""
+    from .ops.sniff import download_mistake  # only on this error path
+
+    try:
+        with sources.open_source(path) as f:
+            mistake = download_mistake(f.read_at(0, 1024), sources.getsize(path))
+    except (OSError, NotFoundError):
+        mistake = None
+    if mistake is not None:
+        return f": it is {mistake.description.replace(', not checkpoint data', '')}"
+    return " (a graph: use 'ckpttools graph')" if path.endswith((".pb", ".pbtxt")) else ""
 
 
 def _has_hdf5_signature(path: str) -> bool:

@@ -29,6 +29,7 @@ from .keras_h5 import KerasH5Reader
 from .npz import DAMAGED_ZIP
 
 WEIGHTS = "model.weights.h5"
+NPZ_WEIGHTS = "model.weights.npz"  # Keras 3 weights_format="npz": each layer's weights pickled as a dict
 CONFIG = "config.json"
 METADATA = "metadata.json"
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra field length
@@ -83,6 +84,12 @@ class KerasZipReader:
             if any(name.startswith("model.weights") and name.endswith(".json") for name in names):
                 raise UnsupportedError(f"{self.path}: sharded weights (model.weights.json) are not supported yet") \
                     from None
+            if NPZ_WEIGHTS in names:
+                twice = f" (the archive names {NPZ_WEIGHTS} twice: a sign of tampering)" \
+                    if names.count(NPZ_WEIGHTS) > 1 else ""
+                raise UnsupportedError(f"{self.path}: the weights are {NPZ_WEIGHTS} (Keras' weights_format='npz', "
+                                       f"pickled Python objects), which ckpttools never unpickles{twice}; "
+                                       "re-save with the default .h5 weights") from None
             raise CorruptFileError(f"{self.path}: no {WEIGHTS} in the archive "
                                    f"(it holds: {', '.join(names) or 'nothing'})") from None
         if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:

@@ -1,11 +1,12 @@
-"""``verify`` for the single-file formats: V1 checkpoints (block checksums), npz and ``.keras`` (zip CRC-32),
-safetensors and Keras ``.h5`` (none).
+"""``verify`` for the single-file formats: V1 checkpoints (block checksums), npz and .keras (zip CRC-32),
+safetensors and Keras HDF5.
 
 V1 values have no checksum of their own; the table's block checksums cover them, so every tensor is
-read (one at a time) and any block that fails is reported with the variable it holds. npz and
-``.keras`` members carry a zip CRC-32, checked by streaming each member. safetensors and HDF5 weights
-have no checksums at all: only their structure can be checked, and the report says so. Files may be
-URLs: zip members are streamed through ``storage.sources``.
+read (one at a time) and any block that fails is reported with the variable it holds. npz and .keras
+members carry a zip CRC-32, checked by streaming each member. safetensors and HDF5 have no checksums
+(HDF5's optional Fletcher-32 filter aside, which reading checks): only their structure can be checked,
+plus, for HDF5, that every dataset reads, and the report says so. Files may be URLs: zip members are
+streamed through ``storage.sources``.
 """
 
 from __future__ import annotations
@@ -65,58 +66,62 @@ def _v2_index(path: str) -> Problem:
 def check_npz(report: CheckpointReport, path: str, quick: bool) -> None:
     """The zip structure, each member's CRC-32 (streamed by zipfile), and that every member is an array."""
     report.format = "npz"
-    if _check_zip(report, path, quick, "npz archive"):
+    if _check_zip_members(report, path, quick, "npz", count=True):
         _check_structure(report, path)
 
 
-def check_keras(report: CheckpointReport, path: str, fmt: str, quick: bool) -> None:
-    """A ``.keras`` zip: every member's CRC-32, then its weights' structure; an HDF5 file: its structure only."""
-    report.format = fmt
-    if fmt == "keras_h5":
-        _no_checksums(report, path, "Keras HDF5 weights store no checksums: only the structure was checked")
-    elif not _check_zip(report, path, quick, ".keras archive"):
+def check_keras(report: CheckpointReport, path: str, kind: str, quick: bool) -> None:
+    """A ``.keras`` zip: every member's CRC-32; a Keras HDF5 file: no checksums. Then the structure
+    (config against weights), and unless ``quick`` every weight read, so a damaged dataset is found."""
+    report.format = kind
+    if kind == "keras" and not _check_zip_members(report, path, quick, ".keras", count=False):
         return
-    report.tensors = 0  # counted by the reader below: weights, not zip members
-    _check_structure(report, path)
+    if kind == "keras_h5":
+        report.add(Problem(path, "HDF5 stores no checksums: the structure was checked and every weight read", "",
+                           P.NO_CHECKSUMS, severity=P.NOTE))
+    _check_structure(report, path, read_values=not quick)
 
 
-def check_safetensors(report: CheckpointReport, path: str) -> None:
-    report.format = "safetensors"
-    _no_checksums(report, path, "safetensors stores no checksums: only the header and offsets were checked")
-    _check_structure(report, path)
-
-
-def _no_checksums(report: CheckpointReport, path: str, what: str) -> None:
-    report.add(Problem(path, what, "", P.NO_CHECKSUMS, severity=P.NOTE))
-
-
-def _check_zip(report: CheckpointReport, path: str, quick: bool, kind: str) -> bool:
-    """Stream every member of the zip at ``path`` through zipfile's CRC-32 check; False (reported) if unreadable."""
+def _check_zip_members(report: CheckpointReport, path: str, quick: bool, what: str, count: bool) -> bool:
+    """Stream every member through zipfile (which checks its CRC-32); False when the archive is damaged."""
     try:
         with sources.open_file(path) as file, zipfile.ZipFile(file) as archive:
-            members = archive.infolist()
             if not quick:
-                for member in members:
+                for member in archive.infolist():
                     with archive.open(member) as f:
                         while f.read(1 << 22):
                             pass
-                    report.tensors += 1
+                    if count:
+                        report.tensors += 1
                     report.nbytes += member.file_size
                 report.checksums = True
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        report.add(sniff_problem(path) or Problem(path, f"not a readable {kind} ({exc})",
+        report.add(sniff_problem(path) or Problem(path, f"not a readable {what} archive ({exc})",
                                                   "write it again", P.CORRUPT_FILE))
         return False
     return True
 
 
-def _check_structure(report: CheckpointReport, path: str) -> None:
+def check_safetensors(report: CheckpointReport, path: str) -> None:
+    report.format = "safetensors"
+    report.add(Problem(path, "safetensors stores no checksums: only the header and offsets were checked", "",
+                       P.NO_CHECKSUMS, severity=P.NOTE))
+    _check_structure(report, path)
+
+
+def _check_structure(report: CheckpointReport, path: str, read_values: bool = False) -> None:
     from ..checkpoint import open_checkpoint
 
     try:
         with open_checkpoint(path) as ckpt:
             if not report.tensors:
                 report.tensors = len(ckpt)
+            for info in ckpt if read_values else ():
+                try:
+                    ckpt.get(info.name)
+                except CkptError as exc:
+                    report.add(Problem(path, _detail(exc), "restore this file from a good copy",
+                                       P.CHECKSUM if "CRC" in str(exc) else P.CORRUPT_FILE, info.name))
     except CkptError as exc:
         report.add(sniff_problem(path) or Problem(path, _detail(exc), "write it again", P.CORRUPT_FILE))
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..formats.crc import crc32c
 from . import sources
@@ -22,9 +21,12 @@ CHUNK_SIZE = 4 << 20
 _GAP = 1 << 20  # ranges this close are read as one stream (the gap's bytes are read and skipped)
 
 
-@dataclass(frozen=True)
-class ByteRange:
-    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked)."""
+class ByteRange(NamedTuple):
+    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked).
+
+    A named tuple: ``rewrite`` makes one per tensor it copies, and a tuple is made three times faster
+    than a frozen dataclass.
+    """
 
     path: str
     offset: int
@@ -46,6 +48,8 @@ def check_ranges(ranges: Sequence[ByteRange], workers: int | None = None, chunk_
     options = sources.current_options()  # the storage options reach the worker threads explicitly
     if len(groups) <= 1:
         return [failure for group in groups for failure in _check_group(group, chunk_size, step, options)]
+    from concurrent.futures import ThreadPoolExecutor  # (imports logging: only when there are threads to run)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda group: _check_group(group, chunk_size, step, options), groups))
     return [failure for result in results for failure in result]
