@@ -112,16 +112,16 @@ def test_keys_are_hdf5_paths_and_optimizer_state_is_hidden(kf: dict) -> None:
 
 def test_stored_member_is_read_in_place(kf: dict) -> None:
     from ckpttools.formats.keras_zip import KerasZipReader
-    from ckpttools.storage.filerange import FileRange
+    from ckpttools.storage.filerange import SourceFile
 
     reader = KerasZipReader(kf["functional.keras"]["path"])
     try:
-        assert isinstance(reader._closers[-1], FileRange)
+        assert isinstance(reader._closers[-1], SourceFile)
     finally:
         reader.close()
     reader = KerasZipReader(kf["functional_deflated.keras"]["path"])
     try:
-        assert not isinstance(reader._closers[-1], FileRange)
+        assert not isinstance(reader._closers[-1], SourceFile)
     finally:
         reader.close()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fixture_scripts import run_fixture_script
 
 import ckpttools
 from ckpttools.cli import main
@@ -27,12 +28,7 @@ pytestmark = pytest.mark.tf
 @pytest.fixture(scope="session")
 def real(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """truth.json of tests/real_file_fixtures.py, for files it wrote in a fresh directory."""
-    pytest.importorskip("tensorflow")
-    root = tmp_path_factory.mktemp("real_files")
-    result = subprocess.run([sys.executable, str(TESTS / "real_file_fixtures.py"), str(root)],
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"writing the TensorFlow fixtures failed:\n{result.stderr[-5000:]}")
+    root, _ = run_fixture_script(tmp_path_factory, "real_file_fixtures.py", timeout=600)
     return json.loads((root / "truth.json").read_text(encoding="utf-8"))
 
 

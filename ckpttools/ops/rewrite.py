@@ -24,6 +24,7 @@ from ..formats import dtypes
 from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_checkpoint
 from ..formats.state_file import update_state_file
 from ..info import METADATA
+from ..storage import sources
 from ..storage.atomic import atomic_path
 from ..storage.crcscan import ByteRange, check_ranges, default_workers
 from ..storage.prefetch import prefetch
@@ -87,13 +88,16 @@ def rewrite(
     ``average_with`` are further checkpoints averaged with ``source`` (which gives the integer tensors:
     name the newest as ``source``); ``average_last=N`` averages the N newest checkpoints of
     ``source``'s directory. ``on_plan`` sees the plan before anything is written. With ``dry_run``
-    only the plan is made (``output`` may be None).
+    only the plan is made (``output`` may be None). ``source`` may be a URL; ``output`` is a local prefix.
 
     Example:
         >>> rewrite("sample_checkpoints/tf1_cnn", "small/model.ckpt", strip_optimizer=True,
         ...         cast=["float32=bfloat16"]).nbytes
         5908
     """
+    if output and not dry_run and sources.is_url(output):
+        raise OutputError(f"{sources.redact(output)}: rewrite writes a local checkpoint; a checkpoint is several "
+                          "files, which an object store cannot make appear at once: write it locally, then upload")
     rules = list(mapping) + (read_map_file(map_file) if map_file else [])
     options = RewriteOptions(scopes, exclude, rules, strip_optimizer, keep_step, use_ema, cast, set_step)
     with ExitStack() as stack:

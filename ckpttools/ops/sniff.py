@@ -7,12 +7,12 @@ failed download, an empty file, a V1 checkpoint where a V2 index was expected an
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from dataclasses import dataclass
 
 from ..formats.sstable import FOOTER_SIZE, MAGIC
+from ..storage import sources
 
 _HEAD = 1024
 _LFS = re.compile(rb"^version https://git-lfs\.github\.com/spec/v\d+\s*\n(?:.*\n)*?oid sha256:([0-9a-f]+)\s*\n"
@@ -34,14 +34,11 @@ class Sniffed:
 
 
 def sniff(path: str) -> Sniffed:
-    """Look at ``path``'s head and footer; never reads more than a few kB."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(_HEAD)
-        tail = b""
-        if size >= FOOTER_SIZE:
-            f.seek(size - 8)
-            tail = f.read(8)
+    """Look at ``path``'s head and footer (a file or a URL); never reads more than a few kB."""
+    with sources.open_source(path) as f:
+        size = f.size
+        head = f.read_at(0, _HEAD)
+        tail = f.read_at(size - 8, 8) if size >= FOOTER_SIZE else b""
     mistake = download_mistake(head, size)
     if mistake is not None:
         return mistake

@@ -5,7 +5,8 @@ V1 values have no checksum of their own; the table's block checksums cover them,
 read (one at a time) and any block that fails is reported with the variable it holds. npz and .keras
 members carry a zip CRC-32, checked by streaming each member. safetensors and HDF5 have no checksums
 (HDF5's optional Fletcher-32 filter aside, which reading checks): only their structure can be checked,
-plus, for HDF5, that every dataset reads, and the report says so.
+plus, for HDF5, that every dataset reads, and the report says so. Files may be URLs: zip members are
+streamed through ``storage.sources``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import zipfile
 
 from ..errors import CkptError
+from ..storage import sources
 from . import problems as P
 from .problems import CheckpointReport, Problem
 from .sniff import V2_INDEX, sniff_problem, table_kind
@@ -83,7 +85,7 @@ def check_keras(report: CheckpointReport, path: str, kind: str, quick: bool) -> 
 def _check_zip_members(report: CheckpointReport, path: str, quick: bool, what: str, count: bool) -> bool:
     """Stream every member through zipfile (which checks its CRC-32); False when the archive is damaged."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with sources.open_file(path) as file, zipfile.ZipFile(file) as archive:
             if not quick:
                 for member in archive.infolist():
                     with archive.open(member) as f:
