@@ -16,7 +16,8 @@ the disk); before each timed run the output is deleted and ``sync`` run, untimed
 * ``rewrite --map net/=renamed/`` (every tensor renamed, 1.1 GB copied) vs ``dd bs=4M`` of the data shard;
 * ``rewrite --average-last 3`` vs TensorFlow's way (tensor2tensor's ``avg_checkpoints``: ``load_checkpoint``
   of each, a float64 numpy mean per variable, ``Saver.save`` of a graph holding the averages);
-* ``rewrite --map`` of the 20,000-tensor checkpoint, whole process.
+* ``rewrite --map`` of the 20,000-tensor checkpoint, whole process, beside ``ls`` of the same checkpoint
+  (start-up and reading the index, which the rewrite needs too: its floor on this machine).
 
 Targets (issue 11): strip and rename at least half of dd's speed; average >= 3x faster than TensorFlow's
 way with peak memory under largest tensor + 100 MB; the 20,000-tensor rename under a second.
@@ -189,7 +190,8 @@ def verdicts(runs: dict[str, list[Run]], largest: int) -> list[tuple[str, bool]]
     if "rename 20k" in runs:
         seconds = median(runs["rename 20k"])
         checks.append((f"rename of 20,000 tensors in {seconds:.2f} s, {cpu(runs['rename 20k']):.2f} s of CPU "
-                       "(target < 1 s)", seconds < 1.0))
+                       f"(target < 1 s; ls of it: {median(runs['ls 20k']):.2f} s, {cpu(runs['ls 20k']):.2f} s of CPU)",
+                       seconds < 1.0))
     return checks
 
 
@@ -230,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         str(out / "tf_avg")], clean(out / "tf_avg")),
     ], args.repeat)
     many_cmd = [*ours, str(root / "many" / "model.ckpt-1"), "-o", str(out / "many"), "--map", r"re:^block(\d+)/=b\1/"]
-    many = {} if "many" not in parts else interleaved([("rename 20k", many_cmd, clean(out / "many"))], args.repeat)
+    many_ls = [py, "-m", "ckpttools", "ls", str(root / "many" / "model.ckpt-1")]
+    many = {} if "many" not in parts else interleaved([("rename 20k", many_cmd, clean(out / "many")),
+                                                       ("ls 20k", many_ls, lambda: None)], args.repeat)
     runs = {**copy, **averaging, **many}
 
     print(f"checkpoint: {total / 1e9:.2f} GB in {count} tensors ({model_bytes / 1e9:.2f} GB model variables), "
@@ -240,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs\n")
     print(f"{'command':<58} {'wall':>8} {'cpu':>7} {'MB/s':>8} {'peak_MB':>8}")
     moved = {"strip": model_bytes, "dd strip bytes": model_bytes, "rename": total, "dd shard": total,
-             "average": 3 * total, "tf average": 3 * total, "rename 20k": 0}
+             "average": 3 * total, "tf average": 3 * total, "rename 20k": 0, "ls 20k": 0}
     labels = {
         "strip": "ckpttools rewrite --strip-optimizer",
         "dd strip bytes": "dd bs=4M, as many bytes as the stripped output",
@@ -249,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "average": "ckpttools rewrite --average-last 3",
         "tf average": "TF: load_checkpoint x3, numpy float64 mean, Saver.save",
         "rename 20k": "ckpttools rewrite --map (20,000 tensors)",
+        "ls 20k": "ckpttools ls of the same (start-up + index: the floor)",
     }
     for key, label in labels.items():
         if key in runs:

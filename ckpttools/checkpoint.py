@@ -9,6 +9,7 @@ by ``get``. TF2 object-based checkpoints are renamed to readable object paths
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections import Counter
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from . import roles
 from .errors import CkptError, CorruptFileError, NotFoundError, bounded
-from .formats import messages, objgraph
+from .formats import dtypes, messages, objgraph
 from .formats.bundle import BundleReader
 from .formats.protowire import WireError
 from .info import DUPLICATE, MODEL, TensorInfo
@@ -28,6 +29,8 @@ from .storage import sources
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from .storage.crcscan import ByteRange
 
 
 _DEFAULT_NAME = re.compile(r"(?:^|/)Variable(?:_\d+)?$")
@@ -57,6 +60,7 @@ class Checkpoint:
         self._infos = sorted(self._unique_names(infos), key=attrgetter("name"))
         self._by_name = dict(zip(map(attrgetter("name"), self._infos), self._infos))
         self._by_key = dict(zip(map(attrgetter("key"), self._infos), self._infos))
+        self._ranges: dict[str, ByteRange] | None = None
 
     @property
     def note(self) -> str | None:
@@ -156,6 +160,17 @@ class Checkpoint:
         copy_into = getattr(self._reader, "copy_into", None)
         return copy_into is not None and copy_into(self.info(name).key, out, progress)
 
+    def stored_ranges(self) -> dict[str, ByteRange]:
+        """TensorFlow key -> where the tensor's stored bytes lie in a local data file, when they are its array.
+
+        The tensors ``stream`` streams (V2, whole, fixed-size dtype, native byte order), in local files;
+        none for other formats or URLs. Lets ``rewrite`` have the kernel copy tensors file to file and
+        check their crc32c (``ByteRange.crc``, unmasked) apart.
+        """
+        if self._ranges is None:
+            self._ranges = _stored_ranges(self._reader)
+        return self._ranges
+
     def close(self) -> None:
         self._reader.close()
 
@@ -167,6 +182,27 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.format} {self.prefix!r}: {len(self)} tensors>"
+
+
+def _stored_ranges(reader: object) -> dict[str, ByteRange]:
+    """Key -> ByteRange of each tensor whose stored bytes are its little-endian array (see ``stored_ranges``)."""
+    from .formats.crc import unmask
+    from .storage.crcscan import ByteRange
+
+    if not isinstance(reader, BundleReader) or reader.header.big_endian:
+        return {}
+    files = reader.data_files
+    if any(sources.is_url(path) for path in files):
+        return {}
+    paths = [sources.local_path(path) for path in files]
+    found = {}
+    for key, entry, part in reader.stored_parts():
+        if part is not entry or not 0 <= entry.shard_id < len(paths) or entry.offset < 0:
+            continue
+        dtype = dtypes.from_enum(entry.dtype)
+        if dtype.storage is not None and entry.size == math.prod(entry.shape) * dtype.itemsize:
+            found[key] = ByteRange(paths[entry.shard_id], entry.offset, entry.size, unmask(entry.crc32c), key)
+    return found
 
 
 def _v1_reader(resolved: Resolved):

@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from .errors import CkptError, NotACheckpointError, NotFoundError, UnsupportedError
+from .errors import CkptError, NotACheckpointError, NotFoundError
 from .formats.sstable import file_has_table_magic
 from .formats.textproto import unescape_text_proto
 from .storage import sources
@@ -75,7 +75,7 @@ def _resolve_url(url: str) -> Resolved:
     name = url.rpartition("/")[2]
     for suffix, kind in _WEIGHT_FILES:
         if name.endswith(suffix):
-            return _remote_weights(Resolved(kind, url, (url,)))
+            return Resolved(kind, url, (url,))
     if name.endswith(".index") or _DATA_SUFFIX.search(name):  # no request: reading the index will say
         return Resolved("v2", _DATA_SUFFIX.sub("", url.removesuffix(".index")))
     if name.endswith(".meta"):
@@ -85,14 +85,8 @@ def _resolve_url(url: str) -> Resolved:
     if sources.isdir(url):
         return _resolve_dir(url)
     if isfile(url):
-        return _remote_weights(_resolve_file(url))
+        return _resolve_file(url)
     return _resolve_prefix(url) or _missing(url)
-
-
-def _remote_weights(found: Resolved) -> Resolved:
-    if found.format.startswith("keras"):
-        raise UnsupportedError(f"{found.prefix}: Keras files cannot be read from URLs yet; download the file first")
-    return found
 
 
 def _resolve_prefix(prefix: str) -> Resolved | None:
@@ -130,9 +124,22 @@ def _resolve_file(path: str) -> Resolved:
     if found is None and _has_hdf5_signature(path):
         return Resolved("keras_h5", path, (path,))
     if found is None:
-        hint = " (a graph: use 'ckpttools graph')" if path.endswith((".pb", ".pbtxt")) else ""
-        raise NotACheckpointError(f"{path}: not a TensorFlow checkpoint{hint}")
+        raise NotACheckpointError(f"{path}: not a TensorFlow checkpoint{_not_a_checkpoint_hint(path)}")
     return found
+
+
+def _not_a_checkpoint_hint(path: str) -> str:
+    """Why: a failed download's leftovers (web page, LFS pointer, empty file) or a graph file."""
+    from .ops.sniff import download_mistake  # only on this error path
+
+    try:
+        with sources.open_source(path) as f:
+            mistake = download_mistake(f.read_at(0, 1024), sources.getsize(path))
+    except (OSError, NotFoundError):
+        mistake = None
+    if mistake is not None:
+        return f": it is {mistake.description.replace(', not checkpoint data', '')}"
+    return " (a graph: use 'ckpttools graph')" if path.endswith((".pb", ".pbtxt")) else ""
 
 
 def _has_hdf5_signature(path: str) -> bool:

@@ -19,6 +19,7 @@ TESTS = Path(__file__).resolve().parent
 FIXTURE_SCRIPT = TESTS / "tf_fixtures.py"
 SAMPLES = TESTS.parent / "sample_checkpoints"
 BUILD_TIMEOUT = 600
+pytest_plugins = ["remote_fixtures"]  # the URL tests' servers (started only by the tests that use them)
 
 
 def have_tensorflow() -> bool:

@@ -114,6 +114,13 @@ def write_keras3(out: Path) -> dict[str, dict]:
         for item in src.infolist():
             dst.writestr(item.filename, src.read(item))
     manifest["functional_deflated.keras"] = {**manifest["functional.keras"], "path": str(deflated)}
+    try:  # Keras 3's other weights format: each layer's weights pickled into model.weights.npz
+        from keras.src.saving import saving_lib
+
+        saving_lib.save_model(sequential, out / "npz_weights.keras", weights_format="npz")
+        manifest["npz_weights.keras"] = {"path": str(out / "npz_weights.keras")}
+    except (ImportError, TypeError):
+        pass
     prefix = tf.train.Checkpoint(model=sequential).write(str(out / "tf_sequential" / "ckpt"))
     manifest["tf_sequential"] = {"path": prefix}
     return manifest

@@ -1,5 +1,6 @@
-"""Real servers on 127.0.0.1 for the URL tests: an HTTP server honouring Range requests (counting requests
-and bytes, with injectable faults) and moto's S3 server. Started by fixtures in tests/test_remote.py."""
+"""Real servers on 127.0.0.1 for the URL tests and bench/bench_remote.py: an HTTP server honouring Range
+requests (with injectable faults) and moto's S3 server, both counting the requests and bytes they serve.
+Started by fixtures in tests/remote_fixtures.py."""
 
 from __future__ import annotations
 
@@ -95,27 +96,13 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
                 self.close_connection = True
 
 
-class RangeServer(http.server.ThreadingHTTPServer):
-    """``RangeServer(root)``; ``url``; ``requests`` [(method, path, bytes)]; ``faults`` {file name: fault}."""
+class Counted:
+    """``requests`` [(method, path, bytes sent)] served so far, their total, and ``reset()``."""
 
-    daemon_threads = True
-
-    def __init__(self, root: str) -> None:
-        super().__init__(("127.0.0.1", 0), partial(RangeHandler, directory=root))
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+    def __init__(self) -> None:
         self.requests: list[tuple[str, str, int]] = []
         self.faults: dict[str, str] = {}
-        self.slow_seconds = 5.0
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    def start(self) -> RangeServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
 
     def count(self, method: str, path: str, nbytes: int) -> None:
         with self._lock:
@@ -129,6 +116,60 @@ class RangeServer(http.server.ThreadingHTTPServer):
     @property
     def bytes_served(self) -> int:
         return sum(n for _, _, n in self.requests)
+
+
+class RangeServer(Counted, http.server.ThreadingHTTPServer):
+    """``RangeServer(root)``; ``url``; ``requests`` [(method, path, bytes)]; ``faults`` {file name: fault}."""
+
+    daemon_threads = True
+
+    def __init__(self, root: str) -> None:
+        Counted.__init__(self)
+        http.server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), partial(RangeHandler, directory=root))
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.slow_seconds = 5.0
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def start(self) -> RangeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class S3Server(Counted):
+    """moto's S3 server (its WSGI app, as ``moto.server.ThreadedMotoServer`` runs it) on 127.0.0.1, counting
+    what it sends. ``url`` is the endpoint; clients authenticate with any key (``testing``/``testing``)."""
+
+    def __init__(self) -> None:
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        super().__init__()
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def counting(environ: dict, start_response):  # noqa: ANN202 - a WSGI app
+            sent = 0
+            try:
+                for piece in app(environ, start_response):
+                    sent += len(piece)
+                    yield piece
+            finally:
+                self.count(environ["REQUEST_METHOD"], environ["PATH_INFO"], sent)
+
+        self._server = make_server("127.0.0.1", 0, counting, threaded=True, request_handler=MotoRequestHandler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> S3Server:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def free_port() -> int:

@@ -517,3 +517,19 @@ def test_graph_summary_imports_no_tensorflow() -> None:
     result = subprocess.run([sys.executable, "-c", code, str(SAMPLE_META)], capture_output=True, text=True, check=True)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     assert "variable\tcnn/conv_block1/conv/kernel" in result.stdout
+
+
+@pytest.mark.tf
+def test_saved_model_slot_variables_named_as_the_checkpoint_names_them(tf_graphs: dict) -> None:
+    """A Keras 2 SavedModel with a legacy optimizer: the object graph lists Adam's slots only through
+    the optimizer's slot_variables; summary names them as TensorFlow's checkpoint keys do."""
+    truth = tf_graphs["graphs"].get("keras_slots")
+    if truth is None:
+        pytest.skip("tf_keras is not installed")
+    doc = graph_json(truth["path"], "--summary")
+    names = sorted(v["name"] for v in doc["summary"]["variables"])
+    suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
+    expected = sorted(key[: -len(suffix)] for key in truth["checkpoint_keys"] if key.endswith(suffix))
+    assert names == expected
+    assert sum(".OPTIMIZER_SLOT/optimizer/" in name for name in names) == 8  # m and v of 4 variables
+    assert all(v["role"] == "optimizer" for v in doc["summary"]["variables"] if "OPTIMIZER_SLOT" in v["name"])

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
+import shutil
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -109,16 +112,16 @@ def test_keys_are_hdf5_paths_and_optimizer_state_is_hidden(kf: dict) -> None:
 
 def test_stored_member_is_read_in_place(kf: dict) -> None:
     from ckpttools.formats.keras_zip import KerasZipReader
-    from ckpttools.storage.filerange import FileRange
+    from ckpttools.storage.filerange import SourceFile
 
     reader = KerasZipReader(kf["functional.keras"]["path"])
     try:
-        assert isinstance(reader._closers[-1], FileRange)
+        assert isinstance(reader._closers[-1], SourceFile)
     finally:
         reader.close()
     reader = KerasZipReader(kf["functional_deflated.keras"]["path"])
     try:
-        assert not isinstance(reader._closers[-1], FileRange)
+        assert not isinstance(reader._closers[-1], SourceFile)
     finally:
         reader.close()
 
@@ -261,6 +264,36 @@ def test_zip_without_weights(kf: dict, tmp_path: Path) -> None:
     assert code == 4 and "no model.weights.h5" in err
 
 
+class _Plant:
+    """Unpickling this creates the file it names: proof that a pickle was (or was not) executed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_npz_weights_are_refused_without_unpickling(kf: dict, tmp_path: Path) -> None:
+    """Keras 3's weights_format="npz" pickles each layer's weights: refused with the reason, never unpickled,
+    also when a second member of the same name (the known .keras tampering trick) carries a payload."""
+    source = entry(kf, "npz_weights.keras")["path"]
+    code, err = _error("ls", source)
+    assert code == 4 and "model.weights.npz" in err and "never unpickles" in err and "twice" not in err
+    marker = tmp_path / "unpickled"
+    tampered = tmp_path / "tampered.keras"
+    shutil.copy(source, tampered)
+    with warnings.catch_warnings(), zipfile.ZipFile(tampered, "a") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        archive.writestr("model.weights.npz", pickle.dumps(_Plant(str(marker))))
+    for command in (["ls"], ["show", "--scopes", "*"], ["extract", "-o", str(tmp_path / "w.npz")]):
+        code, err = _error(command[0], str(tampered), *command[1:])
+        assert code == 4 and "twice" in err, (command, err)
+    code, doc = _verify_json(tampered)
+    assert code == 4 and "twice" in doc["checkpoints"][0]["problems"][-1]["what"]
+    assert not marker.exists()
+
+
 def test_hdf5_that_is_not_keras(tmp_path: Path) -> None:
     bad = tmp_path / "data.h5"
     with h5py.File(bad, "w") as f:
@@ -308,3 +341,69 @@ def test_graph_table_fits_80_columns_on_a_terminal(kf: dict, monkeypatch: pytest
     out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without the terminal's styling codes
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "(None, 8, 8, 4)" in out and "never evaluated" in out and "15 layers, 611 parameters" in out
+
+
+def _verify_json(path: Path | str) -> tuple[int, dict]:
+    code, out, err = run("verify", "--json", path)
+    assert "Traceback" not in err
+    return code, json.loads(out)
+
+
+def test_verify_checks_the_keras_archive_crc_and_reads_every_weight(kf: dict, tmp_path: Path) -> None:
+    """verify of a .keras file checks the zip's CRC-32 of every member (stored and deflated archives);
+    a flipped byte inside the weights is found; the report names the format."""
+    for label in ("functional.keras", "functional_deflated.keras"):
+        code, doc = _verify_json(kf[label]["path"])
+        report = doc["checkpoints"][0]
+        assert code == 0 and report["format"] == "keras" and report["checksums_checked"]
+        assert report["tensors_checked"] == len(ckpttools.open_checkpoint(kf[label]["path"]).variables)
+        assert report["bytes_checked"] >= Path(kf[label]["path"]).stat().st_size // 2
+    source = Path(kf["functional.keras"]["path"])
+    with h5py.File(zipfile.ZipFile(source).open("model.weights.h5"), "r") as weights:
+        dataset = weights["layers/dense/vars/0"]
+        inner = dataset.id.get_offset() + dataset.nbytes // 2
+    with zipfile.ZipFile(source) as archive:
+        member = archive.getinfo("model.weights.h5")
+    raw = bytearray(source.read_bytes())
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    raw[start + inner] ^= 0x40
+    bad = tmp_path / "flipped.keras"
+    bad.write_bytes(bytes(raw))
+    code, doc = _verify_json(bad)
+    assert code == 4 and not doc["intact"]
+    assert any("CRC" in p["what"] or "checksum" in p["what"].lower() for p in doc["checkpoints"][0]["problems"])
+
+
+def test_verify_of_keras_hdf5_reads_every_weight_and_says_there_are_no_checksums(kf: dict, tmp_path: Path) -> None:
+    path = kf["sequential.weights.h5"]["path"]
+    code, doc = _verify_json(path)
+    report = doc["checkpoints"][0]
+    assert code == 0 and report["format"] == "keras_h5" and not report["checksums_checked"]
+    assert [p["cause"] for p in report["problems"]] == ["no-checksums"] and "HDF5" in report["problems"][0]["what"]
+    bad = tmp_path / "cut.weights.h5"
+    with h5py.File(path, "r") as f:
+        offset = f["layers/dense/vars/0"].id.get_offset()
+    bad.write_bytes(Path(path).read_bytes()[: offset + 4])  # the dataset's bytes are cut short
+    code, doc = _verify_json(bad)
+    assert code == 4 and not doc["intact"]
+
+
+def test_keras_2_0_sequential_config_as_a_bare_list(kf: dict, tmp_path: Path) -> None:
+    """Keras up to 2.1 saved a Sequential's config as the bare list of its layers (a real CarND model.h5
+    written by Keras 2.0.6 crashed ls): the same weights and layers as the file Keras 2 writes today."""
+    source = entry(kf, "keras2_model.h5")["path"]
+    old = tmp_path / "keras20.h5"
+    shutil.copy(source, old)
+    with h5py.File(old, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        nested = [layer for layer in config["config"]["layers"] if layer["class_name"] == "Sequential"]
+        assert nested, "the fixture must hold a nested Sequential"
+        for layer in nested:
+            layer["config"] = layer["config"]["layers"]
+        f.attrs["model_config"] = json.dumps(config).encode()
+    for command in (["ls", "--json", "--all"], ["graph", "--json"]):
+        code, out, err = run(command[0], old, *command[1:])
+        assert code == 0, err
+        code, expected, err = run(command[0], source, *command[1:])
+        strip = lambda doc: {k: v for k, v in json.loads(doc).items() if k not in ("checkpoint", "source", "path")}  # noqa: E731
+        assert strip(out) == strip(expected)

@@ -3,7 +3,6 @@ checked on a thread meanwhile: a damaged byte anywhere is a checksum error and l
 
 from __future__ import annotations
 
-import errno
 import os
 from pathlib import Path
 
@@ -38,14 +37,15 @@ def test_a_range_is_copied_whole_with_its_crc32c(tmp_path: Path, size: int) -> N
     assert crc == crc32c(data[777 : 777 + size]) and advanced == size
 
 
-def test_without_copy_file_range_it_reads_and_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args):
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+def test_the_copy_follows_the_output_position(tmp_path: Path) -> None:
+    """What is written after a copy lands after it, as with a plain write."""
     data = os.urandom(SIZE)
-    crc, out, _ = copy(tmp_path, data, 5, SIZE - 5)
-    assert out == b"head" + data[5:] and crc == crc32c(data[5:])
+    (tmp_path / "src.bin").write_bytes(data)
+    with open(tmp_path / "src.bin", "rb") as s, open(tmp_path / "dst.bin", "wb", buffering=0) as d:
+        kernel_copy.write_all(d.fileno(), b"head")
+        kernel_copy.copy_with_crc32c(s.fileno(), 0, SIZE, d.fileno(), lambda n: None)
+        kernel_copy.write_all(d.fileno(), b"tail")
+    assert (tmp_path / "dst.bin").read_bytes() == b"head" + data + b"tail"
 
 
 @pytest.mark.parametrize("size", [100, SIZE])

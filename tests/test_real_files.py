@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fixture_scripts import run_fixture_script
 
 import ckpttools
 from ckpttools.cli import main
@@ -27,12 +28,7 @@ pytestmark = pytest.mark.tf
 @pytest.fixture(scope="session")
 def real(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """truth.json of tests/real_file_fixtures.py, for files it wrote in a fresh directory."""
-    pytest.importorskip("tensorflow")
-    root = tmp_path_factory.mktemp("real_files")
-    result = subprocess.run([sys.executable, str(TESTS / "real_file_fixtures.py"), str(root)],
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"writing the TensorFlow fixtures failed:\n{result.stderr[-5000:]}")
+    root, _ = run_fixture_script(tmp_path_factory, "real_file_fixtures.py", timeout=600)
     return json.loads((root / "truth.json").read_text(encoding="utf-8"))
 
 
@@ -295,6 +291,25 @@ def test_names_with_empty_components_can_be_selected(real: dict, tmp_path: Path)
         assert archive["linear//weight"].tolist() == reader.get_tensor("linear//weight").tolist()
     with ckpttools.open_checkpoint(truth["path"]) as ckpt:
         assert {info.name: [info.dtype, list(info.shape)] for info in ckpt} == truth["tf"]
+
+
+def test_rewrite_keeps_empty_components_in_keys(real: dict, tmp_path: Path) -> None:
+    """An Estimator checkpoint from a public repository holds linear//weight; rewrite wrote it back as
+    linear/weight, which its graph cannot restore. Keys no rule renames are written as they are; a rule
+    keeps the empty components the name already had."""
+    truth = real["odd_names"]
+    source = tf_reader(truth["path"])
+    cases = (([], lambda key: key), (["--map", "linear/=lin/"], lambda key: key.replace("linear/", "lin/")))
+    for extra, expect in cases:
+        out = tmp_path / ("mapped" if extra else "same") / "model.ckpt"
+        out.parent.mkdir()
+        code, _, err = run("rewrite", truth["path"], "-o", str(out), *extra)
+        assert code == 0, err
+        written = tf_reader(str(out))
+        keys = set(source.get_variable_to_shape_map())
+        assert set(written.get_variable_to_shape_map()) == {expect(key) for key in keys}
+        for key in keys:
+            assert written.get_tensor(expect(key)).tobytes() == source.get_tensor(key).tobytes()
 
 
 # --- kill -9 during extract -----------------------------------------------------------------------------

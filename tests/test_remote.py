@@ -5,10 +5,8 @@ the same TensorFlow-written file (whose exactness against TensorFlow tests/test_
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,86 +22,13 @@ from ckpttools.storage import remote, sources
 pytest.importorskip("fsspec", reason="the URL tests need fsspec (pip install -e '.[test]')")
 pytest.importorskip("aiohttp", reason="fsspec's HTTP backend needs aiohttp (pip install -e '.[test]')")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from remote_fixtures import SAMPLES, assert_same, rel_path  # noqa: E402
 from remote_servers import RangeServer  # noqa: E402
 
-TESTS = Path(__file__).resolve().parent
-SAMPLES = TESTS.parent / "sample_checkpoints"
+pytestmark = pytest.mark.usefixtures("fresh_remote")
 # labels of tests/tf_fixtures.py read remotely (each a different format or layout)
 LABELS = ("tf1_cnn", "sharded", "partitioned", "tf2_keras", "tf2_module_slots", "v1", "v1_sharded", "saved_model",
           "all_dtypes", "many_keys")
-
-
-@pytest.fixture(scope="module")
-def big_tf2(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The prefix of a TF2 checkpoint with a 4 MiB data shard (tests/tf_remote_fixtures.py, TF subprocess)."""
-    pytest.importorskip("tensorflow")
-    root = tmp_path_factory.mktemp("remote_big")
-    result = subprocess.run([sys.executable, str(TESTS / "tf_remote_fixtures.py"), str(root)],
-                            capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        pytest.fail(f"building the big TF2 checkpoint failed:\n{result.stderr[-3000:]}")
-    return result.stdout.strip().splitlines()[-1]
-
-
-@pytest.fixture(scope="module")
-def served_root(tmp_path_factory: pytest.TempPathFactory, tf_ckpts, big_tf2: str) -> Path:
-    """One tree holding everything the servers serve: tf/ (tf_fixtures), big/, samples/, weights files."""
-    root = tmp_path_factory.mktemp("served")
-    (root / "tf").symlink_to(tf_ckpts.root)
-    (root / "big").symlink_to(Path(big_tf2).parent)
-    (root / "samples").symlink_to(SAMPLES)
-    weights = root / "weights"
-    weights.mkdir()
-    from ckpttools.ops.extract import write_weights
-
-    write_weights(str(SAMPLES / "tf1_cnn"), str(weights / "cnn.npz"), include_all=True)
-    write_weights(str(SAMPLES / "tf2_keras"), str(weights / "keras.safetensors"))
-    return root
-
-
-@pytest.fixture(scope="module")
-def http(served_root: Path):
-    try:
-        server = RangeServer(str(served_root)).start()
-    except OSError as exc:
-        pytest.skip(f"cannot start an HTTP server on 127.0.0.1 ({exc})")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches(request):
-    """Each test starts with no cached metadata, no faults and no counted requests."""
-    remote.forget()
-    if "http" in request.fixturenames:
-        request.getfixturevalue("http").reset()
-    yield
-    remote.forget()
-
-
-def _rel(tf_ckpts, label: str) -> str:
-    return os.path.relpath(tf_ckpts[label], tf_ckpts.root)
-
-
-def assert_same(url: str, local: str, storage_options: dict | None = None) -> None:
-    """Same names, shapes, dtypes and bitwise-equal values, remote vs local."""
-    with open_checkpoint(url, storage_options) as far, open_checkpoint(local) as near:
-        assert far.format == near.format
-        assert [(v.name, v.key, v.dtype, v.shape) for v in far] == [(v.name, v.key, v.dtype, v.shape) for v in near]
-        assert far.variables, url
-        for info in near:
-            try:
-                expected = near.get(info.name)
-            except Exception as exc:  # noqa: BLE001 - a dtype we cannot decode must fail the same way remotely
-                with pytest.raises(type(exc)):
-                    far.get(info.name)
-                continue
-            got = far.get(info.name)
-            assert got.dtype == expected.dtype and got.shape == expected.shape, info.name
-            if expected.dtype.hasobject:
-                assert got.tolist() == expected.tolist(), info.name
-            else:  # bitwise: NaN payloads and -0.0 included
-                assert got.tobytes() == expected.tobytes(), info.name
 
 
 # --- HTTP ------------------------------------------------------------------------------------------------
@@ -111,7 +36,7 @@ def assert_same(url: str, local: str, storage_options: dict | None = None) -> No
 
 @pytest.mark.parametrize("label", LABELS)
 def test_http_reads_every_format_like_the_local_file(http: RangeServer, tf_ckpts, label: str) -> None:
-    rel = _rel(tf_ckpts, label)
+    rel = rel_path(tf_ckpts, label)
     if label == "v1_sharded":  # a glob needs a listing: served as the directory holding the shards
         rel = os.path.dirname(rel)
     assert_same(f"{http.url}/tf/{rel}", tf_ckpts[label])
@@ -136,9 +61,9 @@ def test_http_listing_fetches_only_the_index_and_the_object_graph(http: RangeSer
 
 
 def test_http_directory_follows_the_state_file(http: RangeServer, tf_ckpts) -> None:
-    directory = os.path.dirname(_rel(tf_ckpts, "tf1_cnn"))
+    directory = os.path.dirname(rel_path(tf_ckpts, "tf1_cnn"))
     with open_checkpoint(f"{http.url}/tf/{directory}/") as ckpt:
-        assert ckpt.prefix == f"{http.url}/tf/{_rel(tf_ckpts, 'tf1_cnn')}"
+        assert ckpt.prefix == f"{http.url}/tf/{rel_path(tf_ckpts, 'tf1_cnn')}"
         assert "checkpoint" in ckpt.note
     with open_checkpoint(http.url.replace("://", "://alice:pw0rd@") + f"/tf/{directory}") as ckpt:
         assert "checkpoint" in ckpt.note and "pw0rd" not in ckpt.note  # notes are printed: no credentials
@@ -226,43 +151,9 @@ def test_missing_url_is_not_found(http: RangeServer) -> None:
 # --- S3 (moto's server) ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3(served_root: Path):
-    """moto's S3 server on 127.0.0.1 with bucket 'ckpts' holding the served tree; yields its endpoint."""
-    moto_server = pytest.importorskip("moto.server", reason="the S3 tests need moto[server]")
-    pytest.importorskip("s3fs", reason="the S3 tests need s3fs")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    try:
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - any failure to start means: skip, saying why
-        pytest.skip(f"cannot start moto's S3 server on 127.0.0.1 ({exc})")
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
-                                            "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=endpoint,
-                      AWS_DEFAULT_REGION="us-east-1")
-    import s3fs
-
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
-    fs.mkdir("ckpts")
-    for directory, _, names in os.walk(served_root, followlinks=True):
-        for name in names:
-            path = Path(directory, name)
-            fs.put_file(str(path), f"ckpts/{path.relative_to(served_root).as_posix()}")
-    yield endpoint
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 @pytest.mark.parametrize("label", LABELS)
 def test_s3_reads_every_format_like_the_local_file(s3: str, tf_ckpts, label: str) -> None:
-    assert_same(f"s3://ckpts/tf/{_rel(tf_ckpts, label)}", tf_ckpts[label])
+    assert_same(f"s3://ckpts/tf/{rel_path(tf_ckpts, label)}", tf_ckpts[label])
 
 
 def test_s3_directory_without_state_file_takes_the_newest_step(s3: str, tf_ckpts) -> None:

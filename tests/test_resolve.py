@@ -7,6 +7,7 @@ checkpoint files; reading real checkpoints is covered in test_exact/test_cli.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,27 @@ def test_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     graph.write_bytes(os.urandom(64))
     with pytest.raises(NotACheckpointError, match="ckpttools graph"):
         resolve(str(graph))
+
+
+HTML_PAGE = "\n\n<!DOCTYPE html>\n<html lang=\"en\">\n<head><title>Page not found · GitHub</title></head>\n"
+LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
+               "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 1234567\n")
+
+
+@pytest.mark.parametrize(("content", "cause"), [(HTML_PAGE, "an HTML page ('Page not found"),
+                                                (LFS_POINTER, "a Git LFS pointer"), ("", "an empty file")])
+def test_a_failed_download_is_named_as_such(tmp_path: Path, content: str, cause: str) -> None:
+    """A web page saved as frozen_inference_graph.pb (seen in a public repository), an LFS pointer, an
+    empty file: ls and graph say what the file is instead of 'not a checkpoint' or a parse error."""
+    from click.testing import CliRunner
+
+    from ckpttools.cli import main
+
+    path = tmp_path / "frozen_inference_graph.pb"
+    path.write_text(content)
+    with pytest.raises(NotACheckpointError, match=re.escape(f"it is {cause}")):
+        resolve(str(path))
+    for command in ("ls", "graph"):
+        result = CliRunner().invoke(main, [command, str(path)])
+        said = cause if content else "empty"
+        assert result.exit_code == 4 and said in result.stderr and len(result.stderr.splitlines()) == 1

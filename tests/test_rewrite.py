@@ -41,6 +41,8 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 CASES = {
     "tf1_strip_rename": ("tf1_3", dict(strip_optimizer=True, mapping=["net/=model/"]), {"restore": "tf1",
                                                                                         "scope": "model"}),
+    "tf1_rename_shards": ("tf1_3", dict(mapping=["net/=model/"], num_shards=2), {"restore": "tf1",
+                                                                                 "scope": "model"}),
     "v1_in": ("v1", dict(strip_optimizer=True), {"restore": "tf1"}),
     "tf1_cast": ("tf1_3", dict(strip_optimizer=True, cast=["float32=bfloat16"]), {"restore": "tf1",
                                                                                  "dtype": "bfloat16"}),
@@ -111,6 +113,14 @@ def test_strip_and_rename_restores_into_the_renamed_graph(judged: dict) -> None:
     report = judged["reports"]["tf1_strip_rename"]
     assert report.meta is None and any(".meta not copied" in note for note in report.notes)
     assert not (judged["out"] / "tf1_strip_rename" / "model.ckpt.meta").exists()
+
+
+def test_rename_into_two_shards_keeps_every_tensor_bitwise(judged: dict) -> None:
+    """Unchanged tensors are copied file to file, alternating between the output's shards."""
+    result = _restored(judged, "tf1_rename_shards")
+    source = values(judged["tf"]["tf1_3"])
+    assert values(result) == {name.replace("net/", "model/", 1): value for name, value in source.items()}
+    assert len(judged["reports"]["tf1_rename_shards"].files) == 3  # 2 data shards and the index
 
 
 def test_v1_source_becomes_v2(judged: dict) -> None:

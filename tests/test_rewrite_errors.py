@@ -137,14 +137,55 @@ class _FullDisk:
         self._f.close()
 
 
-def test_disk_full_mid_write_leaves_nothing(tf1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _full_copies(room: list[int]):
+    """``copy_range`` failing with ENOSPC once ``room`` bytes are copied (unchanged tensors go through it)."""
+    real = bundle_writer.copy_range
+
+    def copy(src: int, src_offset: int, dst: int, dst_offset: int, size: int) -> None:
+        room[0] -= size
+        if room[0] < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(src, src_offset, dst, dst_offset, size)
+
+    return copy
+
+
+@pytest.mark.parametrize("options", [[], ["--cast", "float32=float16"]])  # copied by the kernel; written
+def test_disk_full_mid_write_leaves_nothing(tf1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            options: list[str]) -> None:
     room = [5000]
     monkeypatch.setattr(bundle_writer, "open", lambda *a, **k: _FullDisk(open(*a, **k), room), raising=False)
-    code, _, err = run(tf1, "-o", str(tmp_path / "model.ckpt"))
+    monkeypatch.setattr(bundle_writer, "copy_range", _full_copies(room))
+    code, _, err = run(tf1, "-o", str(tmp_path / "model.ckpt"), *options)
     assert code == 5
     one_error_line(err, "model.ckpt")
     assert "space" in err.lower() or "disk full" in err.lower()
     assert list(tmp_path.iterdir()) == []
+
+
+def _damaged_copy(sample_dir: Path, tmp_path: Path, truncate: bool) -> Path:
+    """tf1_cnn with the model variable stored last damaged: its last byte flipped, or cut off."""
+    source = tmp_path / "src"
+    shutil.copytree(sample_dir / "tf1_cnn", source)
+    with ckpttools.open_checkpoint(str(source)) as ckpt:
+        stored = max((ckpt.stored_ranges()[v.key] for v in ckpt if v.role == "model"), key=lambda r: r.offset)
+    data = Path(stored.path)
+    raw = data.read_bytes()
+    end = stored.offset + stored.size
+    data.write_bytes(raw[: end - 1] if truncate else raw[: end - 1] + bytes([raw[end - 1] ^ 1]) + raw[end:])
+    (tmp_path / "out").mkdir()
+    return source
+
+
+@pytest.mark.parametrize(("truncate", "message"), [(False, "checksum mismatch in '"), (True, "file too short")])
+@pytest.mark.parametrize("options", [[], ["--map", "cnn/=net/"], ["--strip-optimizer"]])
+def test_a_corrupt_source_is_not_copied(sample_dir: Path, tmp_path: Path, truncate: bool, message: str,
+                                        options: list[str]) -> None:
+    source = _damaged_copy(sample_dir, tmp_path, truncate)
+    code, _, err = run(str(source), "-o", str(tmp_path / "out" / "model.ckpt"), *options)
+    assert code == 4
+    one_error_line(err, "model.ckpt-20.data-00000-of-00001", message)
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_ctrl_c_mid_write_leaves_nothing(tf1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,26 +227,37 @@ def test_api_mirrors_the_command(tf1: str, tmp_path: Path) -> None:
     assert (tmp_path / "checkpoint").read_text().startswith('model_checkpoint_path: "m"')
 
 
-REWRITE_WITHOUT_TF = """
+REWRITE_PROBE = """
 import json, sys
 from ckpttools.cli import main
+source, out, roots, *options = sys.argv[1:]
 try:
-    main(["rewrite", sys.argv[1], "-o", sys.argv[2], "--strip-optimizer", "--cast", "float32=bfloat16",
-          "--average", sys.argv[1]], prog_name="ckpttools")
+    main(["rewrite", source, "-o", out, *options], prog_name="ckpttools")
 except SystemExit as exc:
     assert exc.code in (0, None), exc.code
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tensorboard"))))
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in roots.split(","))))
 """
 
 
-def test_rewriting_imports_no_tensorflow(tf1: str, tmp_path: Path) -> None:
+def imported_by_rewrite(tf1: str, out: Path, roots: str, *options: str) -> list[str]:
+    """The modules under ``roots`` (comma-separated) that a ``rewrite`` in a fresh process imports."""
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", REWRITE_WITHOUT_TF, tf1, str(tmp_path / "m")],
+    result = subprocess.run([sys.executable, "-c", REWRITE_PROBE, tf1, str(out), roots, *options],
                             capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
-    assert (tmp_path / "m.index").exists()
+    assert (out.parent / f"{out.name}.index").exists()
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_rewriting_imports_no_tensorflow(tf1: str, tmp_path: Path) -> None:
+    options = ["--strip-optimizer", "--cast", "float32=bfloat16", "--average", tf1]
+    assert imported_by_rewrite(tf1, tmp_path / "m", "tensorflow,keras,tensorboard", *options) == []
+
+
+def test_a_rewrite_that_only_copies_starts_without_numpy(tf1: str, tmp_path: Path) -> None:
+    """numpy's import (0.1 s of CPU) would be a tenth of the 20,000-tensor rename's budget; copying needs none."""
+    assert imported_by_rewrite(tf1, tmp_path / "m", "numpy", "--strip-optimizer", "--map", "cnn/=net/") == []
 
 
 def test_map_file_and_max_shard_size(tf1: str, tmp_path: Path) -> None:

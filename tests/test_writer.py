@@ -17,15 +17,16 @@ import numpy as np
 import pytest
 
 import ckpttools
-from ckpttools.errors import OutputError
+from ckpttools.errors import MissingDataError, OutputError
 from ckpttools.formats import bundle_writer
 from ckpttools.formats.bundle import BundleReader
 from ckpttools.formats.bundle_writer import BundleWriter, same_checkpoint, stale_partials
+from ckpttools.formats.crc import crc32c
 from ckpttools.formats.sstable import Table, read_table
 from ckpttools.formats.sstable_writer import TableWriter, short_successor, shortest_separator
 from ckpttools.formats.state_file import parse_state
 from ckpttools.formats.textproto import c_escape, unescape_text_proto
-from ckpttools.storage import outputs
+from ckpttools.storage import filecopy, outputs
 
 
 def sample_tensors() -> dict[str, np.ndarray]:
@@ -119,6 +120,63 @@ def test_big_tensors_stream_in_order(tmp_path):
     assert reader.read("big").tobytes() == big.tobytes()
     assert reader.read("other").tobytes() == raw
     assert reader.read("small").tolist() == [0, 1, 2]
+
+
+def test_add_copy_copies_neighbours_at_once_around_other_writes(tmp_path, monkeypatch):
+    """Copies that continue each other in the source become one kernel copy; a write in between, a gap in
+    the source or another shard ends it; the entries keep the crc32c given and the bytes land in order."""
+    rng = np.random.default_rng(7)
+    parts = [rng.standard_normal(n).astype(np.float32) for n in (3, 5, 2, 4, 6)]
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"".join(p.tobytes() for p in parts[:3]) + b"gap!" + b"".join(p.tobytes() for p in parts[3:]))
+    offsets = [0, 12, 32, 44, 60]
+    calls = []
+    real = bundle_writer.copy_range
+    monkeypatch.setattr(bundle_writer, "copy_range", lambda *args: calls.append(args[-1]) or real(*args))
+    with BundleWriter(str(tmp_path / "m")) as writer:
+        for name, part, offset in zip("abc", parts, offsets):
+            writer.add_copy(name, "float32", part.shape, str(source), offset, part.nbytes, crc32c(part.tobytes()))
+        writer.add("written", np.arange(3))
+        for name, part, offset in zip("de", parts[3:], offsets[3:]):
+            writer.add_copy(name, "float32", part.shape, str(source), offset, part.nbytes, crc32c(part.tobytes()))
+    assert calls == [40, 40]  # a+b+c, then d+e
+    reader = BundleReader(str(tmp_path / "m"))  # checks every crc32c as it reads
+    for name, part in zip("abcde", parts):
+        assert reader.read(name).tobytes() == part.tobytes()
+    assert reader.read("written").tolist() == [0, 1, 2]
+    data = (tmp_path / "m.data-00000-of-00001").read_bytes()
+    assert data == b"".join(p.tobytes() for p in parts[:3]) + np.arange(3).tobytes() + b"".join(
+        p.tobytes() for p in parts[3:])
+
+
+def test_add_copy_of_a_short_source_spoils_the_writer(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"\0" * 10)
+    writer = BundleWriter(str(tmp_path / "m"))
+    with pytest.raises(MissingDataError, match="source.bin: file too short .*ends at byte 10, the index needs 12"):
+        writer.add_copy("a", "float32", (3,), str(source), 0, 12, 0)
+        writer.finish()
+    assert sorted(os.listdir(tmp_path)) == ["source.bin"]
+
+
+@pytest.mark.parametrize("refused", [["copy_file_range"], ["copy_file_range", "sendfile"]])
+def test_copy_range_falls_back_where_the_kernel_refuses(tmp_path, monkeypatch, refused):
+    def refuse(*args):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    for name in refused:
+        monkeypatch.setattr(os, name, refuse)
+    monkeypatch.setattr(filecopy, "_broken", set())
+    raw = os.urandom(filecopy._CHUNK + 100)
+    (tmp_path / "src").write_bytes(raw)
+    with open(tmp_path / "src", "rb") as src, open(tmp_path / "dst", "wb") as dst:
+        dst.write(b"head")
+        dst.flush()
+        filecopy.copy_range(src.fileno(), 5, dst.fileno(), 4, len(raw) - 5)
+        with pytest.raises(filecopy.SourceTooShort):
+            filecopy.copy_range(src.fileno(), len(raw) - 1, dst.fileno(), len(raw), 2)
+    assert (tmp_path / "dst").read_bytes()[: len(raw) - 1] == b"head" + raw[5:]
+    assert filecopy._broken == set(refused)
 
 
 @pytest.mark.parametrize("announced, chunks", [(8, [b"1234"]), (4, [b"12345678"])])

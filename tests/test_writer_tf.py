@@ -183,3 +183,30 @@ def test_tf1_saver_restores_what_we_write(tf: Any, fixtures_module: Any, tmp_pat
             for name, variable in variables.items():
                 value = sess.run(variable.as_tensor() if not isinstance(variable, tf.Variable) else variable)
                 assert_identical(value, wanted[name], name)
+
+
+@pytest.mark.parametrize("fields", [
+    {"dtype": 1, "shape": ()},
+    {"dtype": 14, "shape": (0, 3), "shard_id": 2, "offset": 2**40 + 5, "size": 300, "crc32c": 0xA282EAD8},
+    {"dtype": 9, "shape": (4096, 1), "offset": 127, "size": 128, "crc32c": 1},
+    {"dtype": 1, "shape": (8, 6), "slices": [[(0, 4), (0, -1)], [(4, 4), (2, 4)]]},
+])
+def test_bundle_entries_are_what_protobuf_serializes(tf: Any, fields: dict) -> None:
+    from tensorflow.core.protobuf import tensor_bundle_pb2
+
+    from ckpttools.formats.encoders import encode_bundle_entry
+
+    proto = tensor_bundle_pb2.BundleEntryProto(dtype=fields["dtype"], shard_id=fields.get("shard_id", 0),
+                                               offset=fields.get("offset", 0), size=fields.get("size", 0),
+                                               crc32c=fields.get("crc32c", 0))
+    proto.shape.SetInParent()  # TensorFlow always sets it (TensorShape::AsProto), a scalar's too
+    for size in fields["shape"]:
+        proto.shape.dim.add(size=size)
+    for extents in fields.get("slices", []):
+        part = proto.slices.add()
+        for start, length in extents:
+            extent = part.extent.add(start=start)
+            if length != -1:
+                extent.length = length
+    for _ in range(2):  # the second time from the cache of dtypes and shapes
+        assert encode_bundle_entry(**fields) == proto.SerializeToString(deterministic=True), fields

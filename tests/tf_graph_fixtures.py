@@ -178,12 +178,30 @@ def write_saved_model(directory: PathLike) -> dict[str, str]:
     return {"saved_model": str(binary_dir), "saved_model_text": str(text_dir / "saved_model.pbtxt")}
 
 
+def write_keras_slots(directory: PathLike) -> dict[str, str]:
+    """A Keras 2 SavedModel trained with a legacy optimizer: its object graph reaches the Adam slots
+    only through the optimizer's ``slot_variables`` (a real-world file once crashed ``graph --summary``)."""
+    try:
+        import tf_keras
+    except ImportError:
+        return {}
+    tf_keras.utils.set_random_seed(5)
+    model = tf_keras.Sequential([tf_keras.layers.Dense(3, input_shape=(4,), name="d1"),
+                                 tf_keras.layers.Dense(2, name="d2")])
+    model.compile(tf_keras.optimizers.legacy.Adam(), "mse")
+    model.fit(np.ones((8, 4), np.float32), np.ones((8, 2), np.float32), verbose=0)
+    out = _dir(directory) / "keras_slots"
+    model.save(str(out), save_format="tf")
+    return {"keras_slots": str(out)}
+
+
 BUILDERS: dict[str, Callable[[PathLike], dict[str, str]]] = {
     "cnn": write_cnn,
     "loops": write_loops,
     "old_style": write_old_style,
     "frozen": write_frozen,
     "saved_model": write_saved_model,
+    "keras_slots": write_keras_slots,
 }
 
 
@@ -194,7 +212,7 @@ def _import(label: str, path: str) -> tuple[tf.Graph, object | None]:
     """Load ``path`` into a fresh graph as a user would; return the graph and the MetaGraphDef (if any)."""
     graph = tf.Graph()
     with graph.as_default():
-        if label.startswith("saved_model"):
+        if label.startswith("saved_model") or label == "keras_slots":
             export_dir = path if os.path.isdir(path) else os.path.dirname(path)
             with v1.Session(graph=graph) as sess:
                 return graph, v1.saved_model.loader.load(sess, ["serve"], export_dir)
@@ -254,6 +272,10 @@ def truth(label: str, path: str) -> dict:
     if meta is not None:
         result["signatures"] = _signature_json(meta)
         result["tags"] = list(meta.meta_info_def.tags)
+        variables = Path(path).parent / "variables" if Path(path).is_file() else Path(path) / "variables"
+        if (variables / "variables.index").exists():
+            reader = tf.train.load_checkpoint(str(variables / "variables"))
+            result["checkpoint_keys"] = sorted(reader.get_variable_to_shape_map())
     return result
 
 

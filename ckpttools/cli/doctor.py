@@ -10,12 +10,14 @@ import click
 from ..errors import EXIT_DIFFERENT
 from ..ops.doctor import MATCHED, DoctorReport, doctor, write_map
 from ..ops.doctor_targets import is_model_name
+from .storage_options import storage_option
 from .text import print_report, shape_text
 from .tfimport import import_tfcore
 
 
 @click.command(name="doctor")
 @click.argument("source")
+@storage_option
 @click.option("--against", "target", metavar="TARGET",
               help="what SOURCE must restore into: a .meta/GraphDef/SavedModel, a checkpoint, a registered model")
 @click.option("--error", "error_log", metavar="LOG", type=click.Path(dir_okay=False),

@@ -12,6 +12,7 @@ from ..ops.rewrite import rewrite
 from ..ops.rewrite_plan import Plan
 from .progress import byte_progress
 from .rewrite_view import print_plan, print_result
+from .storage_options import storage_option
 from .text import print_json
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -31,6 +32,7 @@ def parse_size(text: str) -> int:
 
 @click.command()
 @click.argument("source")
+@storage_option
 @click.option("--output", "-o", metavar="OUT", help="Output checkpoint prefix (OUT.index, OUT.data-*).")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN", help="Keep only variables matching PATTERN.")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Drop variables matching PATTERN.")

@@ -16,7 +16,12 @@ def summary_lines(plan: Plan) -> list[str]:
     entries = _shown(plan)
     actions = Counter(_short(action) for entry in entries for action in entry.actions)
     done = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
-    lines = [f"plan: {len(entries)} variables ({done})"]
+    return [f"plan: {len(entries)} variables ({done})", *_detail_lines(plan)]
+
+
+def _detail_lines(plan: Plan) -> list[str]:
+    """What was averaged, dropped and noted."""
+    lines = []
     if plan.averaged:
         lines.append(f"averaging {len(plan.averaged)} checkpoints: {', '.join(plan.averaged)} "
                      "(integer tensors from the first)")
@@ -71,8 +76,9 @@ def print_plan(plan: Plan) -> None:
 
 def print_result(report: RewriteReport) -> None:
     """What was not carried over, then the one-line result (all on stderr: stdout stays for data)."""
-    lines = summary_lines(report.plan)[1:] + [f"note: {note}" for note in report.notes]
+    lines = _detail_lines(report.plan) + [f"note: {note}" for note in report.notes]
     if report.meta:
         lines.append(f"note: copied the graph to {report.meta}")
-    lines.append(f"wrote {len(_shown(report.plan))} variables ({human_bytes(report.nbytes)}) to {report.output}")
+    written = sum(entry.role != METADATA for entry in report.plan.entries)  # counted, not sorted: plans get big
+    lines.append(f"wrote {written} variables ({human_bytes(report.nbytes)}) to {report.output}")
     sys.stderr.write("".join(line + "\n" for line in lines))

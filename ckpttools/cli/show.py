@@ -9,11 +9,13 @@ import click
 
 from ..checkpoint import open_checkpoint
 from ..ops.show import DEFAULT_PRECISION, format_value, read_values, select_tensors, show_json
+from .storage_options import storage_option
 from .text import shape_text
 
 
 @click.command()
 @click.argument("path")
+@storage_option
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--scopes", "-s", multiple=True, metavar="PATTERN",
               help="Also every variable matching PATTERN (repeatable; see README 'Selecting variables').")

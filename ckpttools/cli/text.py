@@ -6,6 +6,8 @@ use them without importing each other, and so piped output never loads rich.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -72,9 +74,22 @@ def stdout_is_terminal() -> bool:
 
 
 def print_report(report: Any, as_json: bool, rich: Callable[[Any], None], plain: Callable[[Any], None]) -> None:
-    """A report as ``--json`` (its ``to_dict()``), a rich view on a terminal, or plain lines when piped."""
-    if as_json:
-        print_json(report.to_dict())
+    """A report as ``--json`` (its ``to_dict()``), a rich view on a terminal, or plain lines when piped.
+
+    A report naming a URL with credentials in it (``https://user:password@...``, signed query strings)
+    is printed as JSON or plain lines with them removed.
+    """
+    from ..storage.sources import redact
+
+    document = report.to_dict()
+    text = json.dumps(document)
+    if redact(text) != text:
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            print_json(document) if as_json else plain(report)
+        sys.stdout.write(redact(buffer.getvalue()))
+    elif as_json:
+        print_json(document)
     elif stdout_is_terminal():
         rich(report)
     else:

@@ -10,11 +10,13 @@ from ..errors import EXIT_BAD_DATA
 from ..ops.problems import CheckpointReport, Problem, VerifyReport
 from ..ops.verify import verify
 from .progress import byte_progress
+from .storage_options import storage_option
 from .text import human_bytes, print_report
 
 
 @click.command(name="verify")
 @click.argument("path")
+@storage_option
 @click.option("--quick", is_flag=True, help="Structure and sizes only; do not read values to check their crc32c.")
 @click.option("--all", "all_checkpoints", is_flag=True,
               help="In a directory: every checkpoint its 'checkpoint' state file lists, not only the latest.")

@@ -26,6 +26,10 @@ several shards
 For the same tensors added in the same order to one shard, the ``.index`` and
 ``.data`` files are byte-identical to TensorFlow's (tests/test_writer.py checks it).
 
+Bytes reach a shard three ways: ``add`` (an array), ``add_raw`` (chunks from a
+source, checksummed as they pass) and ``add_copy`` (a byte range of a file,
+copied by the kernel with ``storage.filecopy``; the caller vouches for its crc).
+
 Every file is written under a hidden temporary name beside the output
 (``.BASENAME.PART.ckpttools-partial-HOST-PID-RANDOM``) and renamed into place by ``finish`` once
 all are complete, data shards first and the index last, so a reader never sees
@@ -38,12 +42,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..errors import MissingDataError
 from ..storage.atomic import _remove
+from ..storage.filecopy import SourceTooShort, copy_range
 from ..storage.outputs import (  # noqa: F401  (check_output_prefix, same_checkpoint: part of this module's API)
     check_output_prefix,
     existing_data_files,
@@ -63,6 +69,8 @@ from .protowire import encode_varint
 from .sstable_writer import TableWriter
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import numpy as np
 
 _CHUNK = 8 << 20
@@ -71,9 +79,27 @@ _OVERLAP_MIN = 4 << 20  # smaller tensors are written directly: a thread hand-of
 
 @dataclass
 class _Shard:
+    number: int
     tmp: str
     file: BinaryIO
     size: int = 0
+
+
+@dataclass
+class _Copy:
+    """``size`` bytes of the source file ``path`` (open as ``src``) to copy to ``dst_offset`` of ``shard``."""
+
+    shard: _Shard
+    path: str
+    src: int
+    src_offset: int
+    dst_offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        """Where the copied range ends in the source."""
+        return self.src_offset + self.size
 
 
 class BundleWriter:
@@ -101,6 +127,8 @@ class BundleWriter:
         self._entries: dict[bytes, bytes] = {}
         self._state = "open"
         self._pool: ThreadPoolExecutor | None = None
+        self._copy: _Copy | None = None  # bytes add_copy has placed but not yet copied
+        self._sources: dict[str, int] = {}  # add_copy's source files, open until the writer is done
         self.finished_paths: list[str] = []
         try:
             for _ in range(num_shards):
@@ -121,12 +149,32 @@ class BundleWriter:
                 nbytes: int) -> None:
         """Stored bytes streamed from a source (fixed-size dtypes, little-endian); crc32c computed as they pass."""
         name = self._new_key(key)
-        tf_dtype = _fixed_dtype(key, dtype)
-        shape = tuple(int(n) for n in shape)
-        expected = math.prod(shape) * tf_dtype.itemsize
-        if nbytes != expected:
-            raise ValueError(f"'{key}': {dtype}{list(shape)} takes {expected} bytes, not {nbytes}")
+        tf_dtype, shape = _raw_layout(key, dtype, shape, nbytes)
         self._write(name, tf_dtype, shape, chunks, nbytes)
+
+    def add_copy(self, key: str, dtype: str, shape: tuple[int, ...], path: str, offset: int, nbytes: int,
+                 crc: int) -> None:
+        """Stored bytes copied unchanged from the file ``path`` at ``offset``, by the kernel (``filecopy``).
+
+        ``crc`` is their unmasked crc32c as the source's index gives it. Nothing here reads the bytes,
+        so the caller verifies them (``rewrite`` checks the source's crc32c while this copies). Copies
+        that continue each other, in the source and in the output shard, are made as one.
+        """
+        name = self._new_key(key)
+        tf_dtype, shape = _raw_layout(key, dtype, shape, nbytes)
+        shard = self._pick_shard(nbytes)
+        src = self._source_fd(path)
+        pending = self._copy
+        if pending is not None and pending.shard is shard and pending.src == src and pending.end == offset:
+            pending.size += nbytes
+        else:
+            self._flush_copy()
+            self._copy = _Copy(shard, path, src, offset, shard.size, nbytes)
+        self._entries[name] = encode_bundle_entry(
+            tf_dtype.enum, shape, shard.number, shard.size, nbytes, mask(crc))
+        shard.size += nbytes
+        if self._copy.size >= _CHUNK:
+            self._flush_copy()
 
     def add_sliced(self, key: str, dtype: str, shape: tuple[int, ...],
                    slices: Iterable[tuple[tuple[int, ...], np.ndarray]]) -> None:
@@ -168,6 +216,8 @@ class BundleWriter:
         return name
 
     def _pick_shard(self, nbytes: int) -> _Shard:
+        if len(self._shards) == 1 and self.max_shard_bytes is None:
+            return self._shards[0]
         if self.max_shard_bytes is not None:
             shard = self._shards[-1]
             if shard.size and shard.size + nbytes > self.max_shard_bytes:
@@ -183,13 +233,14 @@ class BundleWriter:
         thread checksums the next piece and pulls the next chunk from its source; every byte is
         written before this returns, so a caller may reuse its buffers afterwards.
         """
+        self._flush_copy()
         shard = self._pick_shard(nbytes)
         offset = shard.size
         written = 0
         running = 0
         pending: Future | None = None
         executor = self._executor() if nbytes >= _OVERLAP_MIN else None
-        try:
+        with self._spoiled_on_failure():
             for chunk in chunks:
                 for piece in _pieces(chunk):
                     if crc is None:
@@ -203,12 +254,6 @@ class BundleWriter:
                     written += len(piece)
             if pending is not None:
                 pending.result()
-        except OSError as exc:
-            self._fail()
-            raise write_error(self.prefix, exc) from None
-        except BaseException:
-            self._fail()
-            raise
         shard.size += written
         if written != nbytes:
             self._fail()
@@ -216,10 +261,50 @@ class BundleWriter:
             raise ValueError(f"'{key}': the source gave {written} bytes, {nbytes} were announced")
         checksum = running if crc is None else crc
         self._entries[name] = encode_bundle_entry(
-            tf_dtype.enum, shape, self._shards.index(shard), offset, nbytes, mask(checksum))
+            tf_dtype.enum, shape, shard.number, offset, nbytes, mask(checksum))
+
+    def _source_fd(self, path: str) -> int:
+        fd = self._sources.get(path)
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError as exc:
+                self._fail()
+                raise MissingDataError(f"{path}: cannot read data file ({exc.strerror})") from None
+            self._sources[path] = fd
+        return fd
+
+    def _flush_copy(self) -> None:
+        """Make the pending copy; any failure spoils the writer."""
+        copy, self._copy = self._copy, None
+        if copy is None:
+            return
+        f = copy.shard.file
+        with self._spoiled_on_failure():
+            f.flush()
+            try:
+                copy_range(copy.src, copy.src_offset, f.fileno(), copy.dst_offset, copy.size)
+            except SourceTooShort as exc:
+                raise MissingDataError(f"{copy.path}: file too short (ends at byte {copy.src_offset + exc.copied}, "
+                                       f"the index needs {copy.end})") from None
+            f.seek(copy.dst_offset + copy.size)  # later writes go after the copied bytes
+
+    @contextmanager
+    def _spoiled_on_failure(self) -> Iterator[None]:
+        """Any failure inside removes every temporary file; an OSError becomes one OutputError line."""
+        try:
+            yield
+        except OSError as exc:
+            self._fail()
+            raise write_error(self.prefix, exc) from None
+        except BaseException:
+            self._fail()
+            raise
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # (imports logging: only for big tensors)
+
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpttools-write")
         return self._pool
 
@@ -234,7 +319,7 @@ class BundleWriter:
             f = open(tmp, "xb")
         except OSError as exc:
             raise write_error(self.prefix, exc) from None
-        shard = _Shard(tmp, f)
+        shard = _Shard(len(self._shards), tmp, f)
         self._shards.append(shard)
         return shard
 
@@ -245,6 +330,8 @@ class BundleWriter:
         index_tmp = self._temp_path("index")
         placed: list[str] = []
         try:
+            self._flush_copy()
+            self._close_sources()
             self._stop_pool()
             for shard in self._shards:
                 shard.file.close()
@@ -286,7 +373,14 @@ class BundleWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def _close_sources(self) -> None:
+        for fd in self._sources.values():
+            os.close(fd)
+        self._sources.clear()
+
     def _fail(self, *extra: str) -> None:
+        self._copy = None
+        self._close_sources()
         self._stop_pool()
         for shard in self._shards:
             shard.file.close()
@@ -359,10 +453,27 @@ def _known_dtype(key: str, dtype: str) -> dtypes.DType:
     return tf_dtype
 
 
+_FIXED: dict[str, dtypes.DType] = {}  # dtype names _fixed_dtype accepted: a rewrite asks once per tensor
+
+
+def _raw_layout(key: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> tuple[dtypes.DType, tuple[int, ...]]:
+    """The dtype and shape of stored bytes given as they are, checked against their size."""
+    tf_dtype = _fixed_dtype(key, dtype)
+    shape = tuple(map(int, shape))
+    expected = math.prod(shape) * tf_dtype.itemsize
+    if nbytes != expected:
+        raise ValueError(f"'{key}': {dtype}{list(shape)} takes {expected} bytes, not {nbytes}")
+    return tf_dtype, shape
+
+
 def _fixed_dtype(key: str, dtype: str) -> dtypes.DType:
+    tf_dtype = _FIXED.get(dtype)
+    if tf_dtype is not None:
+        return tf_dtype
     tf_dtype = _known_dtype(key, dtype)
     if tf_dtype.storage is None:
         raise ValueError(f"'{key}': add_raw takes fixed-size dtypes; {dtype} must go through add()")
+    _FIXED[dtype] = tf_dtype
     return tf_dtype
 
 

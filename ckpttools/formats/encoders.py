@@ -8,10 +8,12 @@ them (``tensor_bundle.proto``, ``tensor_shape.proto``, ``tensor_slice.proto``,
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections.abc import Sequence
 
 from .messages import FULL_EXTENT
-from .protowire import encode_field_bytes, encode_field_fixed32, encode_field_varint
+from .protowire import FIXED32, VARINT, encode_field_bytes, encode_field_varint, encode_key, encode_varint
 
 TENSOR_BUNDLE_VERSION = 1  # kTensorBundleVersion; kTensorBundleMinConsumer is 0 (omitted)
 
@@ -38,17 +40,32 @@ def encode_bundle_header(num_shards: int) -> bytes:
     return encode_field_varint(1, num_shards) + encode_field_bytes(3, encode_field_varint(1, TENSOR_BUNDLE_VERSION))
 
 
+_SHARD, _OFFSET, _SIZE = (encode_key(number, VARINT) for number in (3, 4, 5))
+_CRC32C = encode_key(6, FIXED32)
+_UINT32 = struct.Struct("<I")
+
+
 def encode_bundle_entry(dtype: int, shape: Sequence[int], shard_id: int = 0, offset: int = 0, size: int = 0,
                         crc32c: int | None = None, slices: Sequence[Sequence[tuple[int, int]]] = ()) -> bytes:
-    """A BundleEntryProto. ``crc32c`` is the masked checksum; None leaves it out (a sliced tensor's entry)."""
-    parts = [encode_field_varint(1, dtype) if dtype else b"", encode_field_bytes(2, encode_shape(shape))]
+    """A BundleEntryProto. ``crc32c`` is the masked checksum; None leaves it out (a sliced tensor's entry).
+
+    Written once per tensor, so the common fields are joined directly (a rename of 20,000 tensors
+    encodes 20,000 entries); dtype and shape come from a cache, checkpoints repeat a few shapes.
+    """
+    out = _dtype_and_shape(dtype, tuple(shape))
     if shard_id:
-        parts.append(encode_field_varint(3, shard_id))
+        out += _SHARD + encode_varint(shard_id)
     if offset:
-        parts.append(encode_field_varint(4, offset))
+        out += _OFFSET + encode_varint(offset)
     if size:
-        parts.append(encode_field_varint(5, size))
+        out += _SIZE + encode_varint(size)
     if crc32c:
-        parts.append(encode_field_fixed32(6, crc32c))
-    parts.extend(encode_field_bytes(7, encode_slice(extents)) for extents in slices)
-    return b"".join(parts)
+        out += _CRC32C + _UINT32.pack(crc32c)
+    if slices:
+        out += b"".join(encode_field_bytes(7, encode_slice(extents)) for extents in slices)
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _dtype_and_shape(dtype: int, shape: tuple[int, ...]) -> bytes:
+    return (encode_field_varint(1, dtype) if dtype else b"") + encode_field_bytes(2, encode_shape(shape))

@@ -61,7 +61,7 @@ def parse_model(document: Any, label: str, compile_config: Any = None) -> ModelS
     """The ModelSpec of a serialised model, or None when the document is not a model config."""
     if not isinstance(document, dict) or document.get("class_name") not in MODEL_CLASSES and not _has_layers(document):
         return None
-    config = document.get("config") or {}
+    config = _model_config(document)
     layers = [_layer(entry, label) for entry in config.get("layers") or [] if isinstance(entry, dict)]
     spec = ModelSpec(str(config.get("name", document.get("class_name", "model"))), str(document.get("class_name")),
                      layers)
@@ -75,8 +75,16 @@ def parse_model(document: Any, label: str, compile_config: Any = None) -> ModelS
     return spec
 
 
+def _model_config(document: dict) -> dict:
+    """The model's config; Keras up to 2.1 wrote a Sequential's as the bare list of its layers."""
+    config = document.get("config")
+    if isinstance(config, list):
+        return {"layers": config}
+    return config if isinstance(config, dict) else {}
+
+
 def _has_layers(document: dict) -> bool:
-    return isinstance(document.get("config"), dict) and isinstance(document["config"].get("layers"), list)
+    return isinstance(_model_config(document).get("layers"), list)
 
 
 def _layer(entry: dict, label: str) -> LayerSpec:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, MissingDependencyError, NotACheckpointError, NotFoundError, UnsupportedError
 from ..info import MODEL, OPTIMIZER, TRAINING, TensorInfo
+from ..storage import sources
 from . import keras_names
 from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model
 
@@ -41,7 +42,7 @@ def import_h5py():
 
 
 class KerasH5Reader:
-    """Lists and reads the weights of one Keras HDF5 file (a path, or a file object with ``label`` as its name).
+    """Lists and reads the weights of one Keras HDF5 file (a path or URL, or a file object with ``label`` as its name).
 
     ``model`` is the model config when one is known (given, or the legacy file's ``model_config``).
     """
@@ -55,12 +56,20 @@ class KerasH5Reader:
         self._opt_class: str | None = model.optimizer if model else None
         self._keras_version = keras_version
         self.keras2 = False
+        self._owned = None  # the file object opened here for a URL (h5py reads it through the byte-source layer)
+        if isinstance(source, str) and sources.is_url(source):
+            source = self._owned = sources.open_file(source)
         try:
             self._file = h5py.File(source, "r")
         except FileNotFoundError:
+            self._close_owned()
             raise NotFoundError(f"{label}: no such file") from None
         except OSError as exc:
+            self._close_owned()
             raise CorruptFileError(f"{label}: not a readable HDF5 file ({_short(exc)})") from None
+        except BaseException:
+            self._close_owned()
+            raise
         self.tensors: list[TensorInfo] = []
         self._datasets: dict[str, Any] = {}
         self._taken: set[str] = set()
@@ -232,6 +241,12 @@ class KerasH5Reader:
 
     def close(self) -> None:
         self._file.close()
+        self._close_owned()
+
+    def _close_owned(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
 
 
 def _dtype(dataset: Any, label: str, name: str) -> np.dtype:

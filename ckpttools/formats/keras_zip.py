@@ -2,9 +2,10 @@
 
 Keras stores the members uncompressed (``ZIP_STORED``), so the weights are read in place: h5py is
 given a file object over the member's byte range and reads only the metadata and the tensors asked
-for. A compressed member (an archive rewritten by another zip tool) is streamed to a temporary file
-first, removed on close. ``config.json`` and ``metadata.json`` are parsed as JSON and nothing else:
-no class is imported, no Lambda or pickled object is decoded or run.
+for, locally or at a URL (through the byte-source layer). A compressed member (an archive rewritten
+by another zip tool) is streamed to a temporary file first, removed on close. ``config.json`` and
+``metadata.json`` are parsed as JSON and nothing else: no class is imported, no Lambda or pickled
+object is decoded or run.
 
 A member read in place bypasses zipfile's CRC-32 check, so before the first value is returned the
 member's bytes are checked against the CRC-32 the archive records (listing needs no values and
@@ -13,7 +14,6 @@ skips it): a damaged archive never yields a value silently.
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import tempfile
@@ -22,12 +22,14 @@ import zlib
 from typing import Any
 
 from ..errors import ChecksumError, CorruptFileError, NotFoundError, UnsupportedError
-from ..storage.filerange import FileRange
+from ..storage import sources
+from ..storage.filerange import SourceFile
 from .keras_config import MAX_CONFIG_BYTES, ModelSpec, check_weights, parse_json, parse_model
 from .keras_h5 import KerasH5Reader
 from .npz import DAMAGED_ZIP
 
 WEIGHTS = "model.weights.h5"
+NPZ_WEIGHTS = "model.weights.npz"  # Keras 3 weights_format="npz": each layer's weights pickled as a dict
 CONFIG = "config.json"
 METADATA = "metadata.json"
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra field length
@@ -42,12 +44,19 @@ class KerasZipReader:
         self.data_files = [path]
         self._closers: list[Any] = []
         self._unverified: tuple[int, int, int] | None = None  # (start, size, CRC-32) of a member read in place
+        self._options = sources.current_options()
         try:
-            archive = zipfile.ZipFile(path)
+            file = sources.open_file(path, self._options)
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
+        try:
+            archive = zipfile.ZipFile(file)
         except DAMAGED_ZIP as exc:
+            file.close()
             raise CorruptFileError(f"{path}: not a readable .keras archive (damaged or truncated zip: {exc})") from None
+        except BaseException:
+            file.close()
+            raise
         try:
             self.metadata = _json_member(archive, METADATA, path) or {}
             document = _json_member(archive, CONFIG, path)
@@ -63,6 +72,7 @@ class KerasZipReader:
             raise
         finally:
             archive.close()
+            file.close()
         self.tensors = self._h5.tensors
         self.layout = self._h5.layout
 
@@ -74,11 +84,22 @@ class KerasZipReader:
             if any(name.startswith("model.weights") and name.endswith(".json") for name in names):
                 raise UnsupportedError(f"{self.path}: sharded weights (model.weights.json) are not supported yet") \
                     from None
+            if NPZ_WEIGHTS in names:
+                twice = f" (the archive names {NPZ_WEIGHTS} twice: a sign of tampering)" \
+                    if names.count(NPZ_WEIGHTS) > 1 else ""
+                raise UnsupportedError(f"{self.path}: the weights are {NPZ_WEIGHTS} (Keras' weights_format='npz', "
+                                       f"pickled Python objects), which ckpttools never unpickles{twice}; "
+                                       "re-save with the default .h5 weights") from None
             raise CorruptFileError(f"{self.path}: no {WEIGHTS} in the archive "
                                    f"(it holds: {', '.join(names) or 'nothing'})") from None
         if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
-            start = _data_offset(self.path, info)
-            source = FileRange(self.path, start, info.file_size)
+            source = sources.open_source(self.path, self._options)
+            try:
+                start = _data_offset(source, info)
+            except BaseException:
+                source.close()
+                raise
+            source = SourceFile(source, start, info.file_size)
             self._unverified = (start, info.file_size, info.CRC)
         else:
             source = self._extract(archive, info)
@@ -103,17 +124,14 @@ class KerasZipReader:
         return self._h5.read(key)
 
     def _verify_member(self, start: int, size: int, expected: int) -> None:
-        """Check the in-place member against its recorded CRC-32 (once, in 1 MiB reads)."""
-        crc = 0
-        with open(self.path, "rb") as f:
-            f.seek(start)
-            left = size
-            while left:
-                chunk = f.read(min(left, 1 << 20))
-                if not chunk:
-                    raise CorruptFileError(f"{self.path}: truncated inside {WEIGHTS}")
+        """Check the in-place member against its recorded CRC-32 (once, streamed in 4 MiB reads)."""
+        crc, left = 0, size
+        with sources.open_source(self.path, self._options) as f:
+            for chunk in f.iter_chunks(start, size, 4 << 20):
                 crc = zlib.crc32(chunk, crc)
                 left -= len(chunk)
+        if left:
+            raise CorruptFileError(f"{self.path}: truncated inside {WEIGHTS}")
         if crc != expected:
             raise ChecksumError(f"{self.path}: {WEIGHTS} does not match the CRC-32 the archive records "
                                 "(the file is damaged)")
@@ -125,12 +143,10 @@ class KerasZipReader:
         self._closers = []
 
 
-def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
+def _data_offset(source: sources.ByteSource, info: zipfile.ZipInfo) -> int:
     """Where a stored member's bytes begin: after its local header (whose extra field may differ from the central)."""
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        header = f.read(_LOCAL_HEADER.size)
-        size = os.fstat(f.fileno()).st_size
+    path, size = source.name, source.size
+    header = source.read_at(info.header_offset, _LOCAL_HEADER.size)
     if len(header) < _LOCAL_HEADER.size or not header.startswith(_LOCAL_MAGIC):
         raise CorruptFileError(f"{path}: the zip entry of {WEIGHTS} is damaged (no local header)")
     _, name_length, extra_length = _LOCAL_HEADER.unpack(header)

@@ -117,12 +117,15 @@ def packed_varints(value: int | bytes) -> list[int]:
 # --- encoding -----------------------------------------------------------------
 
 
+_ONE_BYTE = tuple(bytes((n,)) for n in range(0x80))  # most varints in an index: no allocation for them
+
+
 def encode_varint(value: int) -> bytes:
     """The varint bytes of ``value``; negative numbers as their 64-bit two's complement (10 bytes)."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
     if value < 0:
         value &= 0xFFFFFFFFFFFFFFFF
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

@@ -30,6 +30,7 @@ from google.protobuf import text_format
 from ..errors import CkptError, CorruptFileError, NotFoundError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
+from ..ops.sniff import download_mistake
 from ..resolve import resolve
 from ..storage import sources
 from ..storage.sources import isfile
@@ -56,6 +57,7 @@ _EXPECTED = {
     META_GRAPH: "MetaGraphDef (.meta from tf.train.Saver or export_meta_graph)",
     SAVED_MODEL: "SavedModel (saved_model.pb)",
 }
+_SNIFF_BYTES = 1024  # enough to tell an HTML page or a Git LFS pointer from a graph
 _FIRST_FIELD = re.compile(r"\A(?:\s|#[^\n]*\n)*([A-Za-z_][A-Za-z0-9_]*)")
 _CHECKPOINT_FILE = re.compile(r"\.(?:index|data-\d{5}-of-\d{5})$")
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -99,6 +101,9 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         raise NotFoundError(f"{found}: cannot read ({exc.strerror})") from None
     if not data:
         raise CorruptFileError(f"{found}: file is empty; expected a GraphDef, MetaGraphDef or SavedModel")
+    mistake = download_mistake(data[:_SNIFF_BYTES], len(data))
+    if mistake is not None:
+        raise CorruptFileError(f"{found}: is {mistake.description.replace('checkpoint data', 'a graph')}")
     graph = _parse_text(found, data) if _looks_like_text(found, data) else _parse_binary(found, data)
     graph.note = "; ".join(n for n in (note, graph.note) if n) or None
     return graph

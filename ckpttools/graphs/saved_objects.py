@@ -39,11 +39,12 @@ def saved_variables(meta: Any) -> list[SavedVariable]:
     nodes = [
         ObjectNode(
             children=[(child.node_id, child.local_name) for child in node.children],
-            slots=[(s.original_valued_node_id, s.slot_name, s.slot_variable_node_id) for s in node.slot_variables],
+            slots=[(s.original_variable_node_id, s.slot_name, s.slot_variable_node_id) for s in node.slot_variables],
         )
         for node in graph.nodes
     ]
     paths = object_paths(nodes)
+    paths.update(_slot_paths(nodes, paths))
     out = []
     for i, node in enumerate(graph.nodes):
         if node.WhichOneof("kind") != "variable":
@@ -52,6 +53,18 @@ def saved_variables(meta: Any) -> list[SavedVariable]:
         path, optimizer = paths.get(i, (variable.name, False))
         out.append(SavedVariable(path, dtype_name(variable.dtype) if variable.dtype else None,
                                  shape_list(variable.shape), variable.trainable, optimizer))
+    return out
+
+
+def _slot_paths(nodes: list[ObjectNode], paths: dict[int, tuple[str, bool]]) -> dict[int, tuple[str, bool]]:
+    """Slot variables (TF2 Keras 2's legacy optimizers) named as their checkpoint keys name them:
+    ``<variable>/.OPTIMIZER_SLOT/<optimizer>/<slot>``; the object graph reaches them only through the
+    optimizer's slot list, so they have no path of their own."""
+    out = {}
+    for owner, node in enumerate(nodes):
+        for original, slot_name, slot in node.slots:
+            if original in paths and owner in paths:
+                out[slot] = (f"{paths[original][0]}/.OPTIMIZER_SLOT/{paths[owner][0]}/{slot_name}", True)
     return out
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..checkpoint import Checkpoint
 from ..errors import InputMismatchError, NotFoundError
 from ..formats import dtypes
 from ..resolve import resolve
 from .rewrite_plan import COMPLEX_DTYPES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _STATE_PATHS = re.compile(r'^all_model_checkpoint_paths:\s*"((?:[^"\\]|\\.)*)"', re.MULTILINE)
 _STEP = re.compile(r"-(\d+)$")
@@ -100,6 +102,8 @@ def mean(values: Sequence[np.ndarray], out_dtype: str, total: np.ndarray | None 
     ``total``, when given, is a float64 (complex128) buffer of the right size to accumulate in: a chunked
     caller reuses it instead of allocating one per chunk.
     """
+    import numpy as np  # only when averaging: a plain rewrite starts without numpy
+
     complex_ = out_dtype in COMPLEX_DTYPES or np.iscomplexobj(values[0])
     accumulate = np.complex128 if complex_ else np.float64
     if total is None or total.dtype != accumulate:
@@ -113,6 +117,8 @@ def mean(values: Sequence[np.ndarray], out_dtype: str, total: np.ndarray | None 
 
 def mean_chunks(streams: Sequence[Iterable[bytes]], dtype: str, out_dtype: str) -> Iterator[memoryview]:
     """The mean of the inputs' stored bytes, chunk by chunk, as output bytes (one float64 buffer, reused)."""
+    import numpy as np
+
     source = dtypes.from_name(dtype).numpy
     buffer: np.ndarray | None = None
     for chunks in _aligned(streams, source.itemsize):

@@ -2,9 +2,10 @@
 
 A ``.meta``, GraphDef or SavedModel graph is read with ``ckpttools.graphs`` (no TensorFlow): its variable
 ops are what a Saver looks up. A SavedModel with a ``variables/`` checkpoint, or any checkpoint, gives
-its stored variables. A name that is no path but a registered model (``cnn5``) is built by
-``ckpttools.tfcore`` in a scratch graph: the only path here that imports TensorFlow. Partitioned graph
-variables (``emb/part_0``, ``emb/part_1``) are folded into the one variable a checkpoint stores.
+its stored variables; like SOURCE, these may be URLs. A name that is no path but a registered model
+(``cnn5``) is built by ``ckpttools.tfcore`` in a scratch graph: the only path here that imports
+TensorFlow. Partitioned graph variables (``emb/part_0``, ``emb/part_1``) are folded into the one
+variable a checkpoint stores.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from ..errors import CkptError, NotFoundError
 from ..info import METADATA, MODEL
 from ..roles import classify
+from ..storage import sources
 
 GRAPH, CHECKPOINT, MODEL_NAME, ERROR_LOG = "graph", "checkpoint", "model", "error-log"
 _PART = re.compile(r"^(.*)/part_(\d+)$")
@@ -65,8 +67,9 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _from_path(path: str) -> Target:
-    is_saved_model = os.path.isdir(path) and os.path.isfile(os.path.join(path, "variables", "variables.index"))
-    if path.endswith(_GRAPH_SUFFIXES) or (os.path.isdir(path) and not is_saved_model and _has_graph_only(path)):
+    is_dir = sources.isdir(path)
+    is_saved_model = is_dir and sources.isfile(os.path.join(path, "variables", "variables.index"))
+    if path.endswith(_GRAPH_SUFFIXES) or (is_dir and not is_saved_model and _has_graph_only(path)):
         return _from_graph(path)
     from ..checkpoint import open_checkpoint
 
@@ -77,7 +80,7 @@ def _from_path(path: str) -> Target:
 
 
 def _has_graph_only(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+    return sources.isfile(os.path.join(path, "saved_model.pb"))
 
 
 def _from_graph(path: str) -> Target:

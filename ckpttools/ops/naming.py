@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..transfer.rename import Rule, compile_rule
+from ..transfer.rename import Rule, compile_rule, tidy
 
 _GROUPS = (
     ("kernel", ("kernel", "weights", "weight", "w", "W", "_kernel", "kernel_0")),
@@ -225,6 +225,7 @@ _COMPILED: dict[str, tuple[Rule, str | None]] = {}
 
 def apply_rules(name: str, rules: Sequence[str]) -> str:
     """``Renamer(rules)(name)``, skipping a scope rule at once when its scope is not in the name (fast)."""
+    renamed = name
     for text in rules:
         compiled = _COMPILED.get(text)
         if compiled is None:
@@ -232,9 +233,9 @@ def apply_rules(name: str, rules: Sequence[str]) -> str:
             needle = None if text.startswith("re:") else text.split("=", 1)[0].strip("/")
             compiled = _COMPILED[text] = (rule, needle)
         rule, needle = compiled
-        if needle is None or needle in name:
-            name = rule.apply(name)
-    return name.strip("/").replace("//", "/")
+        if needle is None or needle in renamed:
+            renamed = rule.apply(renamed)
+    return tidy(name, renamed)
 
 
 def _apply(sources: Sequence[Named], rules: list[str]) -> dict[str, str]:

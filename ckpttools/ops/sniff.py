@@ -7,12 +7,12 @@ failed download, an empty file, a V1 checkpoint where a V2 index was expected an
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from dataclasses import dataclass
 
 from ..formats.sstable import FOOTER_SIZE, MAGIC
+from ..storage import sources
 
 _HEAD = 1024
 _LFS = re.compile(rb"^version https://git-lfs\.github\.com/spec/v\d+\s*\n(?:.*\n)*?oid sha256:([0-9a-f]+)\s*\n"
@@ -34,14 +34,25 @@ class Sniffed:
 
 
 def sniff(path: str) -> Sniffed:
-    """Look at ``path``'s head and footer; never reads more than a few kB."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(_HEAD)
-        tail = b""
-        if size >= FOOTER_SIZE:
-            f.seek(size - 8)
-            tail = f.read(8)
+    """Look at ``path``'s head and footer (a file or a URL); never reads more than a few kB."""
+    with sources.open_source(path) as f:
+        size = f.size
+        head = f.read_at(0, _HEAD)
+        tail = f.read_at(size - 8, 8) if size >= FOOTER_SIZE else b""
+    mistake = download_mistake(head, size)
+    if mistake is not None:
+        return mistake
+    if len(tail) == 8 and struct.unpack("<Q", tail)[0] == MAGIC:
+        return Sniffed(TABLE, "a checkpoint table", size)
+    if _looks_like_text(head):
+        first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:60]
+        return Sniffed(TEXT, f"a text file ('{first}'), not checkpoint data (a failed download?)", size)
+    return Sniffed(BINARY, "binary data", size)
+
+
+def download_mistake(head: bytes, size: int) -> Sniffed | None:
+    """What a failed download leaves in place of the file (empty, a Git LFS pointer, an HTML page), from
+    its first bytes; None for anything else."""
     if size == 0:
         return Sniffed(EMPTY, "an empty file", 0)
     lfs = _LFS.search(head)
@@ -53,12 +64,7 @@ def sniff(path: str) -> Sniffed:
         title = re.search(rb"<title>(.*?)</title>", head, re.I | re.S)
         what = f" ('{title.group(1).decode('utf-8', 'replace').strip()[:60]}')" if title else ""
         return Sniffed(HTML, f"an HTML page{what}, not checkpoint data (a failed download?)", size)
-    if len(tail) == 8 and struct.unpack("<Q", tail)[0] == MAGIC:
-        return Sniffed(TABLE, "a checkpoint table", size)
-    if _looks_like_text(head):
-        first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:60]
-        return Sniffed(TEXT, f"a text file ('{first}'), not checkpoint data (a failed download?)", size)
-    return Sniffed(BINARY, "binary data", size)
+    return None
 
 
 def table_kind(path: str) -> str | None:

@@ -2,8 +2,9 @@
 
 Works without TensorFlow on a checkpoint prefix or any of its files, a directory (the checkpoint its
 ``checkpoint`` state file names; every one it lists with ``all_checkpoints``), a SavedModel, a V1 file,
-npz and safetensors. A path that is not a checkpoint at all (a Git LFS pointer, a web page) is
-reported as a problem, not raised, so the user learns why.
+npz and safetensors, locally or at a URL (every file question goes through ``storage.sources``). A path
+that is not a checkpoint at all (a Git LFS pointer, a web page) is reported as a problem, not raised, so
+the user learns why.
 
 Example:
     >>> report = verify("runs/cnn/model.ckpt-2000")
@@ -18,10 +19,11 @@ import re
 
 from ..errors import NotACheckpointError, NotFoundError
 from ..resolve import Resolved, resolve
+from ..storage import sources
 from . import problems as P
 from .problems import CheckpointReport, Problem, Progress, VerifyReport
 from .sniff import sniff_problem
-from .verify_files import check_npz, check_safetensors, check_v1
+from .verify_files import check_keras, check_npz, check_safetensors, check_v1
 from .verify_v2 import check_v2
 
 _STATE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"', re.M)
@@ -37,7 +39,7 @@ def verify(path: str | os.PathLike, quick: bool = False, all_checkpoints: bool =
     path = os.fspath(path)
     report = VerifyReport(path, quick=quick)
     targets: list[Resolved] = []
-    if os.path.isdir(path) and not _is_bundle_dir(path):
+    if sources.isdir(path) and not _is_bundle_dir(path):
         targets = _directory(report, path, all_checkpoints)
     else:
         _wrong_file_note(report, path)
@@ -65,6 +67,8 @@ def check_resolved(resolved: Resolved, quick: bool = False, workers: int | None 
         check_v1(report, list(resolved.files), quick)
     elif resolved.format == "npz":
         check_npz(report, resolved.prefix, quick)
+    elif resolved.format.startswith("keras"):
+        check_keras(report, resolved.prefix, resolved.format, quick)
     else:
         check_safetensors(report, resolved.prefix)
     return report
@@ -72,7 +76,7 @@ def check_resolved(resolved: Resolved, quick: bool = False, workers: int | None 
 
 def _is_bundle_dir(path: str) -> bool:
     """A SavedModel or a bare ``variables/`` directory: one checkpoint, resolved like any path."""
-    return any(os.path.isfile(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt",
+    return any(sources.isfile(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt",
                                                                       "variables.index"))
 
 
@@ -80,7 +84,7 @@ def _wrong_file_note(report: VerifyReport, path: str) -> None:
     """TensorFlow wants the prefix; ckpttools accepts a file of the checkpoint but says which prefix it used."""
     for pattern, kind in ((_DATA, "a data shard"), (re.compile(r"\.index$"), "the index"),
                           (re.compile(r"\.meta$"), "the graph (.meta)")):
-        if pattern.search(path) and os.path.isfile(path):
+        if pattern.search(path) and sources.isfile(path):
             prefix = pattern.sub("", path)
             report.problems.append(Problem(
                 path, f"is {kind} of a checkpoint, not its prefix (TensorFlow fails on it with "
@@ -120,8 +124,8 @@ def _directory(report: VerifyReport, directory: str, all_checkpoints: bool) -> l
         if (latest or all_checkpoints) and resolved.prefix not in {r.prefix for r in found}:
             found.append(resolved)
     if all_checkpoints and not entries:
-        found = [Resolved("v2", os.path.join(directory, name[: -len(".index")]))
-                 for name in sorted(os.listdir(directory)) if name.endswith(".index")]
+        found = [Resolved("v2", path[: -len(".index")]) for path in sorted(sources.list_files(directory))
+                 if path.endswith(".index")]
     if not found and not any(p.severity == P.ERROR for p in report.problems):
         try:
             found = [resolve(directory)]
@@ -133,9 +137,8 @@ def _directory(report: VerifyReport, directory: str, all_checkpoints: bool) -> l
 
 def _state_entries(state: str) -> list[tuple[str, str]]:
     try:
-        with open(state, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
+        text = sources.read_bytes(state).decode("utf-8", errors="replace")
+    except (OSError, NotFoundError):
         return []
     entries: dict[str, str] = {}  # named path -> field; the latest keeps its field when listed twice
     for match in _STATE.finditer(text):
@@ -145,11 +148,15 @@ def _state_entries(state: str) -> list[tuple[str, str]]:
 
 def _locate(directory: str, named: str) -> tuple[Resolved | None, bool]:
     """The checkpoint a state-file entry names, trying the same file name here when the path is foreign."""
-    candidates = [named if os.path.isabs(named) else os.path.join(directory, named)]
-    local = os.path.join(directory, os.path.basename(named.replace("\\", "/")))
-    for moved, candidate in enumerate(dict.fromkeys([candidates[0], local])):
+    first = named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)
+    here = os.path.join(directory, os.path.basename(named.replace("\\", "/")))
+    if sources.is_url(directory) and not sources.is_url(first):
+        first = None  # a local path written by the training machine means nothing at a URL
+    for candidate in dict.fromkeys([first, here]):
+        if candidate is None:
+            continue
         try:
-            return resolve(candidate), bool(moved)
+            return resolve(candidate), candidate != first
         except (NotFoundError, NotACheckpointError):
             continue
     return None, False

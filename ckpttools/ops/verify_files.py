@@ -1,9 +1,12 @@
-"""``verify`` for the single-file formats: V1 checkpoints (block checksums), npz (zip CRC-32), safetensors.
+"""``verify`` for the single-file formats: V1 checkpoints (block checksums), npz and .keras (zip CRC-32),
+safetensors and Keras HDF5.
 
 V1 values have no checksum of their own; the table's block checksums cover them, so every tensor is
-read (one at a time) and any block that fails is reported with the variable it holds. npz members
-carry a zip CRC-32, checked by streaming each member. safetensors has no checksums at all: only its
-structure can be checked, and the report says so.
+read (one at a time) and any block that fails is reported with the variable it holds. npz and .keras
+members carry a zip CRC-32, checked by streaming each member. safetensors and HDF5 have no checksums
+(HDF5's optional Fletcher-32 filter aside, which reading checks): only their structure can be checked,
+plus, for HDF5, that every dataset reads, and the report says so. Files may be URLs: zip members are
+streamed through ``storage.sources``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import zipfile
 
 from ..errors import CkptError
+from ..storage import sources
 from . import problems as P
 from .problems import CheckpointReport, Problem
 from .sniff import V2_INDEX, sniff_problem, table_kind
@@ -62,22 +66,40 @@ def _v2_index(path: str) -> Problem:
 def check_npz(report: CheckpointReport, path: str, quick: bool) -> None:
     """The zip structure, each member's CRC-32 (streamed by zipfile), and that every member is an array."""
     report.format = "npz"
+    if _check_zip_members(report, path, quick, "npz", count=True):
+        _check_structure(report, path)
+
+
+def check_keras(report: CheckpointReport, path: str, kind: str, quick: bool) -> None:
+    """A ``.keras`` zip: every member's CRC-32; a Keras HDF5 file: no checksums. Then the structure
+    (config against weights), and unless ``quick`` every weight read, so a damaged dataset is found."""
+    report.format = kind
+    if kind == "keras" and not _check_zip_members(report, path, quick, ".keras", count=False):
+        return
+    if kind == "keras_h5":
+        report.add(Problem(path, "HDF5 stores no checksums: the structure was checked and every weight read", "",
+                           P.NO_CHECKSUMS, severity=P.NOTE))
+    _check_structure(report, path, read_values=not quick)
+
+
+def _check_zip_members(report: CheckpointReport, path: str, quick: bool, what: str, count: bool) -> bool:
+    """Stream every member through zipfile (which checks its CRC-32); False when the archive is damaged."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
+        with sources.open_file(path) as file, zipfile.ZipFile(file) as archive:
             if not quick:
-                for member in members:
+                for member in archive.infolist():
                     with archive.open(member) as f:
                         while f.read(1 << 22):
                             pass
-                    report.tensors += 1
+                    if count:
+                        report.tensors += 1
                     report.nbytes += member.file_size
                 report.checksums = True
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        report.add(sniff_problem(path) or Problem(path, f"not a readable npz archive ({exc})",
+        report.add(sniff_problem(path) or Problem(path, f"not a readable {what} archive ({exc})",
                                                   "write it again", P.CORRUPT_FILE))
-        return
-    _check_structure(report, path)
+        return False
+    return True
 
 
 def check_safetensors(report: CheckpointReport, path: str) -> None:
@@ -87,13 +109,19 @@ def check_safetensors(report: CheckpointReport, path: str) -> None:
     _check_structure(report, path)
 
 
-def _check_structure(report: CheckpointReport, path: str) -> None:
+def _check_structure(report: CheckpointReport, path: str, read_values: bool = False) -> None:
     from ..checkpoint import open_checkpoint
 
     try:
         with open_checkpoint(path) as ckpt:
             if not report.tensors:
                 report.tensors = len(ckpt)
+            for info in ckpt if read_values else ():
+                try:
+                    ckpt.get(info.name)
+                except CkptError as exc:
+                    report.add(Problem(path, _detail(exc), "restore this file from a good copy",
+                                       P.CHECKSUM if "CRC" in str(exc) else P.CORRUPT_FILE, info.name))
     except CkptError as exc:
         report.add(sniff_problem(path) or Problem(path, _detail(exc), "write it again", P.CORRUPT_FILE))
 

@@ -17,6 +17,7 @@ from ..errors import CkptError, CorruptFileError, NotFoundError
 from ..formats import dtypes, messages
 from ..formats.bundle import BundleReader, data_file
 from ..formats.crc import unmask
+from ..storage import sources
 from ..storage.crcscan import ByteRange, check_ranges
 from . import problems as P
 from .problems import CheckpointReport, Problem, Progress, no_progress
@@ -42,7 +43,7 @@ def check_v2(report: CheckpointReport, prefix: str, quick: bool, workers: int | 
     """Add every problem of the V2 checkpoint at ``prefix`` to ``report``."""
     report.format = "v2"
     index = prefix + ".index"
-    if os.path.isfile(index) and table_kind(index) == V1_TABLE:
+    if sources.isfile(index) and table_kind(index) == V1_TABLE:
         report.add(_index_problem(index))
         return
     try:
@@ -53,7 +54,7 @@ def check_v2(report: CheckpointReport, prefix: str, quick: bool, workers: int | 
         return
     except CorruptFileError as exc:
         report.add(_index_problem(index, exc))
-        for path in sorted(glob.glob(glob.escape(prefix) + ".data-*")):
+        for path in sorted(sources.glob(glob.escape(prefix) + ".data-*")):
             found = sniff_problem(path)
             if found is not None:
                 report.add(found)
@@ -104,12 +105,12 @@ def _check_sizes(report: CheckpointReport, reader: BundleReader, parts: list[_Pa
     for shard in range(shards):
         path = data_file(reader.prefix, shard, shards)
         members = by_shard.get(shard, [])
-        if not os.path.isfile(path):
+        if not sources.isfile(path):
             lost = _keys(members)
             report.add(Problem(path, f"missing; {_count(lost)} lost{_names(lost)}",
                                "copy every .data-* file saved with this index", P.MISSING_SHARD, variables=lost))
             continue
-        size = os.path.getsize(path)
+        size = sources.getsize(path)
         needed = max((p.end for p in members), default=0)
         not_data = sniff_problem(path, _keys(members)) if size < needed else None
         if not_data is not None:  # an LFS pointer, a web page...: none of its bytes are tensor data

@@ -1,28 +1,32 @@
 """Check the crc32c of many byte ranges in files, in parallel threads, streaming.
 
 Ranges are sorted by file and offset and cut into about ``workers`` groups of similar byte counts
-(a big shard is split between threads, small shards share one). Each thread reads its group
-sequentially through its own file handle in chunks of ``chunk_size``, so memory stays near
-``workers * chunk_size`` whatever the checkpoint size. File reads and crc32c both release the GIL,
-so threads overlap I/O and hashing.
+(a big shard is split between threads, small shards share one). Each thread streams its group through
+its own byte source (``storage.sources``: a local file, or a URL fetched in parallel ranged requests)
+in chunks of ``chunk_size``, nearby ranges as one stream, checking each crc32c as the bytes arrive, so
+memory stays near ``workers * chunk_size`` whatever the checkpoint size. Reads and crc32c both release
+the GIL, so threads overlap I/O and hashing.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..formats.crc import crc32c
+from . import sources
 
 CHUNK_SIZE = 4 << 20
-_BUFFER = 1 << 20  # small ranges are served from one buffered read
+_GAP = 1 << 20  # ranges this close are read as one stream (the gap's bytes are read and skipped)
 
 
-@dataclass(frozen=True)
-class ByteRange:
-    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked)."""
+class ByteRange(NamedTuple):
+    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked).
+
+    A named tuple: ``rewrite`` makes one per tensor it copies, and a tuple is made three times faster
+    than a frozen dataclass.
+    """
 
     path: str
     offset: int
@@ -41,10 +45,13 @@ def check_ranges(ranges: Sequence[ByteRange], workers: int | None = None, chunk_
     workers = workers or default_workers()
     groups = _groups(sorted(ranges, key=lambda r: (r.path, r.offset)), workers)
     step = advance or (lambda nbytes: None)
+    options = sources.current_options()  # the storage options reach the worker threads explicitly
     if len(groups) <= 1:
-        return [failure for group in groups for failure in _check_group(group, chunk_size, step)]
+        return [failure for group in groups for failure in _check_group(group, chunk_size, step, options)]
+    from concurrent.futures import ThreadPoolExecutor  # (imports logging: only when there are threads to run)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda group: _check_group(group, chunk_size, step), groups))
+        results = list(pool.map(lambda group: _check_group(group, chunk_size, step, options), groups))
     return [failure for result in results for failure in result]
 
 
@@ -66,21 +73,65 @@ def _groups(ranges: list[ByteRange], workers: int) -> list[list[ByteRange]]:
     return groups
 
 
-def _check_group(group: list[ByteRange], chunk_size: int, advance: Callable[[int], None]) -> list:
-    failures = []
-    with open(group[0].path, "rb", buffering=_BUFFER) as f:
-        for r in group:
-            f.seek(r.offset)
-            crc, left = 0, r.size
-            while left:
-                chunk = f.read(min(chunk_size, left))
-                if not chunk:
-                    break
-                crc = crc32c(chunk, crc)
-                left -= len(chunk)
-                advance(len(chunk))
-            if left:
-                failures.append((r, f"file ends {left:,} bytes before the end of its data"))
-            elif crc != r.crc:
-                failures.append((r, "checksum mismatch"))
+def _spans(group: list[ByteRange]) -> list[list[ByteRange]]:
+    """Runs of ranges read as one stream: in order, not overlapping, separated by at most ``_GAP`` bytes."""
+    spans: list[list[ByteRange]] = []
+    end = -1
+    for r in group:
+        if spans and end <= r.offset <= end + _GAP:
+            spans[-1].append(r)
+        else:
+            spans.append([r])
+        end = r.offset + r.size
+    return spans
+
+
+def _check_group(group: list[ByteRange], chunk_size: int, advance: Callable[[int], None], options: dict) -> list:
+    failures: list[tuple[ByteRange, str]] = []
+    with sources.open_source(group[0].path, options) as f:
+        for span in _spans(group):
+            failures += _SpanCheck(span, advance).run(f, chunk_size)
     return failures
+
+
+class _SpanCheck:
+    """Stream a span's bytes once (one request stream remotely), feeding each range's crc32c as they pass."""
+
+    def __init__(self, span: list[ByteRange], advance: Callable[[int], None]) -> None:
+        self._pending = iter(span)
+        self._current: ByteRange | None = next(self._pending)
+        self._start, self._end = span[0].offset, span[-1].offset + span[-1].size
+        self._pos, self._crc = self._start, 0
+        self._advance = advance
+        self.failures: list[tuple[ByteRange, str]] = []
+
+    def run(self, f: sources.ByteSource, chunk_size: int) -> list[tuple[ByteRange, str]]:
+        for chunk in f.iter_chunks(self._start, self._end - self._start, chunk_size):
+            self._feed(memoryview(chunk))
+        self._feed(memoryview(b""))  # empty ranges right at the end
+        while self._current is not None:  # the file ended first
+            r = self._current
+            left = r.offset + r.size - max(self._pos, r.offset)
+            self.failures.append((r, f"file ends {left:,} bytes before the end of its data"))
+            self._current = next(self._pending, None)
+        return self.failures
+
+    def _feed(self, view: memoryview) -> None:
+        used = 0
+        while self._current is not None:
+            r = self._current
+            if self._pos < r.offset:  # a gap between ranges: skip it
+                skip = min(r.offset - self._pos, len(view) - used)
+                self._pos, used = self._pos + skip, used + skip
+                if self._pos < r.offset:
+                    return
+            take = min(r.offset + r.size - self._pos, len(view) - used)
+            if take > 0:
+                self._crc = crc32c(view[used:used + take], self._crc)
+                self._pos, used = self._pos + take, used + take
+                self._advance(take)
+            if self._pos < r.offset + r.size:
+                return  # this chunk is used up
+            if self._crc != r.crc:
+                self.failures.append((r, "checksum mismatch"))
+            self._current, self._crc = next(self._pending, None), 0

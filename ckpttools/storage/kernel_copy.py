@@ -1,9 +1,9 @@
-"""Copy a byte range from one local file to another inside the kernel, checksumming it on a thread meanwhile.
+"""Append a byte range of one local file to another inside the kernel, checksumming it on a thread meanwhile.
 
-Copying through Python costs two copies per byte (the read into a buffer, the write out of it) and a
-buffer's page faults; ``copy_file_range`` moves page-cache pages from file to file without either, at
-``cp`` speed. The checksum still needs the bytes: a thread reads them (one copy) and hashes them
-while the kernel copies, so the two overlap on two cores.
+Copying through Python costs two copies per byte (the read into a buffer, the write out of it) plus
+fresh buffers' page faults; ``filecopy.copy_range`` has the kernel move page-cache pages from file to
+file instead, at ``cp`` speed. The checksum still needs the bytes: a thread reads them (one copy) and
+hashes them while the kernel copies, so the two overlap on two cores.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import threading
 from collections.abc import Callable
 
 from ..formats.crc import crc32c
+from .filecopy import copy_range
 
 CRC_CHUNK = 4 << 20  # bytes read per crc32c call (google_crc32c releases the GIL on bytes of 1 MiB and more)
-COPY_STEP = 64 << 20  # bytes per copy_file_range call: progress and Ctrl-C are seen between steps
+COPY_STEP = 64 << 20  # bytes copied between progress calls (and chances to see Ctrl-C)
 
 
 def copy_with_crc32c(src: int, offset: int, size: int, dst: int, progress: Callable[[int], None]) -> int:
-    """Append ``size`` bytes at ``offset`` of file descriptor ``src`` to ``dst`` (at its position); return
-    their crc32c (unmasked), computed on a thread from the source while the kernel copies.
+    """Append ``size`` bytes at ``offset`` of descriptor ``src`` to ``dst`` at its position (which then
+    follows them); return their crc32c (unmasked), computed on a thread from the source during the copy.
 
-    Raises OSError when either file fails, and EOFError when ``src`` ends before ``size`` bytes.
+    Raises EOFError when ``src`` ends before ``size`` bytes, OSError when a file fails (ENOSPC...).
     """
     if size <= CRC_CHUNK:  # a thread costs more than it saves here: one read, one write
         data = os.pread(src, size, offset)
@@ -42,7 +43,12 @@ def copy_with_crc32c(src: int, offset: int, size: int, dst: int, progress: Calla
     worker = threading.Thread(target=checksum, name="ckpttools-crc32c", daemon=True)
     worker.start()
     try:
-        _copy(src, offset, size, dst, progress)
+        start = os.lseek(dst, 0, os.SEEK_CUR)
+        for done in range(0, size, COPY_STEP):
+            step = min(COPY_STEP, size - done)
+            copy_range(src, offset + done, dst, start + done, step)
+            progress(step)
+        os.lseek(dst, start + size, os.SEEK_SET)
     finally:
         worker.join()
     if "error" in result:
@@ -62,39 +68,8 @@ def _crc32c_of_range(fd: int, offset: int, size: int) -> int:
     return crc
 
 
-def _copy(src: int, offset: int, size: int, dst: int, progress: Callable[[int], None]) -> None:
-    """copy_file_range where the kernel and the file systems allow it, else read and write."""
-    copy_range = getattr(os, "copy_file_range", None)  # Linux only
-    end = offset + size
-    while offset < end:
-        step = min(COPY_STEP, end - offset)
-        done = 0
-        if copy_range is not None:
-            try:
-                done = copy_range(src, dst, step, offset)
-            except OSError:  # e.g. EXDEV (older kernels across file systems), EINVAL, ENOSYS: copy by hand
-                copy_range = None
-        if copy_range is None:
-            done = _read_write(src, offset, step, dst)
-        if not done:
-            raise EOFError(f"file ends at byte {offset}, before byte {end}")
-        offset += done
-        progress(done)
-
-
-def _read_write(src: int, offset: int, size: int, dst: int) -> int:
-    done = 0
-    while done < size:
-        chunk = os.pread(src, min(CRC_CHUNK, size - done), offset + done)
-        if not chunk:
-            break
-        write_all(dst, chunk)
-        done += len(chunk)
-    return done
-
-
 def write_all(fd: int, data: bytes | memoryview) -> None:
-    """Write all of ``data`` to descriptor ``fd`` (``os.write`` may write less than it is given)."""
+    """Write all of ``data`` to descriptor ``fd`` at its position (``os.write`` may write less than given)."""
     view = memoryview(data).cast("B")
     while view:
         view = view[os.write(fd, view) :]

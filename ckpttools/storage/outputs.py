@@ -13,7 +13,6 @@ import errno
 import glob
 import os
 import re
-import secrets
 
 from ..errors import OutputError
 from .atomic import HOST, PARTIAL_TAG, _process_alive, _remove
@@ -24,7 +23,7 @@ _PARTIAL = re.compile(
 
 def new_tag() -> str:
     """This writer's part of its temporary names: host, pid and a random suffix."""
-    return f"{HOST}-{os.getpid()}-{secrets.token_hex(3)}"
+    return f"{HOST}-{os.getpid()}-{os.urandom(3).hex()}"  # (secrets would load OpenSSL for the same bytes)
 
 
 def partial_path(prefix: str, part: str, tag: str) -> str:

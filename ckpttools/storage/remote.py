@@ -2,7 +2,10 @@
 
 Small reads (table footers, index blocks, headers) are rounded out to ``BLOCK`` bytes and kept in a small
 LRU, and the missing blocks of one read are fetched with ONE ranged request. Large reads (tensor bytes)
-bypass the cache and are split into ``PART``-sized ranged requests, at most ``IN_FLIGHT`` at once.
+bypass the cache and are split into ``PART``-sized ranged requests, at most ``IN_FLIGHT`` at once, whose
+bytes are handed to the caller in ``SLICE``-sized views: its checksums and writes then work on bytes still
+in the CPU cache (handing over whole parts made each later pass read them from memory again, which
+cost more CPU than the download itself).
 File metadata (``info``) and directory listings are cached per process, so resolving a checkpoint never
 asks the same question twice. Every failure becomes a ``NotFoundError`` or ``RemoteError`` naming the
 URL with any credentials removed.
@@ -24,8 +27,9 @@ BLOCK = 32 << 10  # small reads (footers, headers, index blocks) are rounded out
 CACHED_BLOCKS = 32  # 1 MiB of small-read cache per file
 DIRECT = BLOCK  # reads at least this large fetch exactly their range, uncached
 STREAM = 1 << 20  # reads at least this large are split into parallel PART-sized requests
-PART = 8 << 20  # large reads are split into ranged requests of this size...
-IN_FLIGHT = 4  # ...at most this many at once (per process)
+PART = 4 << 20  # large reads are split into ranged requests of this size...
+IN_FLIGHT = 4  # ...at most this many at once (per process)...
+SLICE = 256 << 10  # ...and handed over in views of at most this size
 
 _T = TypeVar("_T")
 _POOL: ThreadPoolExecutor | None = None
@@ -34,7 +38,8 @@ _INFO: dict[tuple[str, str], dict | None] = {}  # (url, options) -> info, None w
 _LISTINGS: dict[tuple[str, str], dict[str, dict]] = {}  # (dir url, options) -> {child url: info}
 _BACKENDS = {"s3": "s3fs (pip install 'ckpttools[s3]')", "gs": "gcsfs (pip install 'ckpttools[gcs]')",
              "gcs": "gcsfs (pip install 'ckpttools[gcs]')", "http": "aiohttp (pip install 'ckpttools[http]')",
-             "https": "aiohttp (pip install 'ckpttools[http]')", "hf": "huggingface_hub"}
+             "https": "aiohttp (pip install 'ckpttools[http]')",
+             "hf": "huggingface_hub (pip install 'ckpttools[hf]')"}
 
 
 def open_fs(url: str, options: dict) -> tuple[Any, str]:
@@ -60,7 +65,10 @@ def call(url: str, what: str, fn: Callable[[], _T]) -> _T:
         return fn()
     except (NotFoundError, RemoteError, MissingDependencyError):
         raise
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        status = getattr(exc.__cause__, "status", None)  # fsspec's HTTP info turns every failure into this
+        if isinstance(status, int) and status not in (404, 410):
+            raise RemoteError(f"{redact(url)}: {what} failed ({_describe(exc.__cause__)})") from None
         raise NotFoundError(f"{redact(url)}: no such file") from None
     except PermissionError:
         raise RemoteError(f"{redact(url)}: access denied while {what} (check the credentials)") from None
@@ -108,9 +116,12 @@ def isfile(url: str, options: dict) -> bool:
         found = listed.get(url.rstrip("/"))
         return found is not None and found.get("type") != "directory"
     try:
-        return info(url, options).get("type", "file") != "directory"
+        found = info(url, options)
     except NotFoundError:
         return False
+    if _is_http(url) and str(found.get("url", "")).endswith("/") and not url.endswith("/"):
+        return False  # redirected to ``url/``: the server's page for a directory, not a file
+    return found.get("type", "file") != "directory"
 
 
 def _is_http(url: str) -> bool:
@@ -264,13 +275,14 @@ class RemoteSource:
             done += len(chunk)
         return done
 
-    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes]:
-        """``size`` bytes from ``offset`` in order, fetched ``IN_FLIGHT`` ranges at a time."""
+    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes | memoryview]:
+        """``size`` bytes from ``offset`` in order, in pieces of at most ``chunk_size`` (and ``SLICE``) bytes,
+        fetched in ``PART``-sized ranges ``IN_FLIGHT`` at a time."""
         if size < STREAM:
             yield self.read_at(offset, size)
             return
-        ranges = deque((start, min(start + chunk_size, offset + size)) for start in range(offset, offset + size,
-                                                                                           chunk_size))
+        step = min(chunk_size, SLICE)
+        ranges = deque((start, min(start + PART, offset + size)) for start in range(offset, offset + size, PART))
         pending: deque[tuple[int, Future]] = deque()
         try:
             while ranges or pending:
@@ -278,9 +290,9 @@ class RemoteSource:
                     start, end = ranges.popleft()
                     pending.append((end - start, _pool().submit(self._fetch, start, end)))
                 wanted, future = pending.popleft()
-                chunk = future.result()
-                if chunk:
-                    yield chunk
+                chunk = memoryview(future.result())
+                for start in range(0, len(chunk), step):
+                    yield chunk[start:start + step]
                 if len(chunk) < wanted:  # the file ends here: the caller reports it too short
                     return
         finally:

@@ -40,7 +40,7 @@ class ByteSource(Protocol):
 
     def readinto_at(self, offset: int, buffer: memoryview) -> int: ...
 
-    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes]: ...
+    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes | memoryview]: ...
 
     def read_all(self) -> bytes: ...
 
@@ -241,42 +241,14 @@ def read_bytes(path: str) -> bytes:
         source.close()
 
 
-class SourceFile(io.RawIOBase):
-    """A read-only, seekable file object over a byte source (for ``zipfile`` and other file-based readers)."""
-
-    def __init__(self, source: ByteSource) -> None:
-        self.source = source
-        self.name = source.name
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.source.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer
-        view = memoryview(buffer).cast("B")
-        got = self.source.readinto_at(self._pos, view)
-        self._pos += got
-        return got
-
-    def close(self) -> None:
-        if not self.closed:
-            self.source.close()
-        super().close()
-
-
 def open_file(path: str, storage_options: dict | None = None) -> io.BufferedReader:
-    """A binary file object for ``path``: the plain local file, or a buffered view of a remote one."""
+    """A binary file object for ``path``: the plain local file, or a buffered view of a remote one.
+
+    The remote buffer is smaller than the source's cached blocks, so the small reads of zipfile and h5py
+    (headers, directories) are served from the block cache instead of each fetching a buffer's worth.
+    """
     if not is_url(path):
         return open(local_path(path), "rb")  # noqa: SIM115 - the caller closes it
-    return io.BufferedReader(SourceFile(open_source(path, storage_options)), buffer_size=64 << 10)
+    from .filerange import SourceFile
+
+    return io.BufferedReader(SourceFile(open_source(path, storage_options)), buffer_size=8 << 10)

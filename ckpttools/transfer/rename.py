@@ -61,9 +61,20 @@ class Renamer:
         self.rules = [compile_rule(text) for text in rules]
 
     def __call__(self, name: str) -> str:
+        renamed = name
         for rule in self.rules:
-            name = rule.apply(name)
-        return name.strip("/").replace("//", "/")
+            renamed = rule.apply(renamed)
+        return tidy(name, renamed)
+
+
+def tidy(original: str, renamed: str) -> str:
+    """Drop the stray ``/`` a rule leaves where it removed a scope (``a/=`` on ``a/b``); a name no rule
+    changed stays as it is, and empty components the name already had (Estimator's ``linear//weight``)
+    are kept, since they are part of the checkpoint key."""
+    if renamed == original:
+        return original
+    renamed = renamed.strip("/")
+    return renamed if "//" in original else renamed.replace("//", "/")
 
 
 def read_map_file(path: str) -> list[str]:
