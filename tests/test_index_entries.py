@@ -63,3 +63,27 @@ def _decoded(parse, buf: bytes):
         return parse(buf)
     except WireError:
         return "WireError"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_opening_leaves_the_garbage_collector_as_it_found_it(enabled: bool, tmp_path) -> None:
+    """The collector is paused while an index is read, then back as it was, also when opening fails."""
+    import gc
+    from pathlib import Path
+
+    import ckpttools
+    from ckpttools.errors import CkptError
+
+    sample = Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn"
+    (tmp_path / "model.ckpt.index").write_bytes(b"not a table at all" * 4)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with ckpttools.open_checkpoint(sample) as ckpt:
+            assert len(ckpt) > 0
+        assert gc.isenabled() is enabled
+        with pytest.raises(CkptError):
+            ckpttools.open_checkpoint(tmp_path / "model.ckpt")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
