@@ -23,7 +23,6 @@ from .protowire import (
     as_int64,
     fields,
     packed_varints,
-    read_varint,
     typed_fields,
 )
 
@@ -92,11 +91,17 @@ def parse_bundle_entries(bufs: Iterable[bytes]) -> list[BundleEntry]:
         varints = [0, 0, 0, 0, 0, 0]  # by field number: shard_id 3, offset 4, size 5
         for key in _SHARD_OFFSET_SIZE_KEYS:
             if pos < end - 5 and buf[pos] == key:
-                value = buf[pos + 1]
-                pos += 2
-                if value > 0x7F:
-                    value, pos = read_varint(buf, pos - 1)
-                    value = as_int64(value)
+                value = shift = 0
+                pos += 1
+                while True:  # the varint, inline (a call per tensor costs more): 7 bits a byte, low first
+                    byte = buf[pos]
+                    pos += 1
+                    value |= (byte & 0x7F) << shift
+                    if byte < 0x80 or pos >= end - 5 or shift == 56:
+                        break
+                    shift += 7
+                if byte > 0x7F:  # runs into the crc, or past 9 bytes (>= 2**63: negative): the general path's
+                    pos = end
                 varints[key >> 3] = value
         if pos != end - 5:
             append(_parse_bundle_entry_fields(buf))
