@@ -289,9 +289,12 @@ def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:
     A role already known from the TF2 object graph (anything but MODEL) is kept.
     """
     names = [info.name for info in infos]
+    classified = roles.classify_all(names)
+    if classified.count(MODEL) == len(infos) and set(map(attrgetter("role"), infos)) <= {MODEL}:
+        return infos  # model variables only (the common case for 20,000 tensors): nothing to change
     known = set(names)
     out = list(infos)  # most tensors are model variables, kept as they are
-    for index, (role, info) in enumerate(zip(roles.classify_all(names), infos)):
+    for index, (role, info) in enumerate(zip(classified, infos)):
         if role == MODEL and info.role == MODEL:
             continue
         role = info.role if info.role != MODEL else role

@@ -29,8 +29,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
-from operator import methodcaller
 
 from .info import METADATA, MODEL, OPTIMIZER, TRAINING
 
@@ -114,15 +112,11 @@ def classify_all(names: Sequence[str]) -> list[str]:
     """``classify`` of each name, for a whole checkpoint at once: the word prefilter runs once per distinct
     component of all the names (a few hundred for 20,000 names), so a name without any rule word costs a
     set lookup, not a search."""
-    splits = list(map(_split, names))
-    hot = set(filter(_has_rule_word, set(chain.from_iterable(splits))))
+    hot = set(filter(_has_rule_word, set("/".join(names).split("/"))))
     if not hot:
-        return [MODEL] * len(splits)
+        return [MODEL] * len(names)
     cold = hot.isdisjoint
-    return [MODEL if cold(parts) else classify(name) for name, parts in zip(names, splits)]
-
-
-_split = methodcaller("split", "/")
+    return [MODEL if cold(name.split("/")) else classify(name) for name in names]
 
 
 def slot_target(name: str) -> tuple[str, str] | None:

@@ -42,3 +42,7 @@ def test_the_word_filter_hides_no_rule() -> None:
     wrong = {name: (roles.classify(name), roles.classify_by_every_rule(name))
              for name in variants if roles.classify(name) != roles.classify_by_every_rule(name)}
     assert wrong == {}
+    ordered = sorted(variants)
+    assert roles.classify_all(ordered) == [roles.classify_by_every_rule(name) for name in ordered]
+    model_only = [name for name in ordered if roles.classify(name) == "model"]
+    assert roles.classify_all(model_only) == ["model"] * len(model_only)
