@@ -58,6 +58,28 @@ def test_the_inline_path_agrees_with_the_general_decoder_on_every_prefix_and_byt
             assert _decoded(messages.parse_bundle_entry, variant) == _decoded(general, variant), variant.hex()
 
 
+def test_the_inline_path_agrees_with_the_general_decoder_on_random_entries() -> None:
+    """Seeded random entries: every field present or not, varints of every width (up to negative ones),
+    then up to two bytes changed and maybe a cut."""
+    import random
+
+    rng = random.Random(20261202)
+    general = messages._parse_bundle_entry_fields  # noqa: SLF001 - the reference decoder
+    for _ in range(5000):
+        buf = b"\x08" + varint(rng.choice([1, 7, 200])) + b"\x12\x04\x12\x02\x08\x05"
+        for key in (0x18, 0x20, 0x28):
+            if rng.random() < 0.7:
+                buf += bytes([key]) + varint(rng.choice([0, 1, 127, 128, 2**14, 2**21 - 1, 2**40, 2**62, 2**63 - 1,
+                                                         2**63, 2**64 - 1]))
+        buf += b"\x35" + rng.randbytes(4)
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            at, byte = rng.randrange(len(buf)), rng.choice([0x80, 0xFF, 0x18, 0x20, 0x28, 0x35, rng.randrange(256)])
+            buf = buf[:at] + bytes([byte]) + buf[at + 1 :]
+        if rng.random() < 0.2:
+            buf = buf[: rng.randrange(len(buf))]
+        assert _decoded(messages.parse_bundle_entry, buf) == _decoded(general, buf), buf.hex()
+
+
 def _decoded(parse, buf: bytes):
     try:
         return parse(buf)

@@ -78,36 +78,34 @@ def parse_bundle_entries(bufs: Iterable[bytes]) -> list[BundleEntry]:
     entries: list[BundleEntry] = []
     append = entries.append
     for buf in bufs:
-        end = len(buf)
-        # dtype (key 0x08) and the shape's length (key 0x12) in one byte each; the crc (key 0x35) last
-        if end < 9 or buf[0] != 0x08 or buf[2] != 0x12 or buf[1] > 0x7F or buf[3] > 0x7F or buf[-5] != 0x35:
+        crc_at = len(buf) - 5  # where the last field, the crc (key 0x35, fixed32), starts
+        # dtype (key 0x08) and the shape's length (key 0x12) in one byte each, the shape before the crc
+        if (crc_at < 4 or buf[0] != 0x08 or buf[2] != 0x12 or buf[1] > 0x7F or buf[3] > 0x7F
+                or buf[crc_at] != 0x35 or 4 + buf[3] > crc_at):
             append(_parse_bundle_entry_fields(buf))
             continue
         pos = 4 + buf[3]
-        if pos > end - 5:
-            append(_parse_bundle_entry_fields(buf))
-            continue
         shape = parse_shape(buf[4:pos])
         varints = [0, 0, 0, 0, 0, 0]  # by field number: shard_id 3, offset 4, size 5
         for key in _SHARD_OFFSET_SIZE_KEYS:
-            if pos < end - 5 and buf[pos] == key:
+            if pos < crc_at and buf[pos] == key:
                 value = shift = 0
                 pos += 1
                 while True:  # the varint, inline (a call per tensor costs more): 7 bits a byte, low first
                     byte = buf[pos]
                     pos += 1
                     value |= (byte & 0x7F) << shift
-                    if byte < 0x80 or pos >= end - 5 or shift == 56:
+                    if byte < 0x80 or pos >= crc_at or shift == 56:
                         break
                     shift += 7
                 if byte > 0x7F:  # runs into the crc, or past 9 bytes (>= 2**63: negative): the general path's
-                    pos = end
+                    pos = crc_at + 1
                 varints[key >> 3] = value
-        if pos != end - 5:
+        if pos != crc_at:
             append(_parse_bundle_entry_fields(buf))
             continue
         append(_new_tuple(BundleEntry, (buf[1], shape, varints[3], varints[4], varints[5],
-                                        _unpack_uint32(buf, pos + 1)[0], ())))
+                                        _unpack_uint32(buf, crc_at + 1)[0], ())))
     return entries
 
 
