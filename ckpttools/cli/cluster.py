@@ -21,6 +21,7 @@ import click
 from ..errors import EXIT_INTERRUPTED, CkptError, ConfigError
 from ..training import cluster as clusters
 from ..training.cluster import ClusterRun
+from .tfimport import import_tfcore
 
 ARGV_KEY = "ckpttools.argv"  # the group stores the raw command line here (see cli/__init__.py)
 LOCAL_ONLY = ("--cluster", "--workers", "--ps")  # options the launcher consumes
@@ -82,6 +83,30 @@ class ClusterSettings:
                 raise ConfigError("--sync and --partition-min-bytes need --cluster (local or TF_CONFIG)")
             return None
         return ClusterRun(task, self.sync, self.partition_min_bytes, self.timeout)
+
+
+def begin_task(cluster: ClusterSettings, run_dir: Path, resume: bool) -> ClusterRun | None:
+    """This process's task (None: one process), checked before TensorFlow loads; a parameter server serves here.
+
+    A taken port, or a resume on another cluster shape, fails at once rather than after TensorFlow's import.
+    A parameter server needs no data, plan or run directory (on a real cluster it has none): it serves the
+    variables, then the process ends.
+    """
+    run = cluster.run()
+    if run is None:
+        return None
+    clusters.check_port_free(run.task)
+    if resume and run.task.is_chief:
+        record = clusters.cluster_record(run.task.shape(), run.sync, run.partition_min_bytes)
+        clusters.check_resume_cluster(run_dir, record, run.task.name)
+    import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
+    if run.task.job == "ps":
+        from ..tfcore.distributed import serve
+
+        with exit_hard_on_error(run):
+            serve(run)
+        end_task(run)
+    return run
 
 
 @contextmanager
