@@ -152,7 +152,10 @@ def run_local(cluster: ClusterSettings, run_dir: Path, resume: bool, force: bool
 
     if cluster.spec_file or cluster.job or cluster.task is not None:
         raise ConfigError("--cluster local starts its own tasks: leave out --cluster-spec, --job and --task")
-    spec = clusters.local_cluster(cluster.workers, cluster.num_ps)
+    def make_spec() -> dict[str, list[str]]:
+        return clusters.local_cluster(cluster.workers, cluster.num_ps)
+
+    spec = make_spec()  # checks --workers and --ps
     rundir.prepare_out_dir(run_dir, resume=resume, force=force)  # refuse before starting anything
     if resume:
         shape = {job: len(addresses) for job, addresses in spec.items()}
@@ -165,7 +168,7 @@ def run_local(cluster: ClusterSettings, run_dir: Path, resume: bool, force: bool
                    f"workers{', synchronous' if cluster.sync else ''}); their logs are in {logs}{os.sep}",
                    err=True)
 
-    result = run_local_cluster(argv, spec, run_dir, on_start=started)
+    result = run_local_cluster(argv, make_spec, run_dir, on_start=started)
     click.echo(result.chief_stdout, nl=False)
     if result.returncode == EXIT_INTERRUPTED:
         said = [line for line in result.chief_log.splitlines() if line.startswith("Interrupted at step")]
