@@ -62,6 +62,7 @@ _CHIEF_READY = "cluster/chief_ready"  # set by the chief once variables are init
 # Queues on every parameter server: each trainer puts its name in ARRIVED once connected, and one DONE
 # in ENDED when it has finished, or (failing) enough failure notes to end the ps at once.
 _ARRIVED, _ENDED, _DONE = "arrived", "ended", "done"
+_QUEUE_ROOM = 64  # entries per trainer in each of those queues
 
 
 def run_task(config: RunConfig, out: str | os.PathLike, run: ClusterRun, *, resume: bool = False,
@@ -349,11 +350,12 @@ def _partitioned(num_ps: int, min_bytes: int | None) -> Iterator[None]:
 def _queue(kind: str, ps_index: int, num_replicas: int) -> Any:
     """Parameter server ``ps_index``'s queue of trainers' names (ARRIVED) or endings (ENDED), shared by name.
 
-    Room for every trainer twice over, and more: a failing trainer's notes never wait for room.
+    Room to spare, so no enqueue waits: a failing trainer's notes come on top of others' endings, and a
+    trainer restarted against running parameter servers arrives again (arrivals are counted, not taken).
     """
     with tf.device(f"/job:ps/task:{ps_index}"):
-        return tf.queue.FIFOQueue(4 * num_replicas, tf.string, shapes=[], shared_name=f"ckpttools_{kind}_{ps_index}",
-                                  name=f"{kind}_queue_{ps_index}")
+        return tf.queue.FIFOQueue(_QUEUE_ROOM * num_replicas, tf.string, shapes=[],
+                                  shared_name=f"ckpttools_{kind}_{ps_index}", name=f"{kind}_queue_{ps_index}")
 
 
 @contextmanager
