@@ -21,6 +21,7 @@ import click
 from ..errors import EXIT_INTERRUPTED, CkptError, ConfigError
 from ..training import cluster as clusters
 from ..training.cluster import ClusterRun
+from .text import plural
 from .tfimport import import_tfcore
 
 ARGV_KEY = "ckpttools.argv"  # the group stores the raw command line here (see cli/__init__.py)
@@ -164,9 +165,9 @@ def run_local(cluster: ClusterSettings, run_dir: Path, resume: bool, force: bool
     argv = child_argv(click.get_current_context().find_root().meta.get(ARGV_KEY, []), force)
 
     def started(tasks: list[str], logs: Path) -> None:
-        click.echo(f"note: started {len(tasks)} tasks on 127.0.0.1 ({cluster.num_ps} ps, {cluster.workers} "
-                   f"workers{', synchronous' if cluster.sync else ''}); their logs are in {logs}{os.sep}",
-                   err=True)
+        click.echo(f"note: started {len(tasks)} tasks on 127.0.0.1 ({cluster.num_ps} ps, "
+                   f"{plural(cluster.workers, 'worker')}{', synchronous' if cluster.sync else ''}); their logs are "
+                   f"in {logs}{os.sep}", err=True)
 
     result = run_local_cluster(argv, make_spec, run_dir, on_start=started)
     click.echo(result.chief_stdout, nl=False)
