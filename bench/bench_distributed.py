@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,21 +32,25 @@ CONFIGS = [  # (label, extra args, trainers whose batches one global step averag
 ]
 
 
+# Runs a command and prints, last on stderr, the peak RSS (KiB) of the largest process below it. Our own
+# RUSAGE_CHILDREN cannot say that per run: it keeps the largest of every run so far.
+PEAK_OF = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)")
+
+
 def run(label: str, args: list[str], steps: int, model: str, index: int) -> tuple[Path, float, float]:
     """Train once; return the run directory, wall seconds and the peak RSS (MB) of the largest process."""
     run_dir = OUT / f"run-{index}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     began = time.perf_counter()
-    command = [sys.executable, "-m", "ckpttools", "train", "--model", model, "--steps", str(steps),
-               "--summary-every", "10", "--checkpoint-every", str(steps), "--batch-size", str(BATCH),
-               "--out", str(run_dir), *args]
+    command = [sys.executable, "-c", PEAK_OF, sys.executable, "-m", "ckpttools", "train", "--model", model,
+               "--steps", str(steps), "--summary-every", "10", "--checkpoint-every", str(steps),
+               "--batch-size", str(BATCH), "--out", str(run_dir), *args]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - began
     if result.returncode != 0:
         sys.exit(f"{label}: failed ({result.returncode}): {result.stderr[-1500:]}")
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return run_dir, seconds, peak
+    return run_dir, seconds, int(result.stderr.splitlines()[-1]) / 1024
 
 
 def throughput(run_dir: Path, warmup: int, batches_per_step: int) -> float:

@@ -21,6 +21,8 @@ import click
 from ..errors import EXIT_INTERRUPTED, CkptError, ConfigError
 from ..training import cluster as clusters
 from ..training.cluster import ClusterRun
+from .text import plural
+from .tfimport import import_tfcore
 
 ARGV_KEY = "ckpttools.argv"  # the group stores the raw command line here (see cli/__init__.py)
 LOCAL_ONLY = ("--cluster", "--workers", "--ps")  # options the launcher consumes
@@ -84,6 +86,30 @@ class ClusterSettings:
         return ClusterRun(task, self.sync, self.partition_min_bytes, self.timeout)
 
 
+def begin_task(cluster: ClusterSettings, run_dir: Path, resume: bool) -> ClusterRun | None:
+    """This process's task (None: one process), checked before TensorFlow loads; a parameter server serves here.
+
+    A taken port, or a resume on another cluster shape, fails at once rather than after TensorFlow's import.
+    A parameter server needs no data, plan or run directory (on a real cluster it has none): it serves the
+    variables, then the process ends.
+    """
+    run = cluster.run()
+    if run is None:
+        return None
+    clusters.check_port_free(run.task)
+    if resume and run.task.is_chief:
+        record = clusters.cluster_record(run.task.shape(), run.sync, run.partition_min_bytes)
+        clusters.check_resume_cluster(run_dir, record, run.task.name)
+    import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
+    if run.task.job == "ps":
+        from ..tfcore.distributed import serve
+
+        with exit_hard_on_error(run):
+            serve(run)
+        end_task(run)
+    return run
+
+
 @contextmanager
 def exit_hard_on_error(run: ClusterRun | None) -> Iterator[None]:
     """In a cluster task, report an error and end the process at once.
@@ -127,7 +153,10 @@ def run_local(cluster: ClusterSettings, run_dir: Path, resume: bool, force: bool
 
     if cluster.spec_file or cluster.job or cluster.task is not None:
         raise ConfigError("--cluster local starts its own tasks: leave out --cluster-spec, --job and --task")
-    spec = clusters.local_cluster(cluster.workers, cluster.num_ps)
+    def make_spec() -> dict[str, list[str]]:
+        return clusters.local_cluster(cluster.workers, cluster.num_ps)
+
+    spec = make_spec()  # checks --workers and --ps
     rundir.prepare_out_dir(run_dir, resume=resume, force=force)  # refuse before starting anything
     if resume:
         shape = {job: len(addresses) for job, addresses in spec.items()}
@@ -136,11 +165,11 @@ def run_local(cluster: ClusterSettings, run_dir: Path, resume: bool, force: bool
     argv = child_argv(click.get_current_context().find_root().meta.get(ARGV_KEY, []), force)
 
     def started(tasks: list[str], logs: Path) -> None:
-        click.echo(f"note: started {len(tasks)} tasks on 127.0.0.1 ({cluster.num_ps} ps, {cluster.workers} "
-                   f"workers{', synchronous' if cluster.sync else ''}); their logs are in {logs}{os.sep}",
-                   err=True)
+        click.echo(f"note: started {len(tasks)} tasks on 127.0.0.1 ({cluster.num_ps} ps, "
+                   f"{plural(cluster.workers, 'worker')}{', synchronous' if cluster.sync else ''}); their logs are "
+                   f"in {logs}{os.sep}", err=True)
 
-    result = run_local_cluster(argv, spec, run_dir, on_start=started)
+    result = run_local_cluster(argv, make_spec, run_dir, on_start=started)
     click.echo(result.chief_stdout, nl=False)
     if result.returncode == EXIT_INTERRUPTED:
         said = [line for line in result.chief_log.splitlines() if line.startswith("Interrupted at step")]

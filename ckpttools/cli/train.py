@@ -12,7 +12,7 @@ from ..errors import EXIT_INTERRUPTED
 from ..training.datasets import parse_classes
 from ..training.runconfig import OPTIMIZERS, RUN_FILE, RunConfig, load_run
 from . import trainview
-from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
+from .cluster import begin_task, cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
 from .text import print_json
 from .tfimport import import_tfcore
 
@@ -117,7 +117,7 @@ def train(out: str | None, resume: bool, force: bool, as_json: bool, **settings:
         raise SystemExit(run_local(cluster, run_dir, resume, force))
     base = load_run(run_dir) if resume and (run_dir / RUN_FILE).is_file() else RunConfig()
     config = config_from_options(settings, base)
-    task = cluster.run()
+    task = begin_task(cluster, run_dir, resume)
     tfcore = import_tfcore()
     with exit_hard_on_error(task), trainview.EpochProgress() as progress:
         result = tfcore.train(config, run_dir, resume=resume, force=force, on_step=progress, cluster=task)

@@ -12,7 +12,7 @@ from ..training.runconfig import RUN_FILE, load_run
 from ..transfer.plan import DTYPE_POLICIES, MISSING_POLICIES, SHAPE_POLICIES, Plan
 from ..transfer.rename import read_map_file
 from . import trainview, transfer_ckpt
-from .cluster import cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
+from .cluster import begin_task, cluster_options, end_task, exit_hard_on_error, pop_cluster_settings, run_local
 from .text import print_json
 from .tfimport import import_tfcore
 from .train import config_from_options, default_out, training_options
@@ -116,7 +116,7 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
     if cluster.partition_min_bytes is not None:
         raise ConfigError("--partition-min-bytes is not supported by transfer: the plan matches whole variables, "
                           "not their partitions; transfer without it, or train the partitioned run from scratch")
-    task = cluster.run()
+    task = None if dry_run else begin_task(cluster, run_dir, resume)  # --dry-run plans here, starts nothing
     import_tfcore()  # TensorFlow, quietly; or exit 6 with the install hint
     from ..tfcore import transfer as engine
     options = _options(engine, run_dir, resume, source, scopes, exclude, mapping, with_optimizer_state,

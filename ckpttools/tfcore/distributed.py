@@ -1,11 +1,14 @@
 """Training on TensorFlow's parameter-server runtime: between-graph replication, the classic TF1 way.
 
 Every task is a ``tf.distribute.Server``. Parameter servers (``ps``) hold the variables and serve until
-every trainer says it is done. Each trainer (the chief and the workers) builds the same graph under
-``replica_device_setter``: variables go to the parameter servers round-robin, large ones optionally
-split across all of them (``fixed_size_partitioner``), compute stays on the trainer. The chief
-initialises (or restores, or warm-starts) the variables, writes checkpoints with a sharded Saver (one
-data shard per parameter server) and TensorBoard summaries; workers wait until the chief is ready.
+every trainer says it is done, or one says it failed, or not every trainer connected in time: a cluster
+that cannot train does not leave servers running. Each trainer (the chief and the workers) builds the
+same graph under ``replica_device_setter``: variables go to the parameter servers round-robin, large ones
+optionally split across all of them (``fixed_size_partitioner``), compute stays on the trainer. Each
+trainer reads its own order of the data and draws its own dropout masks (its seed is the run's plus its
+replica index). The chief initialises (or restores, or warm-starts) the variables, writes checkpoints
+with a sharded Saver (one data shard per parameter server) and TensorBoard summaries; workers wait until
+the chief is ready.
 
 Asynchronous by default (each trainer applies its own updates); ``sync=True`` wraps the optimizer in
 ``SyncReplicasOptimizer``, which averages one gradient from each trainer per global step.
@@ -18,6 +21,7 @@ asynchronously, which stale weights each update saw depends on timing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -29,11 +33,18 @@ from typing import Any
 
 from ..errors import ClusterError
 from ..training import datasets, rundir
-from ..training.cluster import ClusterRun, ClusterTask, check_resume_cluster, cluster_record, wait_for_tasks
+from ..training.cluster import (
+    ClusterRun,
+    ClusterTask,
+    check_resume_cluster,
+    cluster_record,
+    server_start_error,
+    wait_for_tasks,
+)
 from ..training.runconfig import RunConfig, save_run
 from .graph import build_train
 from .models import get_model
-from .session import tf, versions
+from .session import quiet_tf_logs, tf, versions
 from .train import (
     StepCallback,
     TrainHooks,
@@ -46,8 +57,12 @@ from .train import (
     resolve_config,
 )
 
-READY_WAIT_SECONDS = 0.5  # how often a worker checks whether the chief has initialised the variables
+READY_WAIT_SECONDS = 0.5  # how often a worker (or a ps) checks whether the others are there
 _CHIEF_READY = "cluster/chief_ready"  # set by the chief once variables are initialised or restored
+# Queues on every parameter server: each trainer puts its name in ARRIVED once connected, and one DONE
+# in ENDED when it has finished, or (failing) enough failure notes to end the ps at once.
+_ARRIVED, _ENDED, _DONE = "arrived", "ended", "done"
+_QUEUE_ROOM = 64  # entries per trainer in each of those queues
 
 
 def run_task(config: RunConfig, out: str | os.PathLike, run: ClusterRun, *, resume: bool = False,
@@ -58,22 +73,40 @@ def run_task(config: RunConfig, out: str | os.PathLike, run: ClusterRun, *, resu
     Returns the chief's TrainResult; None for the other tasks.
     """
     if run.task.job == "ps":
-        serve(run.task)
+        serve(run)
         return None
     return _Replica(config, Path(out), run.task, run.sync, run.partition_min_bytes, hooks or TrainHooks(),
                     run.timeout).train(resume=resume, force=force, on_step=on_step, handle_sigint=handle_sigint,
                                        init_only=init_only)
 
 
-def serve(cluster: ClusterTask) -> None:
-    """A parameter server: hold variables until every trainer has said it is done."""
+def serve(run: ClusterRun) -> None:
+    """A parameter server: hold the variables until every trainer has finished.
+
+    ClusterError when a trainer does not connect within ``run.timeout`` (as trainers wait for the parameter
+    servers), or says it failed: on a real cluster nobody else would stop this process.
+    """
+    cluster = run.task
     server = _server(cluster)
     graph = tf.Graph()
     with graph.as_default():
-        queue = _done_queue(cluster.task, cluster.num_replicas)
-        wait = queue.dequeue_many(cluster.num_replicas)
-    with tf.compat.v1.Session(server.target, graph=graph) as session:
-        session.run(wait)
+        arrived = _queue(_ARRIVED, cluster.task, cluster.num_replicas)
+        arrivals, close, names = arrived.size(), arrived.close(), arrived.dequeue_up_to(cluster.num_replicas)
+        ended = _queue(_ENDED, cluster.task, cluster.num_replicas).dequeue_many(cluster.num_replicas)
+    with tf.compat.v1.Session(server.target, graph=graph, config=_session_config(cluster)) as session:
+        deadline = time.monotonic() + run.timeout
+        while session.run(arrivals) < cluster.num_replicas:
+            if time.monotonic() > deadline:
+                session.run(close)  # now the names that did arrive can be read (the queue holds fewer)
+                came = {name.decode() for name in session.run(names)} if session.run(arrivals) else set()
+                missing = ", ".join(sorted(set(cluster.trainers()) - came))
+                raise ClusterError(f"task {cluster.name}: task {missing} did not connect within {run.timeout:g} s; "
+                                   f"check that it is running, or give --cluster-timeout more time")
+            time.sleep(READY_WAIT_SECONDS)
+        endings = [ending.decode() for ending in session.run(ended)]
+    failed = [ending for ending in endings if ending != _DONE]
+    if failed:
+        raise ClusterError(f"task {cluster.name}: stopped because {failed[0]}")
 
 
 @dataclass
@@ -87,7 +120,9 @@ class _Built:
     ready: Any  # the variables (and the chief's ready marker) still uninitialised
     marker: Any
     sync_optimizer: Any  # SyncReplicasOptimizer, or None when asynchronous
-    done: list[Any]  # one "this trainer is done" enqueue per parameter server
+    arrive: list[Any]  # one "this trainer is connected" enqueue per parameter server
+    end: list[Any]  # one enqueue of ``endings`` per parameter server
+    endings: Any  # placeholder: DONE, or failure notes
     sync_start_tokens: Any = None  # chief, synchronous: the first step's tokens
     sync_tokens: Any = None  # chief, synchronous: one token per trainer, stamped with the current step
     sync_queue_size: Any = None  # chief, synchronous: tokens waiting in the token queue
@@ -111,42 +146,55 @@ class _Replica:
         config = resolve_config(config, data)
         if chief and resume:
             _check_resumable(self.out, config)
-            check_resume_cluster(self.out, self.record())
+            check_resume_cluster(self.out, self.record(), cluster.name)
         server = _server(cluster)
         built = self._build(config, len(data.train))
         with built.graph.as_default():
-            session = self._connect(server, built.graph)
+            session = self._connect(server, built)
+            ending = _DONE
             try:
-                restored = self._initialise(session, built, resume) if chief else self._wait_for_chief(session, built)
-                step, seen = (int(v) for v in session.run([built.ops.global_step, built.ops.examples_seen]))
-                built.ops.pipeline.initialize(session, data.train.images, data.train.labels,
-                                              seen // cluster.num_replicas)
-                total = step if init_only else config.total_steps(len(data.train))
-                with _sigint_flag(handle_sigint and chief) as stop:
-                    if not chief:
-                        _worker_loop(session, built.ops, total, stop)
-                        return None
-                    save_run(self.out, config, versions(), cluster=self.record())
-                    loop = _ChiefLoop(session, built.ops, built.saver, config, data, self.out, on_step)
-                    loop.last_checkpoint = restored
-                    interrupted = loop.run(step, total, stop, resumed=bool(restored))
-                test, validation = (None, None) if interrupted else _scores(loop, data)
-                loop.close()
-                return TrainResult(self.out, config, loop.step, loop.last_checkpoint, interrupted, test, validation,
-                                   loop.throughput(), time.perf_counter() - began, step if restored else None,
-                                   moved_to)
-            except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
-                raise ClusterError(f"task {cluster.name}: lost the cluster ({_first_line(exc)})") from exc
+                with _lost_cluster(cluster):
+                    result = self._train(session, built, config, data, resume, on_step, handle_sigint, init_only)
+            except BaseException as exc:  # the parameter servers stop too: nobody would stop them on a real cluster
+                ending = _failure_note(cluster, exc)
+                raise
             finally:
-                self._finish(session, built)
+                self._finish(session, built, ending)
+        if result is None:
+            return None
+        return dataclasses.replace(result, seconds=time.perf_counter() - began, moved_to=moved_to)
 
-    def _connect(self, server: Any, graph: Any) -> Any:
-        """A session on this task's server, once every parameter server accepts connections.
+    def _train(self, session: Any, built: _Built, config: RunConfig, data: Any, resume: bool,
+               on_step: StepCallback | None, handle_sigint: bool, init_only: bool) -> TrainResult | None:
+        """Initialise (chief) or wait for the chief (workers), then train; the chief's result."""
+        cluster, chief = self.cluster, self.cluster.is_chief
+        restored = self._initialise(session, built, resume) if chief else self._wait_for_chief(session, built)
+        step, seen = (int(v) for v in session.run([built.ops.global_step, built.ops.examples_seen]))
+        built.ops.pipeline.initialize(session, data.train.images, data.train.labels, seen // cluster.num_replicas)
+        total = step if init_only else config.total_steps(len(data.train))
+        with _sigint_flag(handle_sigint and chief) as stop:
+            if not chief:
+                _worker_loop(session, built.ops, total, stop)
+                return None
+            save_run(self.out, config, versions(), cluster=self.record())
+            loop = _ChiefLoop(session, built.ops, built.saver, config, data, self.out, on_step)
+            loop.last_checkpoint = restored
+            interrupted = loop.run(step, total, stop, resumed=bool(restored))
+        test, validation = (None, None) if interrupted else _scores(loop, data)
+        loop.close()
+        return TrainResult(self.out, config, loop.step, loop.last_checkpoint, interrupted, test, validation,
+                           loop.throughput(), 0.0, step if restored else None)
+
+    def _connect(self, server: Any, built: _Built) -> Any:
+        """A session on this task's server, once every parameter server accepts connections; tell them.
 
         Checked with plain sockets first: TensorFlow itself would wait for an absent task forever.
         """
         wait_for_tasks(self.cluster, "ps", self.timeout)
-        return tf.compat.v1.Session(server.target, graph=graph, config=_session_config(self.cluster))
+        session = tf.compat.v1.Session(server.target, graph=built.graph, config=_session_config(self.cluster))
+        with _lost_cluster(self.cluster):
+            session.run(built.arrive)
+        return session
 
     def record(self) -> dict[str, Any]:
         return cluster_record(self.cluster.shape(), self.sync, self.partition_min_bytes)
@@ -154,8 +202,9 @@ class _Replica:
     def _build(self, config: RunConfig, num_train: int) -> _Built:
         cluster = self.cluster
         graph = tf.Graph()
-        with graph.as_default():
-            tf.compat.v1.set_random_seed(config.seed + cluster.replica_index)  # own dropout masks per trainer
+        with graph.as_default(), quiet_tf_logs():  # SyncReplicasOptimizer's deprecation notices
+            config = _own_seed(config, cluster)
+            tf.compat.v1.set_random_seed(config.seed)
             setter = tf.compat.v1.train.replica_device_setter(
                 cluster=tf.train.ClusterSpec(cluster.spec()), worker_device=f"/job:{cluster.job}/task:{cluster.task}")
             sync_optimizer: list[Any] = []
@@ -173,8 +222,13 @@ class _Replica:
                                                    collections=[])  # neither saved nor in global init
                 ready = None if cluster.is_chief else tf.compat.v1.report_uninitialized_variables(
                     tf.compat.v1.global_variables() + [marker])
-            done = [_done_queue(index, cluster.num_replicas).enqueue(True) for index in range(cluster.num_ps)]
-            built = _Built(graph, ops, saver, init, ready, marker, (sync_optimizer or [None])[0], done)
+            endings = tf.compat.v1.placeholder(tf.string, [None], name="cluster_endings")
+            arrive = [_queue(_ARRIVED, index, cluster.num_replicas).enqueue(cluster.name)
+                      for index in range(cluster.num_ps)]
+            end = [_queue(_ENDED, index, cluster.num_replicas).enqueue_many([endings])
+                   for index in range(cluster.num_ps)]
+            built = _Built(graph, ops, saver, init, ready, marker, (sync_optimizer or [None])[0], arrive, end,
+                           endings)
             if built.sync_optimizer is not None:  # its own readiness check, which we do ourselves
                 getattr(built.sync_optimizer.ready_for_local_init_op, "mark_used", lambda: None)()
             if built.sync_optimizer is not None and cluster.is_chief:
@@ -224,13 +278,18 @@ class _Replica:
         if built.sync_optimizer is not None:
             session.run(built.sync_optimizer.local_step_init_op)
 
-    def _finish(self, session: Any, built: _Built) -> None:
-        """Release workers blocked on a synchronous step and tell the parameter servers this trainer is done."""
+    def _finish(self, session: Any, built: _Built, ending: str) -> None:
+        """Release workers blocked on a synchronous step; tell the parameter servers this trainer is done.
+
+        A failure note is sent once per trainer, so that the parameter servers stop at once.
+        """
+        notes = [ending] * (1 if ending == _DONE else self.cluster.num_replicas)
+
         def signal_done() -> None:
             try:
                 if built.sync_optimizer is not None and self.cluster.is_chief:
                     session.run(built.sync_tokens)
-                session.run(built.done)
+                session.run(built.end, {built.endings: notes})
             except tf.errors.OpError:
                 pass  # the cluster is already going away
 
@@ -288,10 +347,35 @@ def _partitioned(num_ps: int, min_bytes: int | None) -> Iterator[None]:
         yield
 
 
-def _done_queue(ps_index: int, capacity: int) -> Any:
+def _queue(kind: str, ps_index: int, num_replicas: int) -> Any:
+    """Parameter server ``ps_index``'s queue of trainers' names (ARRIVED) or endings (ENDED), shared by name.
+
+    Room to spare, so no enqueue waits: a failing trainer's notes come on top of others' endings, and a
+    trainer restarted against running parameter servers arrives again (arrivals are counted, not taken).
+    """
     with tf.device(f"/job:ps/task:{ps_index}"):
-        return tf.queue.FIFOQueue(capacity, tf.bool, shapes=[], shared_name=f"ckpttools_done_{ps_index}",
-                                  name=f"done_queue_{ps_index}")
+        return tf.queue.FIFOQueue(_QUEUE_ROOM * num_replicas, tf.string, shapes=[],
+                                  shared_name=f"ckpttools_{kind}_{ps_index}", name=f"{kind}_queue_{ps_index}")
+
+
+@contextmanager
+def _lost_cluster(cluster: ClusterTask) -> Iterator[None]:
+    """TensorFlow's errors for a task gone away, as one ClusterError naming this task."""
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
+        raise ClusterError(f"task {cluster.name}: lost the cluster ({_first_line(exc)})") from exc
+
+
+def _failure_note(cluster: ClusterTask, exc: BaseException) -> str:
+    """What a failing trainer tells the parameter servers (they say it when they stop)."""
+    text = str(exc).strip()
+    return f"task {cluster.name} failed: {text.splitlines()[0] if text else type(exc).__name__}"[:300]
+
+
+def _own_seed(config: RunConfig, cluster: ClusterTask) -> RunConfig:
+    """A trainer's own data order and dropout masks: the run's seed plus its replica index (the chief: the run's)."""
+    return dataclasses.replace(config, seed=config.seed + cluster.replica_index)
 
 
 def _server(cluster: ClusterTask) -> Any:
@@ -299,15 +383,16 @@ def _server(cluster: ClusterTask) -> Any:
         return tf.distribute.Server(tf.train.ClusterSpec(cluster.spec()), job_name=cluster.job,
                                     task_index=cluster.task, config=_session_config(cluster))
     except (tf.errors.UnknownError, tf.errors.InvalidArgumentError, tf.errors.InternalError) as exc:
-        address = cluster.jobs[cluster.job][cluster.task]
-        raise ClusterError(f"task {cluster.name}: cannot start a server at {address} ({_first_line(exc)})") from None
+        raise server_start_error(cluster, _first_line(exc)) from None
 
 
 def _session_config(cluster: ClusterTask) -> Any:
-    """Each trainer talks only to the parameter servers and itself (not to the other trainers)."""
-    if cluster.job == "ps":
-        return None
-    return tf.compat.v1.ConfigProto(device_filters=["/job:ps", f"/job:{cluster.job}/task:{cluster.task}"])
+    """Each trainer talks only to the parameter servers and itself, a parameter server only to itself.
+
+    Without filters a session waits until every task of the cluster answers, for good if one never starts.
+    """
+    own = f"/job:{cluster.job}/task:{cluster.task}"
+    return tf.compat.v1.ConfigProto(device_filters=[own] if cluster.job == "ps" else ["/job:ps", own])
 
 
 def _refill_tokens(session: Any, built: _Built, coordinator: Any, every: float = 2.0) -> None:

@@ -21,6 +21,7 @@ from ..training.cluster import ClusterRun
 from ..training.runconfig import RunConfig
 from ..transfer.plan import Plan
 from ..transfer.training import apply_training_rules
+from .distributed import serve
 from .graph import build_train
 from .models import get_model
 from .session import graph_session
@@ -52,7 +53,7 @@ class TransferOptions:
 
 @dataclass(frozen=True)
 class TransferResult:
-    plan: Plan
+    plan: Plan | None  # None for a parameter server (it holds variables, it plans nothing)
     train: TrainResult | None  # None for the tasks of a cluster other than the chief
 
 
@@ -80,6 +81,9 @@ def transfer(config: RunConfig, out: str | os.PathLike, options: TransferOptions
         >>> result = transfer(RunConfig(model="cnn5", classes=(5, 6, 7, 8, 9), steps=300), "runs/ft", options)
         >>> len(result.plan.restored), result.train.test.accuracy
     """
+    if cluster is not None and cluster.task.job == "ps":  # needs neither the data nor the source: serve at once
+        serve(cluster.task)
+        return TransferResult(None, None)
     start = plan_transfer(config, options)
     if on_plan:  # e.g. print it: after planning, before anything is written
         on_plan(start.plan)

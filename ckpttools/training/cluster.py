@@ -60,6 +60,10 @@ class ClusterTask:
         """Processes that train: the chief (if a separate job) and the workers."""
         return sum(len(self.jobs.get(job, ())) for job in TRAINING_JOBS)
 
+    def trainers(self) -> list[str]:
+        """Every trainer's name (``chief:0``, ``worker:0``...): what a parameter server waits for."""
+        return [f"{job}:{index}" for job in TRAINING_JOBS for index in range(len(self.jobs.get(job, ())))]
+
     @property
     def is_chief(self) -> bool:
         """The chief initialises, saves checkpoints and writes summaries."""
@@ -96,12 +100,16 @@ def cluster_record(shape: dict[str, int], sync: bool, partition_min_bytes: int |
     return {"shape": dict(shape), "sync": sync, "partition_min_bytes": partition_min_bytes}
 
 
-def check_resume_cluster(out: Path, cluster: dict[str, Any]) -> None:
-    """``--resume`` needs the cluster the run was started with (its variables live on those ps tasks)."""
+def check_resume_cluster(out: Path, cluster: dict[str, Any], task: str | None = None) -> None:
+    """``--resume`` needs the cluster the run was started with (its variables live on those ps tasks).
+
+    ``task`` names the task refusing (``worker:0``) when one process of a cluster checks it.
+    """
     recorded = load_cluster(out) or {}
     if {key: recorded.get(key) for key in cluster} != cluster:
         was = describe_cluster(recorded) if recorded else "one process"
-        raise ConfigError(f"--resume: {out} was trained on {was}, not {describe_cluster(cluster)}; resume it "
+        who = f"task {task}: " if task else ""
+        raise ConfigError(f"{who}--resume: {out} was trained on {was}, not {describe_cluster(cluster)}; resume it "
                           f"on the same cluster shape")
 
 
@@ -211,6 +219,30 @@ def _ephemeral_range() -> tuple[int, int]:
         return low, high
     except (OSError, ValueError):
         return 32768, 60999
+
+
+SERVER_START_FAILED = "cannot start a server at"  # how the error reads; the launcher retries on other ports
+
+
+def server_start_error(task: ClusterTask, reason: str) -> ClusterError:
+    """The one-line error of a task whose server cannot start (its port taken, an address not of this machine)."""
+    return ClusterError(f"task {task.name}: {SERVER_START_FAILED} {task.jobs[task.job][task.task]} ({reason})")
+
+
+def check_port_free(task: ClusterTask) -> None:
+    """Fail now, not after TensorFlow's import, when this task's port is taken.
+
+    TensorFlow's server listens on every interface at the port of this task's address, so that is what is
+    tried here. A port that frees up in between is no harm; one taken in between fails in TensorFlow.
+    """
+    port = int(task.jobs[task.job][task.task].rpartition(":")[2])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR, as the server sets it: a closed connection's TIME_WAIT does not make the port taken
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as exc:
+            raise server_start_error(task, f"port {port}: {exc.strerror or exc}") from None
 
 
 def wait_for_tasks(task: ClusterTask, job: str, timeout: float) -> None:

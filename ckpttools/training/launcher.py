@@ -6,6 +6,9 @@ ends when the chief ends: the other tasks are then stopped (a parameter server s
 stop, as in TensorFlow itself). A task that fails stops the whole cluster, and so does Ctrl-C (the
 chief first gets the chance to save a checkpoint). Every child also dies with this process
 (``PR_SET_PDEATHSIG`` on Linux), so nothing is left running even after ``kill -9``.
+
+Ports are picked free, but another program can take one before its task (still importing TensorFlow)
+binds it: a task that cannot start its server makes the launcher start the cluster again on other ports.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EXIT_INTERRUPTED, ClusterError
+from .cluster import SERVER_START_FAILED
 
 LOGS = "logs"
 SPEC_FILE = "cluster.json"
 POLL_SECONDS = 0.2
 SAVE_GRACE_SECONDS = 60  # after Ctrl-C, how long the chief may take to save its checkpoint
 STOP_GRACE_SECONDS = 5  # SIGTERM, then SIGKILL
+START_ATTEMPTS = 3  # clusters started, each on newly picked ports, while a task's port turns out taken
 
 
 @dataclass
@@ -55,12 +60,24 @@ class LocalRun:
     tasks: list[str] = field(default_factory=list)
 
 
-def run_local_cluster(argv: Sequence[str], spec: dict[str, list[str]], run_dir: Path,
+def run_local_cluster(argv: Sequence[str], make_spec: Callable[[], dict[str, list[str]]], run_dir: Path,
                       on_start: Callable[[list[str], Path], None] | None = None) -> LocalRun:
-    """Run ``ckpttools ARGV`` once per task of ``spec``; return when the chief has finished.
+    """Run ``ckpttools ARGV`` once per task of ``make_spec()``; return when the chief has finished.
 
     Raises ClusterError naming the task when one fails; on Ctrl-C returns the chief's code (130).
+    ``on_start`` is called once the tasks are started (the first time, if the cluster is started again).
     """
+    for attempt in range(START_ATTEMPTS - 1):
+        try:
+            return _run_once(argv, make_spec(), run_dir, on_start if attempt == 0 else None)
+        except ClusterError as exc:
+            if SERVER_START_FAILED not in str(exc):
+                raise
+    return _run_once(argv, make_spec(), run_dir, None)
+
+
+def _run_once(argv: Sequence[str], spec: dict[str, list[str]], run_dir: Path,
+              on_start: Callable[[list[str], Path], None] | None) -> LocalRun:
     logs = run_dir / LOGS
     logs.mkdir(parents=True, exist_ok=True)
     spec_path = logs / SPEC_FILE
@@ -99,14 +116,18 @@ def _start(argv: Sequence[str], spec_path: Path, job: str, index: int, logs: Pat
 
 
 def _wait(tasks: list[Task], chief: Task) -> int:
-    """Poll until the chief exits; a task that fails ends the run."""
+    """Poll until the chief exits; a task that fails ends the run.
+
+    Trainers are looked at before parameter servers: a failing trainer stops them (see ``distributed``),
+    and the error to show is the trainer's.
+    """
     while True:
         code = chief.process.poll()
         if code is not None:
             if code not in (0, EXIT_INTERRUPTED):
                 raise _failure(chief, code)
             return code
-        for task in tasks:
+        for task in sorted(tasks, key=lambda task: task.job == "ps"):
             code = task.process.poll()
             if code is None or code == 0 or task is chief:  # a worker or ps that is done exits 0
                 continue
