@@ -16,7 +16,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench_ls import find_ckpttools, run_child
+from bench_ls import byte_compile, find_ckpttools, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_checkpoints" / "tf1_cnn"
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     exe = find_ckpttools(args.ckpttools)
+    byte_compile(sys.executable)
     commands = {
         "ckpttools ls sample": [exe, "ls", str(SAMPLE)],
         "ckpttools --help": [exe, "--help"],

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ls import DEFAULT_WORKDIR, ensure_case, find_ckpttools, run_child  # noqa: E402
+from bench_ls import DEFAULT_WORKDIR, byte_compile, ensure_case, find_ckpttools, run_child  # noqa: E402
 
 CASE = "large_1gb"
 TF_WAY = """
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.workdir / "extract"
     out.mkdir(exist_ok=True)
     python, ckpttools = sys.executable, find_ckpttools(None)
+    byte_compile(python)
     largest, total = json.loads(run_child([python, "-c", LARGEST, prefix], capture=True).stdout)
     data_file = str(Path(prefix).parent / manifest["data_files"][0])
     npz, st, copy = out / "ours.npz", out / "ours.safetensors", out / "copy.bin"

@@ -27,7 +27,7 @@ class SliceInfo:
         return tuple(s + n for s, n in zip(self.start, self.shape))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TensorInfo:
     """A variable as stored: its names, dtype, shape and where it lives.
 
@@ -40,12 +40,21 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     nbytes: int
-    role: str = MODEL
-    slot_of: str | None = None  # the variable an optimizer slot belongs to
-    slot_name: str | None = None
-    original_name: str | None = None  # TF2: the variable's own name (full_name)
-    shards: tuple[int, ...] = ()
-    slices: tuple[SliceInfo, ...] = ()
+    role: str
+    slot_of: str | None  # the variable an optimizer slot belongs to
+    slot_name: str | None
+    original_name: str | None  # TF2: the variable's own name (full_name)
+    shards: tuple[int, ...]
+    slices: tuple[SliceInfo, ...]
+
+    def __init__(self, name: str, key: str, dtype: str, shape: tuple[int, ...], nbytes: int, role: str = MODEL,
+                 slot_of: str | None = None, slot_name: str | None = None, original_name: str | None = None,
+                 shards: tuple[int, ...] = (), slices: tuple[SliceInfo, ...] = ()) -> None:
+        # Written here rather than generated: a frozen dataclass's own __init__ sets each field through
+        # object.__setattr__, twice as slow, and listing builds one TensorInfo per tensor (20,000 and more).
+        self.__dict__.update(name=name, key=key, dtype=dtype, shape=shape, nbytes=nbytes, role=role,
+                             slot_of=slot_of, slot_name=slot_name, original_name=original_name, shards=shards,
+                             slices=slices)
 
     @property
     def size(self) -> int:

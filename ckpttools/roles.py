@@ -27,6 +27,8 @@ The first rule that matches wins; TF2 keys are read without their `/.ATTRIBUTES/
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 
 from .info import METADATA, MODEL, OPTIMIZER, TRAINING
 
@@ -65,20 +67,34 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-# Every rule above needs one of these words in the name (a new rule must add its word here;
-# tests/test_roles_prefilter.py checks it on every name the tests know); one case-insensitive search for plain
-# words (no anchors, no backtracking) rules most names out ten times faster than searching all the rules.
+# Every rule above needs one of these words in one component of the name (a new rule must add its word here;
+# tests/test_roles_prefilter.py checks it on every name the tests know). No word holds a `/`, so a name can match
+# a rule only if one of its components holds a word: the case-insensitive word search runs once per distinct
+# component (cached), and a checkpoint's 20,000 names are built from a few hundred components.
 _RULE_WORDS = ("_CHECKPOINTABLE_OBJECT_GRAPH", *OPTIMIZER_NAMES, "_power", ".OPTIMIZER_SLOT", "optimizer",
                "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased", "examples_seen",
-               "learning_rate", "iteration", "metrics/")
+               "learning_rate", "iteration", "metrics")
 _ANY_RULE = re.compile("|".join(re.escape(word) for word in sorted(set(_RULE_WORDS), key=len, reverse=True)),
                        re.IGNORECASE)
 
 
+@lru_cache(maxsize=1 << 16)
+def _has_rule_word(component: str) -> bool:
+    return _ANY_RULE.search(component) is not None
+
+
+def _path(name: str) -> str:
+    """The name as the rules read it: a TF2 key without its ``/.ATTRIBUTES/...`` suffix."""
+    return _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
+
+
+def _first_rule(path: str) -> str:
+    return next((role for regex, role in _RULES if regex.search(path)), MODEL)
+
+
 def classify_by_every_rule(name: str) -> str:
     """``classify`` without the word prefilter: the reference the prefilter must agree with."""
-    path = _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
-    return next((role for regex, role in _RULES if regex.search(path)), MODEL)
+    return _first_rule(_path(name))
 
 
 def classify(name: str) -> str:
@@ -88,13 +104,19 @@ def classify(name: str) -> str:
         >>> classify("cnn/conv/kernel/Adam_1"), classify("global_step"), classify("cnn/conv/kernel")
         ('optimizer', 'training', 'model')
     """
-    path = _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
-    if not _ANY_RULE.search(path):
-        return MODEL
-    for regex, role in _RULES:
-        if regex.search(path):
-            return role
-    return MODEL
+    path = _path(name)
+    return _first_rule(path) if any(map(_has_rule_word, path.split("/"))) else MODEL
+
+
+def classify_all(names: Sequence[str]) -> list[str]:
+    """``classify`` of each name, for a whole checkpoint at once: the word prefilter runs once per distinct
+    component of all the names (a few hundred for 20,000 names), so a name without any rule word costs a
+    set lookup, not a search."""
+    hot = set(filter(_has_rule_word, set("/".join(names).split("/"))))
+    if not hot:
+        return [MODEL] * len(names)
+    cold = hot.isdisjoint
+    return [MODEL if cold(name.split("/")) else classify(name) for name in names]
 
 
 def slot_target(name: str) -> tuple[str, str] | None:

@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ckpttools.formats.crc import crc32c, mask
-from ckpttools.formats.sstable import FOOTER_SIZE, MAGIC, Table, _decode_block, _iter_block, _read_handle
+from ckpttools.formats.sstable import FOOTER_SIZE, MAGIC, Table, _block_entries, _decode_block, _read_handle
 
 EVERYTHING = 1 << 62
 INTERESTING = [0, 1, 2, 7, 0x7F, 0x80, 0xFF, 0x3FFF, 0x4000, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**53,
@@ -272,7 +272,7 @@ def table_blocks(data: bytes) -> list[tuple[int, int]]:
     _, pos = _read_handle(footer, 0)
     index_handle, _ = _read_handle(footer, pos)
     raw = data[index_handle[0] : index_handle[0] + index_handle[1] + 5]
-    handles = [_read_handle(value, 0)[0] for _, value in _iter_block(_decode_block(raw, 0, False))]
+    handles = [_read_handle(value, 0)[0] for _, value in _block_entries(_decode_block(raw, 0, False))]
     return handles + [index_handle]
 
 
@@ -328,7 +328,7 @@ def _mutate_handle(data: bytes, rng: random.Random) -> Mutation:
     _, pos = _read_handle(footer, 0)
     (io, isz), _ = _read_handle(footer, pos)
     raw = data[io : io + isz + 5]
-    items = list(_iter_block(_decode_block(raw, io, False)))
+    items = list(_block_entries(_decode_block(raw, io, False)))
     if not items:
         return byte_mutation(data, rng)
     i = rng.randrange(len(items))

@@ -213,7 +213,15 @@ def slow_stream(self, name):
             yield chunk
     return slowly()
 
+real_copy_into = checkpoint.Checkpoint.copy_into
+
+def slow_copy_into(self, name, out, progress):
+    started.touch()
+    time.sleep(0.5)
+    return real_copy_into(self, name, out, progress)
+
 checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream = slow_get, slow_stream
+checkpoint.Checkpoint.copy_into = slow_copy_into
 from ckpttools.cli import main
 main(sys.argv[2:], prog_name="ckpttools")
 """

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import ckpttools
-from ckpttools.formats.sstable import iter_table
+from ckpttools.formats.sstable import read_table
 
 pytestmark = pytest.mark.tf
 
@@ -243,7 +243,7 @@ def index_entries(tf: Any, tf_ckpts: Any, label: str) -> tuple[Any, dict[bytes, 
     from tensorflow.core.protobuf import tensor_bundle_pb2
 
     prefix = tf_path(tf_ckpts, label)
-    raw = dict(iter_table(Path(prefix + ".index").read_bytes()))
+    raw = dict(read_table(Path(prefix + ".index").read_bytes()))
     reader = tf_reader(tf, tf_ckpts, label)
     # debug_string lists each table key except the full entries of partitioned variables.
     listed = {line.rsplit(b" (DT_", 1)[0] for line in reader.debug_string().split(b"\n") if line}

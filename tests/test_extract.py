@@ -144,20 +144,20 @@ def test_no_variable_selected(tmp_path: Path) -> None:
 
 
 def fail_on_third_read(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
-    """Make the third tensor read (streamed or whole) raise ``error``: some tensors are written by then."""
+    """Make the third tensor read (copied, streamed or whole) raise ``error``: some tensors are written by then."""
     calls = {"n": 0}
 
     def counting(method):
-        def wrapper(self, name):
+        def wrapper(self, name, *args):
             calls["n"] += 1
             if calls["n"] == 3:
                 raise error
-            return method(self, name)
+            return method(self, name, *args)
 
         return wrapper
 
-    monkeypatch.setattr(ckpttools.Checkpoint, "get", counting(ckpttools.Checkpoint.get))
-    monkeypatch.setattr(ckpttools.Checkpoint, "stream", counting(ckpttools.Checkpoint.stream))
+    for method in ("get", "stream", "copy_into"):
+        monkeypatch.setattr(ckpttools.Checkpoint, method, counting(getattr(ckpttools.Checkpoint, method)))
 
 
 @pytest.mark.parametrize("fmt", ["w.npz", "w.safetensors"])

@@ -1,5 +1,5 @@
-"""``roles.classify`` rules names out with one search for plain words before trying its rules; that word
-filter must never hide a rule. Checked on every name the role tests know, every name in the shipped samples,
+"""``roles.classify`` rules names out by searching their components for plain words before trying its rules;
+that word filter must never hide a rule. Checked on every name the role tests know, every name in the shipped samples,
 and variants of them (other case, deeper scopes, ``_N`` suffixes), against the rules applied one by one."""
 
 from __future__ import annotations
@@ -42,3 +42,7 @@ def test_the_word_filter_hides_no_rule() -> None:
     wrong = {name: (roles.classify(name), roles.classify_by_every_rule(name))
              for name in variants if roles.classify(name) != roles.classify_by_every_rule(name)}
     assert wrong == {}
+    ordered = sorted(variants)
+    assert roles.classify_all(ordered) == [roles.classify_by_every_rule(name) for name in ordered]
+    model_only = [name for name in ordered if roles.classify(name) == "model"]
+    assert roles.classify_all(model_only) == ["model"] * len(model_only)

@@ -22,7 +22,7 @@ from ckpttools.formats import bundle_writer
 from ckpttools.formats.bundle import BundleReader
 from ckpttools.formats.bundle_writer import BundleWriter, same_checkpoint, stale_partials
 from ckpttools.formats.crc import crc32c
-from ckpttools.formats.sstable import Table, iter_table
+from ckpttools.formats.sstable import Table, read_table
 from ckpttools.formats.sstable_writer import TableWriter, short_successor, shortest_separator
 from ckpttools.formats.state_file import parse_state
 from ckpttools.formats.textproto import c_escape, unescape_text_proto
@@ -326,7 +326,7 @@ def test_table_writer_many_blocks_and_separators():
     writer.finish()
     table = Table(buf.getvalue())
     assert len(table._index) > 100
-    assert list(iter_table(buf.getvalue())) == items
+    assert read_table(buf.getvalue()) == items
     assert all(table.get(key) == value for key, value in items[::97])
     assert table.get(b"k00001\x00") is None
     assert shortest_separator(b"abcdef", b"abzz") == b"abd"

@@ -19,7 +19,7 @@ from test_exact import ALL_LABELS, V1_LABELS, as_array, assert_identical, tf_pat
 import ckpttools
 from ckpttools.formats.bundle_writer import BundleWriter
 from ckpttools.formats.messages import parse_bundle_entry, parse_bundle_header
-from ckpttools.formats.sstable import Table, iter_table
+from ckpttools.formats.sstable import Table, read_table
 
 pytestmark = pytest.mark.tf
 
@@ -51,7 +51,7 @@ def stored_order(prefix: str) -> dict[str, tuple[int, int]]:
     if not os.path.isfile(prefix + ".index"):
         return {}
     with open(prefix + ".index", "rb") as f:
-        entries = [(key, parse_bundle_entry(value)) for key, value in iter_table(f.read()) if key]
+        entries = [(key, parse_bundle_entry(value)) for key, value in read_table(f.read()) if key]
     whole = {key.decode(): (e.shard_id, e.offset) for key, e in entries if key[0] != 0 and not e.slices}
     parts = sorted((e.shard_id, e.offset, key) for key, e in entries if key[0] == 0)
     for shard, offset, key in parts:  # slice keys are \0 + ordered-code(name) ...: find their variable
@@ -104,7 +104,7 @@ def test_round_trip_is_read_by_tensorflow(tf: Any, tf_ckpts: Any, tmp_path: Path
             assert_identical(copy.get(info.key), ckpt.get(info.key), info.key)
     if os.path.isfile(ckpt.prefix + ".index"):
         with open(ckpt.prefix + ".index", "rb") as f:
-            single = parse_bundle_header(dict(iter_table(f.read()))[b""]).num_shards == 1
+            single = parse_bundle_header(dict(read_table(f.read()))[b""]).num_shards == 1
         if label == "many_keys":  # 4000 keys: an index of several data blocks
             assert len(Table(out + ".index")._index) > 1
         if single:  # one shard, same order: TensorFlow's own bytes

@@ -11,6 +11,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, TextIO
 
 
@@ -24,7 +25,12 @@ def plural(count: int, word: str, many: str | None = None, grouped: bool = True)
 
 def shape_text(shape: Sequence[int]) -> str:
     """``[3, 3, 1, 8]``; ``[]`` for a scalar."""
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+    return _shape_text(tuple(shape))
+
+
+@lru_cache(maxsize=4096)
+def _shape_text(shape: tuple[int, ...]) -> str:  # cached: a listing's 20,000 rows share a few shapes
+    return "[" + ", ".join(map(str, shape)) + "]"
 
 
 def human_bytes(size: int) -> str:

@@ -95,6 +95,16 @@ def from_enum(enum: int) -> DType:
     return DType(enum, _UNSUPPORTED.get(enum, f"dtype_{enum}"), 0, None)
 
 
+class _Names(dict):
+    """enum -> dtype name; a plain dict lookup for the known enums, ``from_enum``'s name for the others."""
+
+    def __missing__(self, enum: int) -> str:
+        return from_enum(enum).name
+
+
+NAMES: dict[int, str] = _Names({enum: dtype.name for enum, dtype in _BY_ENUM.items()})
+
+
 def from_name(name: str) -> DType:
     """The dtype with TensorFlow name ``name`` (``"float32"``); KeyError for unknown names."""
     return _BY_NAME[name]

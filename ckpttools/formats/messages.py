@@ -9,19 +9,20 @@ skipped, as protobuf itself does, so newer writers stay readable.
 from __future__ import annotations
 
 import math
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from .protowire import (
     FIXED32,
-    FIXED64,
     LENGTH,
     VARINT,
     WireError,
     as_int64,
     fields,
     packed_varints,
-    read_varint,
     typed_fields,
 )
 
@@ -36,15 +37,19 @@ class BundleHeader:
     producer: int = 0
 
 
-@dataclass
-class BundleEntry:
+class BundleEntry(NamedTuple):
+    """A tensor's (or one slice's) index entry: what it holds and where its bytes lie.
+
+    A named tuple: an index holds one per tensor, and a tuple is built in C, not through a Python ``__init__``.
+    """
+
     dtype: int = 0
     shape: tuple[int, ...] = ()
     shard_id: int = 0
     offset: int = 0
     size: int = 0
     crc32c: int = 0
-    slices: list[list[tuple[int, int]]] = field(default_factory=list)
+    slices: tuple[list[tuple[int, int]], ...] = ()
 
 
 def parse_bundle_header(buf: bytes) -> BundleHeader:
@@ -61,73 +66,68 @@ def parse_bundle_header(buf: bytes) -> BundleHeader:
 
 
 def parse_bundle_entry(buf: bytes) -> BundleEntry:
-    """Decode one index entry; runs once per tensor, so the common fields are read inline."""
-    entry = BundleEntry()
-    pos, end = 0, len(buf)
-    try:
-        while pos < end:
-            key = buf[pos]
-            pos += 1
-            if key > 0x7F:  # a field number >= 16: not ours (a newer writer); take the general path
-                return _parse_bundle_entry_fields(buf)
-            number, wire_type = key >> 3, key & 7
-            if _WRONG_WIRE_TYPE[key]:
-                raise WireError(f"entry field {number} has wire type {wire_type}")
-            if wire_type == VARINT:
-                value = buf[pos]
+    """Decode one index entry (a serialized BundleEntryProto)."""
+    return parse_bundle_entries([buf])[0]
+
+
+def parse_bundle_entries(bufs: Iterable[bytes]) -> list[BundleEntry]:
+    """Decode index entries. This loop runs once per tensor, so the layout TensorFlow writes is read inline:
+    dtype and shape, then shard_id, offset and size unless zero, then crc32c, each once, in field order. Any
+    other entry (slices, a newer writer's fields, other orders, wire types or lengths) goes to the general
+    decoder, which checks everything."""
+    entries: list[BundleEntry] = []
+    append = entries.append
+    for buf in bufs:
+        crc_at = len(buf) - 5  # where the last field, the crc (key 0x35, fixed32), starts
+        # dtype (key 0x08) and the shape's length (key 0x12) in one byte each, the shape before the crc
+        if (crc_at < 4 or buf[0] != 0x08 or buf[2] != 0x12 or buf[1] > 0x7F or buf[3] > 0x7F
+                or buf[crc_at] != 0x35 or 4 + buf[3] > crc_at):
+            append(_parse_bundle_entry_fields(buf))
+            continue
+        pos = 4 + buf[3]
+        shape = parse_shape(buf[4:pos])
+        varints = [0, 0, 0, 0, 0, 0]  # by field number: shard_id 3, offset 4, size 5
+        for key in _SHARD_OFFSET_SIZE_KEYS:
+            if pos < crc_at and buf[pos] == key:
+                value = shift = 0
                 pos += 1
-                if value > 0x7F:
-                    value, pos = read_varint(buf, pos - 1)
-            elif wire_type == LENGTH:
-                size = buf[pos]
-                pos += 1
-                if size > 0x7F:
-                    size, pos = read_varint(buf, pos - 1)
-                if pos + size > end:
-                    raise WireError("length-delimited field runs past the end")
-                value = buf[pos : pos + size]
-                pos += size
-            elif wire_type == FIXED32 and pos + 4 <= end:
-                value = int.from_bytes(buf[pos : pos + 4], "little")
-                pos += 4
-            elif wire_type == FIXED64 and pos + 8 <= end:
-                value = int.from_bytes(buf[pos : pos + 8], "little")
-                pos += 8
-            else:
-                raise WireError(f"bad or truncated field (wire type {wire_type})")
-            _set_entry_field(entry, number, value)
-    except IndexError:
-        raise WireError("truncated entry") from None
-    return entry
+                while True:  # the varint, inline (a call per tensor costs more): 7 bits a byte, low first
+                    byte = buf[pos]
+                    pos += 1
+                    value |= (byte & 0x7F) << shift
+                    if byte < 0x80 or pos >= crc_at or shift == 56:
+                        break
+                    shift += 7
+                if byte > 0x7F:  # runs into the crc, or past 9 bytes (>= 2**63: negative): the general path's
+                    pos = crc_at + 1
+                varints[key >> 3] = value
+        if pos != crc_at:
+            append(_parse_bundle_entry_fields(buf))
+            continue
+        append(_new_tuple(BundleEntry, (buf[1], shape, varints[3], varints[4], varints[5],
+                                        _unpack_uint32(buf, crc_at + 1)[0], ())))
+    return entries
 
 
 _ENTRY_TYPES = {1: VARINT, 2: LENGTH, 3: VARINT, 4: VARINT, 5: VARINT, 6: FIXED32, 7: LENGTH}
-# By one-byte field key: True where a known field comes with another wire type than its own.
-_WRONG_WIRE_TYPE = tuple(_ENTRY_TYPES.get(key >> 3, key & 7) != key & 7 for key in range(128))
+_SHARD_OFFSET_SIZE_KEYS = tuple(number << 3 | VARINT for number in (3, 4, 5))  # field number << 3 | wire type
+_unpack_uint32 = struct.Struct("<I").unpack_from
+_new_tuple = tuple.__new__  # BundleEntry(...) without the Python-level __new__ a NamedTuple adds
 
 
 def _parse_bundle_entry_fields(buf: bytes) -> BundleEntry:
-    entry = BundleEntry()
+    fields = {}
+    slices = []
     for number, value in typed_fields(buf, _ENTRY_TYPES):
-        _set_entry_field(entry, number, value)
-    return entry
-
-
-def _set_entry_field(entry: BundleEntry, number: int, value: int | bytes) -> None:
-    if number == 1:
-        entry.dtype = value
-    elif number == 2:
-        entry.shape = parse_shape(value)
-    elif number == 3:
-        entry.shard_id = as_int64(value)
-    elif number == 4:
-        entry.offset = as_int64(value)
-    elif number == 5:
-        entry.size = as_int64(value)
-    elif number == 6:
-        entry.crc32c = value
-    elif number == 7:
-        entry.slices.append(parse_slice(value))
+        if number == 2:
+            value = parse_shape(value)
+        elif number in (3, 4, 5):
+            value = as_int64(value)
+        elif number == 7:
+            slices.append(parse_slice(value))
+        fields[number] = value
+    return BundleEntry(fields.get(1, 0), fields.get(2, ()), fields.get(3, 0), fields.get(4, 0), fields.get(5, 0),
+                       fields.get(6, 0), tuple(slices))
 
 
 @lru_cache(maxsize=4096)
@@ -300,6 +300,6 @@ def _parse_slot_reference(buf: bytes) -> tuple[int, str, int]:
 
 __all__ = [
     "BundleEntry", "BundleHeader", "ObjectNode", "SavedSlice", "SliceMeta", "TensorValues",
-    "packed_varints", "parse_bundle_entry", "parse_bundle_header", "parse_object_graph",
+    "packed_varints", "parse_bundle_entries", "parse_bundle_entry", "parse_bundle_header", "parse_object_graph",
     "parse_saved_tensor_slices", "parse_shape", "parse_slice", "parse_tensor_values",
 ]

@@ -12,14 +12,16 @@ import json
 import math
 import struct
 from collections.abc import Iterator, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import CorruptFileError, NotFoundError
 from ..info import TensorInfo
 from ..storage import sources
 from . import dtypes
 from .messages import MAX_ELEMENTS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # safetensors dtype code -> TensorFlow-style name
 _NAMES = {
@@ -115,6 +117,8 @@ class SafetensorsReader:
         with sources.open_source(self.path, self._options) as f:
             if f.readinto_at(self._start + begin, memoryview(buf)) != len(buf):
                 raise CorruptFileError(f"{self.path}: file too short for '{name}'")
+        import numpy as np  # only when values are read
+
         return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
     def close(self) -> None:

@@ -98,7 +98,7 @@ class Table:
         try:
             _, pos = _read_handle(footer, 0)  # metaindex: unused by TensorFlow
             index_handle, _ = _read_handle(footer, pos)
-            return [(key, _read_handle(value, 0)[0]) for key, value in _iter_block(self._block(index_handle))]
+            return [(key, _read_handle(value, 0)[0]) for key, value in _block_entries(self._block(index_handle))]
         except WireError as exc:
             raise TableError(f"unreadable footer or index: {exc}") from None
 
@@ -112,7 +112,15 @@ class Table:
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, value)`` in key order."""
         for _, handle in self._index:
-            yield from _iter_block(self._block(handle))
+            yield from _block_entries(self._block(handle))
+
+    def entries(self) -> list[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` in key order, as one list: for tables read whole (a V2 index, whose entries
+        all become the reader's), decoding block by block without resuming a generator per entry."""
+        out: list[tuple[bytes, bytes]] = []
+        for _, handle in self._index:
+            out += _block_entries(self._block(handle))
+        return out
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored under ``key``, or None; reads (and caches) one data block."""
@@ -125,7 +133,7 @@ class Table:
         """A data block as a dict, kept for the next lookups (V1 readers look up keys block by block)."""
         cached = self._cache.pop(position, None)
         if cached is None:
-            cached = dict(_iter_block(self._block(self._index[position][1])))
+            cached = dict(_block_entries(self._block(self._index[position][1])))
             if len(self._cache) >= _CACHED_BLOCKS:
                 self._cache.pop(next(iter(self._cache)))
         self._cache[position] = cached  # most recently used last
@@ -137,9 +145,9 @@ class Table:
             self._file = None
 
 
-def iter_table(data: bytes, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
-    """Yield every ``(key, value)`` of the table held in ``data``, in key order."""
-    yield from Table(data, verify)
+def read_table(data: bytes, verify: bool = True) -> list[tuple[bytes, bytes]]:
+    """Every ``(key, value)`` of the table held in ``data``, in key order."""
+    return Table(data, verify).entries()
 
 
 def _read_handle(buf: bytes, pos: int) -> tuple[tuple[int, int], int]:
@@ -165,13 +173,17 @@ def _decode_block(raw: bytes, offset: int, verify: bool) -> bytes:
         except snappy.SnappyError as exc:
             raise TableError(f"block at offset {offset}: {exc}") from None
     raise TableError(f"block at offset {offset} has unknown compression type {kind}")
-def _iter_block(block: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _block_entries(block: bytes) -> list[tuple[bytes, bytes]]:
+    """The ``(key, value)`` pairs of one block, in order; a list, not a generator, as this inner loop runs once
+    per entry of an index (once per tensor)."""
     if len(block) < 4:
         raise TableError("block shorter than its restart count")
     num_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
     entries_end = len(block) - 4 * (num_restarts + 1)
     if entries_end < 0:
         raise TableError("block restart count larger than the block")
+    entries = []
+    append = entries.append
     pos = 0
     key = b""
     try:
@@ -183,11 +195,12 @@ def _iter_block(block: bytes) -> Iterator[tuple[bytes, bytes]]:
                 shared, pos = read_varint(block, pos)
                 non_shared, pos = read_varint(block, pos)
                 value_length, pos = read_varint(block, pos)
-            if shared > len(key) or pos + non_shared + value_length > entries_end:
-                raise TableError(f"corrupt block entry at byte {pos}")
-            key = key[:shared] + block[pos : pos + non_shared]
-            pos += non_shared
-            yield key, block[pos : pos + value_length]
-            pos += value_length
+            start = pos + non_shared
+            pos = start + value_length
+            if shared > len(key) or pos > entries_end:
+                raise TableError(f"corrupt block entry at byte {start - non_shared}")
+            key = key[:shared] + block[start - non_shared : start]
+            append((key, block[start:pos]))
     except WireError as exc:
         raise TableError(f"corrupt block entry: {exc}") from None
+    return entries

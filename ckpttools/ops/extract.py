@@ -12,8 +12,7 @@ import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..checkpoint import Checkpoint, open_checkpoint
 from ..errors import ArgumentError, NotFoundError, OutputError, bounded
@@ -22,9 +21,13 @@ from ..formats.safetensors import CODE_FOR_NAME
 from ..info import TensorInfo
 from ..storage import sources
 from ..storage.atomic import remove_stale_partials
+from ..storage.kernel_copy import write_all
 from ..storage.prefetch import prefetch
 from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
+
+if TYPE_CHECKING:  # numpy is imported where values or .npy headers need it: .safetensors copies never load it
+    import numpy as np
 
 FORMATS = ("npz", "safetensors")
 SUFFIXES = {".npz": "npz", ".safetensors": "safetensors"}
@@ -130,10 +133,17 @@ def _check_npz_names(out: str, chosen: list[TensorInfo]) -> None:
                               f".safetensors")
 
 
+def _open_output(tmp: str, buffering: int = -1) -> BinaryIO:
+    """The (new, empty) temporary output, opened without truncating it: ext4 flushes a file truncated to zero,
+    even an empty one, when it is closed (its auto_da_alloc heuristic): a synchronous write-back of the whole
+    output, half a second per GB."""
+    return open(tmp, "r+b", buffering=buffering)  # noqa: SIM115 - the caller closes it
+
+
 def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
                progress: Progress) -> None:
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(tmp, "w", compression=method, allowZip64=True) as archive:
+    with _open_output(tmp) as f, zipfile.ZipFile(f, "w", compression=method, allowZip64=True) as archive:
         for info in chosen:
             numpy_dtype = dtypes.from_name(info.dtype).numpy
             stream = None if info.dtype in _WIDENED or numpy_dtype is None else ckpt.stream(info.name)
@@ -154,6 +164,7 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
 
 
 def _write_npy_header(member, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    import numpy as np
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
     try:
         np.lib.format.write_array_header_1_0(member, header)
@@ -163,6 +174,7 @@ def _write_npy_header(member, shape: tuple[int, ...], dtype: np.dtype) -> None:
 
 def _write_npy(member, value: np.ndarray) -> None:
     """Write one ``.npy``: the header, then the array's memory in one write (numpy copies it in chunks)."""
+    import numpy as np
     if not value.flags.c_contiguous:
         value = value.copy(order="C")  # (not np.ascontiguousarray: it turns scalars into 1-d arrays)
     _write_npy_header(member, value.shape, value.dtype)
@@ -173,6 +185,7 @@ def _write_npy(member, value: np.ndarray) -> None:
 
 
 def _npz_value(info: TensorInfo, value: np.ndarray, report: ExtractReport) -> np.ndarray | None:
+    import numpy as np
     if info.dtype in _WIDENED:
         report.converted[info.name] = f"{info.dtype} stored as float32 (exact; npz has no {info.dtype})"
         return value.astype(np.float32)
@@ -205,19 +218,23 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
         kept.append((info, nbytes))
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # the format asks for 8-byte alignment of the data
-    with open(tmp, "wb") as f:
-        f.write(len(encoded).to_bytes(8, "little"))
-        f.write(encoded)
+    with _open_output(tmp, buffering=0) as f:  # unbuffered: tensors may be appended to its descriptor directly
+        write_all(f.fileno(), len(encoded).to_bytes(8, "little") + encoded)
         for info, nbytes in kept:
+            if ckpt.copy_into(info.name, f.fileno(), progress):  # file to file inside the kernel, crc checked
+                report.written.append(info)
+                continue
             stream = ckpt.stream(info.name)
             if stream is None:
+                import numpy as np
+
                 value = ckpt.get(info.name)
                 if not value.flags.c_contiguous:
                     value = value.copy(order="C")
                 stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
             written = 0
             for chunk in prefetch(stream):
-                f.write(chunk)
+                write_all(f.fileno(), chunk)
                 written += len(chunk)
                 progress(len(chunk))
             if written != nbytes:

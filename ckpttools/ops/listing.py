@@ -6,9 +6,11 @@ Rendering (tables, trees, JSON) lives in ``cli.render``; this module decides
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from ..checkpoint import Checkpoint
 from ..info import MODEL, TensorInfo
@@ -27,11 +29,9 @@ class Totals:
 
     @classmethod
     def of(cls, infos: Sequence[TensorInfo]) -> Totals:
-        return cls(
-            variables=len(infos),
-            parameters=sum(info.size for info in infos if info.role == MODEL),
-            nbytes=sum(info.nbytes for info in infos),
-        )
+        models = [info.shape for info in infos if info.role == MODEL]
+        return cls(variables=len(infos), parameters=sum(map(math.prod, models)),
+                   nbytes=sum(map(attrgetter("nbytes"), infos)))
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,12 @@ def list_variables(
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {SORT_KEYS}, got {sort!r}")
     selector = Selector(scopes)
-    selected = [info for info in ckpt if selector.matches(info.name)]
+    selected = [info for info in ckpt if selector.matches(info.name)] if scopes else ckpt.variables
     shown = selected if show_all else [info for info in selected if info.role == MODEL]
     hidden = [] if show_all else [info for info in selected if info.role != MODEL]
     if sort == "size":
         shown = sorted(shown, key=lambda info: (-info.nbytes, info.name))
-    return Listing(shown, hidden, Totals.of(shown), selector.unmatched([info.name for info in ckpt]))
+    return Listing(shown, hidden, Totals.of(shown), selector.unmatched(map(attrgetter("name"), ckpt)))
 
 
 @dataclass
