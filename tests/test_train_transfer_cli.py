@@ -179,3 +179,14 @@ def test_warm_start_that_restores_nothing_warns_with_the_closest_names() -> None
         f"warm_start from {SAMPLE}/model.ckpt-20 restores nothing: no selected source variable has the name of a "
         "graph variable; closest: 'cnn/conv_block1/conv/kernel' ~ 'my_net/conv_block1/conv/kernel' "
         "(rename with mapping=['OLD=NEW'])")
+
+
+def test_sync_with_lr_mult_is_refused_before_any_task_starts(tmp_path: Path) -> None:
+    """One synchronous optimizer per run: the clash is a usage error up front, not a task failure (exit 8)
+    after every task has loaded TensorFlow."""
+    out = tmp_path / "ft"
+    result = CliRunner().invoke(main, ["transfer", "--from", "sample_checkpoints/tf1_cnn", "--cluster", "local",
+                                       "--sync", "--lr-mult", "conv_block1=0.1", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "--sync cannot be combined with --lr-mult" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not out.exists()

@@ -111,6 +111,8 @@ def transfer(source: str | None, scopes: tuple[str, ...], exclude: tuple[str, ..
         transfer_ckpt.run(source, into, graph_meta, out, options, force, dry_run, as_json)
         return
     run_dir = default_out(out, settings, OUT_DEFAULT)
+    if cluster.sync and lr_mult:  # refused here, before any task starts or TensorFlow loads
+        raise ConfigError("--sync cannot be combined with --lr-mult (one synchronous optimizer per run)")
     if cluster.local and not dry_run:
         raise SystemExit(run_local(cluster, run_dir, resume, force))
     if cluster.partition_min_bytes is not None:
