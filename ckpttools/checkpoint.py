@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from functools import cached_property
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -60,9 +60,15 @@ class Checkpoint:
         else:
             infos = _classify(infos)
         self._infos = sorted(self._unique_names(infos), key=attrgetter("name"))
-        self._by_name = dict(zip(map(attrgetter("name"), self._infos), self._infos))
-        self._by_key = dict(zip(map(attrgetter("key"), self._infos), self._infos))
         self._ranges: dict[str, ByteRange] | None = None
+
+    @cached_property
+    def _by_name(self) -> dict[str, TensorInfo]:  # built on the first lookup: a listing never needs it
+        return dict(zip(map(attrgetter("name"), self._infos), self._infos))
+
+    @cached_property
+    def _by_key(self) -> dict[str, TensorInfo]:
+        return dict(zip(map(attrgetter("key"), self._infos), self._infos))
 
     @property
     def note(self) -> str | None:
@@ -80,7 +86,7 @@ class Checkpoint:
             return infos
         clashes = {name for name, n in Counter(names).items() if n > 1}
         self.warnings.append(_clash_warning(clashes))
-        infos = [replace(info, name=info.key) if info.name in clashes else info for info in infos]
+        infos = [info._replace(name=info.key) if info.name in clashes else info for info in infos]
         keys = Counter(info.name for info in infos)
         twice = sorted(name for name, n in keys.items() if n > 1)
         if twice:
@@ -300,9 +306,9 @@ def _classify(infos: list[TensorInfo]) -> list[TensorInfo]:
         role = info.role if info.role != MODEL else role
         target = roles.slot_target(info.name) if info.slot_of is None else None
         if target is not None and target[0] in known:
-            out[index] = replace(info, role=role, slot_of=target[0], slot_name=target[1])
+            out[index] = info._replace(role=role, slot_of=target[0], slot_name=target[1])
         elif role != info.role:
-            out[index] = replace(info, role=role)
+            out[index] = info._replace(role=role)
     return out
 
 
@@ -327,7 +333,7 @@ def _mark_copies(infos: list[TensorInfo], checksum: Callable[[str], int | None])
         if len(group) > 1:
             kept = min(group, key=lambda info: (_private_parts(info.name), info.name))
             copies.update(info.key for info in group if _private_parts(info.name) > _private_parts(kept.name))
-    return [replace(info, role=DUPLICATE) if info.key in copies else info for info in infos]
+    return [info._replace(role=DUPLICATE) if info.key in copies else info for info in infos]
 
 
 def _private_parts(name: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Roles: why a tensor is in the checkpoint. Only "model" counts as parameters.
 MODEL = "model"
@@ -27,12 +28,13 @@ class SliceInfo:
         return tuple(s + n for s, n in zip(self.start, self.shape))
 
 
-@dataclass(frozen=True, init=False)
-class TensorInfo:
+class TensorInfo(NamedTuple):
     """A variable as stored: its names, dtype, shape and where it lives.
 
     ``key`` is the name TensorFlow's ``CheckpointReader`` uses; ``name`` is what
-    we show (for TF2 checkpoints, the readable object path).
+    we show (for TF2 checkpoints, the readable object path). A named tuple, so
+    immutable and cheap to build: opening a checkpoint builds one per tensor
+    (20,000 and more); ``info._replace(name=...)`` gives a changed copy.
     """
 
     name: str
@@ -40,21 +42,12 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     nbytes: int
-    role: str
-    slot_of: str | None  # the variable an optimizer slot belongs to
-    slot_name: str | None
-    original_name: str | None  # TF2: the variable's own name (full_name)
-    shards: tuple[int, ...]
-    slices: tuple[SliceInfo, ...]
-
-    def __init__(self, name: str, key: str, dtype: str, shape: tuple[int, ...], nbytes: int, role: str = MODEL,
-                 slot_of: str | None = None, slot_name: str | None = None, original_name: str | None = None,
-                 shards: tuple[int, ...] = (), slices: tuple[SliceInfo, ...] = ()) -> None:
-        # Written here rather than generated: a frozen dataclass's own __init__ sets each field through
-        # object.__setattr__, twice as slow, and listing builds one TensorInfo per tensor (20,000 and more).
-        self.__dict__.update(name=name, key=key, dtype=dtype, shape=shape, nbytes=nbytes, role=role,
-                             slot_of=slot_of, slot_name=slot_name, original_name=original_name, shards=shards,
-                             slices=slices)
+    role: str = MODEL
+    slot_of: str | None = None  # the variable an optimizer slot belongs to
+    slot_name: str | None = None
+    original_name: str | None = None  # TF2: the variable's own name (full_name)
+    shards: tuple[int, ...] = ()
+    slices: tuple[SliceInfo, ...] = ()
 
     @property
     def size(self) -> int:

@@ -7,11 +7,12 @@ scripts (counts without thousands separators, full-precision floats).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from math import prod
 
 from ..checkpoint import Checkpoint
 from ..info import TensorInfo
 from ..ops.listing import Listing, ScopeNode
-from .text import count_text, human_bytes, number_text, plural, shape_text
+from .text import cached_shape_text, count_text, human_bytes, number_text, plural, shape_text
 
 STATS_COLUMNS = ("min", "max", "mean", "std", "nan", "inf")
 _GROUPED = "{:,}".format  # 128,640
@@ -51,8 +52,9 @@ def stats_notes(listing: Listing, stats: dict | None) -> list[str]:
 
 def row(info: TensorInfo, stats: dict | None, plain: bool = True, digits: int | None = None) -> list[str]:
     """One variable's cells: name, dtype, shape, parameters, bytes (and the stats columns, in ``digits``)."""
-    count = str if plain else _GROUPED  # count_text, without a call of ours per cell: this runs once per row
-    cells = [info.name, info.dtype, shape_text(info.shape), count(info.size), count(info.nbytes)]
+    # count_text and shape_text without their calls (a TensorInfo's shape is a tuple): this runs once per row
+    count = str if plain else _GROUPED
+    cells = [info.name, info.dtype, cached_shape_text(info.shape), count(prod(info.shape)), count(info.nbytes)]
     if stats is None:
         return cells
     found = stats.get(info.name)

@@ -57,7 +57,8 @@ class PlainOutput:
         write_notes(notes)
 
     def table(self, ckpt: Checkpoint, listing: Listing, stats: dict | None) -> None:
-        sys.stdout.write("".join("\t".join(row(info, stats)) + "\n" for info in listing.shown))
+        join = "\t".join
+        sys.stdout.write("".join([join(row(info, stats)) + "\n" for info in listing.shown]))
         sys.stderr.write(totals_text(listing) + "\n")
 
     def tree(self, ckpt: Checkpoint, listing: Listing) -> None:

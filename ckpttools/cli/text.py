@@ -25,11 +25,12 @@ def plural(count: int, word: str, many: str | None = None, grouped: bool = True)
 
 def shape_text(shape: Sequence[int]) -> str:
     """``[3, 3, 1, 8]``; ``[]`` for a scalar."""
-    return _shape_text(tuple(shape))
+    return cached_shape_text(tuple(shape))
 
 
 @lru_cache(maxsize=4096)
-def _shape_text(shape: tuple[int, ...]) -> str:  # cached: a listing's 20,000 rows share a few shapes
+def cached_shape_text(shape: tuple[int, ...]) -> str:
+    """``shape_text`` of a tuple, cached: a listing's 20,000 rows share a few shapes."""
     return "[" + ", ".join(map(str, shape)) + "]"
 
 

@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
-from ..info import SliceInfo, TensorInfo
+from ..info import MODEL, SliceInfo, TensorInfo
 from ..storage import sources
 from ..storage.kernel_copy import copy_with_crc32c
 from . import dtypes, messages
@@ -36,6 +36,9 @@ from .sstable import TableError, read_table
 
 if TYPE_CHECKING:
     import numpy as np
+
+_new_tuple = tuple.__new__
+
 
 def data_file(prefix: str, shard: int, num_shards: int) -> str:
     """The data shard path, ``PREFIX.data-00000-of-00001`` style."""
@@ -65,9 +68,11 @@ class BundleReader:
         self._files: dict[int, sources.ByteSource] = {}
         # One TensorInfo per tensor, inline for whole tensors: this runs 20,000 times for 20,000 variables.
         # (nbytes: an empty string tensor stores just a crc, so an empty tensor counts 0 bytes.)
+        # (tuple.__new__: TensorInfo's fields in order, without the named tuple's keyword-taking __new__.)
         names = dtypes.NAMES
-        self.tensors = [TensorInfo(key, key, names[entry.dtype], entry.shape, 0 if 0 in entry.shape else entry.size,
-                                   shards=(entry.shard_id,))
+        self.tensors = [_new_tuple(TensorInfo, (key, key, names[entry.dtype], entry.shape,
+                                                0 if 0 in entry.shape else entry.size, MODEL, None, None, None,
+                                                (entry.shard_id,), ()))
                         if not entry.slices else self._partitioned_info(key, entry)
                         for key, entry in self._entries.items()]
 

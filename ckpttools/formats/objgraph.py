@@ -47,14 +47,14 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode], clashes: set[str] |
     out = []
     for info in infos:
         if info.key == OBJECT_GRAPH_KEY:
-            out.append(replace(info, role=METADATA))
+            out.append(info._replace(role=METADATA))
             continue
         node_id, attr = node_of_key.get(info.key, (None, None))
         name = _display_name(info.key, node_id, attr, paths)
         via_optimizer = node_id in routes and bool(routes[node_id].ancestors & optimizers)
         role = OPTIMIZER if via_optimizer or "/.OPTIMIZER_SLOT/" in info.key else MODEL
         slot_of, slot_name = slots.get(node_id, (None, None)) if node_id is not None else (None, None)
-        out.append(replace(info, name=name, role=role, slot_of=slot_of, slot_name=slot_name,
+        out.append(info._replace(name=name, role=role, slot_of=slot_of, slot_name=slot_name,
                            original_name=full_names.get(info.key) or None))
     return _distinct_names(out, clashes if clashes is not None else set())
 
@@ -73,7 +73,7 @@ def _distinct_names(infos: list[TensorInfo], clashes: set[str]) -> list[TensorIn
         if not clashing:
             break
         clashes |= clashing
-        infos = [replace(info, name=info.key) if info.name in clashing else info for info in infos]
+        infos = [info._replace(name=info.key) if info.name in clashing else info for info in infos]
     return infos
 
 

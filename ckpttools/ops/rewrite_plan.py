@@ -271,9 +271,8 @@ def _promote_ema(kept: list[tuple[TensorInfo, str | None]], plan: Plan, tf2: boo
 
 def _with_slices_of(info: TensorInfo, shadow: TensorInfo) -> TensorInfo:
     """The variable's entry takes the shadow's partitioning, since the shadow's parts are what is read."""
-    from dataclasses import replace
 
-    return replace(info, slices=shadow.slices) if shadow.slices != info.slices else info
+    return info._replace(slices=shadow.slices) if shadow.slices != info.slices else info
 
 
 def _strip(kept: list[tuple[TensorInfo, str | None]], options: RewriteOptions, plan: Plan) -> list:
