@@ -8,7 +8,6 @@ by ``get``. TF2 object-based checkpoints are renamed to readable object paths
 
 from __future__ import annotations
 
-import difflib
 import gc
 import math
 import os
@@ -341,5 +340,7 @@ def _private_parts(name: str) -> int:
 
 
 def _suggest(name: str, known: dict[str, TensorInfo]) -> str:
+    import difflib  # only when a name is not found
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""

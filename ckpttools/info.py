@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 # Roles: why a tensor is in the checkpoint. Only "model" counts as parameters.
@@ -14,8 +13,7 @@ METADATA = "metadata"  # the TF2 object graph itself
 DUPLICATE = "duplicate"  # a second saved copy of a model variable (Keras 3 exports save each one twice)
 
 
-@dataclass(frozen=True)
-class SliceInfo:
+class SliceInfo(NamedTuple):
     """One stored part of a partitioned variable."""
 
     start: tuple[int, ...]

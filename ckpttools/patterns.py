@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import PatternError
 
@@ -47,8 +47,7 @@ _NUMERIC_RANGE = re.compile(r"(\d+)-(\d+)")
 _CLASS_SPECIALS = re.compile(r"([\\\[\]^&~|])")  # escaped inside [...] so re reads them literally
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(NamedTuple):
     """One compiled scope pattern.
 
     Example:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from .errors import CkptError, NotACheckpointError, NotFoundError
 from .formats.sstable import file_has_table_magic
@@ -40,8 +40,7 @@ _WEIGHT_FILES = (
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A concrete checkpoint: its format, prefix and files, and how we got there."""
 
     format: str  # "v2", "v1", "npz", "safetensors", "keras" (.keras zip) or "keras_h5"
@@ -56,7 +55,7 @@ def resolve(path: str) -> Resolved:
     path = os.fspath(path)
     if sources.is_url(path):
         found = _resolve_url(path)
-        return replace(found, note=sources.redact(found.note)) if found.note else found  # notes get printed
+        return found._replace(note=sources.redact(found.note)) if found.note else found  # notes get printed
     path = sources.local_path(path)  # file:// URLs are local paths
     if os.path.isdir(path):
         return _resolve_dir(path)

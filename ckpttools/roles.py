@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from .info import METADATA, MODEL, OPTIMIZER, TRAINING
 
@@ -40,30 +40,27 @@ OPTIMIZER_NAMES = (
 _OPTIMIZER = "(?:" + "|".join(OPTIMIZER_NAMES) + r")(?:_\d+)?"
 
 _TF2_ATTRIBUTES = re.compile(r"/\.ATTRIBUTES/.*\Z", re.DOTALL)
-_TF1_SLOT = re.compile(rf"(?P<variable>.+)/(?P<slot>{_OPTIMIZER})")
+_TF1_SLOT = rf"(?P<variable>.+)/(?P<slot>{_OPTIMIZER})"
 
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(regex), role)
-    for regex, role in (
-        (r"^_CHECKPOINTABLE_OBJECT_GRAPH$", METADATA),
-        (rf"^.+/{_OPTIMIZER}$", OPTIMIZER),
-        (r"(?:^|/)beta[12]_power(?:_\d+)?$", OPTIMIZER),
-        (r"(?:^|/)\.OPTIMIZER_SLOT(?:/|$)", OPTIMIZER),
-        (r"^optimizer(?:/|$)", OPTIMIZER),
-        (rf"^(?:training/)?(?i:{_OPTIMIZER})/", OPTIMIZER),
-        (r"(?:^|/)learning_rate(?:_\d+)?$", OPTIMIZER),
-        (r"^iterations?(?:_\d+)?$", OPTIMIZER),
-        (r"(?:^|/)OptimizeLoss/", OPTIMIZER),
-        (r"(?:^|/)global_step(?:/|$)", TRAINING),
-        (r"(?:^|/)save_counter$", TRAINING),
-        (r"^step$", TRAINING),
-        (r"(?:^|/)ExponentialMovingAverage(?:_\d+)?(?:/|$)", TRAINING),
-        (r"(?:^|/)local_step$", TRAINING),
-        (r"(?:^|/)moving_(?:mean|variance)/biased$", TRAINING),
-        (r"(?:^|/)keras_api/metrics/", TRAINING),  # Keras 2 metric state: total, count, true_positives...
-        (r"^metrics/[^/]+/(?:total|count)(?:_\d+)?$", TRAINING),
-        (r"(?:^|/)examples_seen$", TRAINING),  # ckpttools' own data position, saved for --resume
-    )
+_RULES: tuple[tuple[str, str], ...] = (  # (regex, role); compiled on first use: most listings never need them
+    (r"^_CHECKPOINTABLE_OBJECT_GRAPH$", METADATA),
+    (rf"^.+/{_OPTIMIZER}$", OPTIMIZER),
+    (r"(?:^|/)beta[12]_power(?:_\d+)?$", OPTIMIZER),
+    (r"(?:^|/)\.OPTIMIZER_SLOT(?:/|$)", OPTIMIZER),
+    (r"^optimizer(?:/|$)", OPTIMIZER),
+    (rf"^(?:training/)?(?i:{_OPTIMIZER})/", OPTIMIZER),
+    (r"(?:^|/)learning_rate(?:_\d+)?$", OPTIMIZER),
+    (r"^iterations?(?:_\d+)?$", OPTIMIZER),
+    (r"(?:^|/)OptimizeLoss/", OPTIMIZER),
+    (r"(?:^|/)global_step(?:/|$)", TRAINING),
+    (r"(?:^|/)save_counter$", TRAINING),
+    (r"^step$", TRAINING),
+    (r"(?:^|/)ExponentialMovingAverage(?:_\d+)?(?:/|$)", TRAINING),
+    (r"(?:^|/)local_step$", TRAINING),
+    (r"(?:^|/)moving_(?:mean|variance)/biased$", TRAINING),
+    (r"(?:^|/)keras_api/metrics/", TRAINING),  # Keras 2 metric state: total, count, true_positives...
+    (r"^metrics/[^/]+/(?:total|count)(?:_\d+)?$", TRAINING),
+    (r"(?:^|/)examples_seen$", TRAINING),  # ckpttools' own data position, saved for --resume
 )
 
 
@@ -88,8 +85,18 @@ def _path(name: str) -> str:
     return _TF2_ATTRIBUTES.sub("", name) if "/.ATTRIBUTES/" in name else name
 
 
+@cache
+def _compiled_rules() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(regex), role) for regex, role in _RULES)
+
+
+@cache
+def _compiled_slot() -> re.Pattern[str]:
+    return re.compile(_TF1_SLOT)
+
+
 def _first_rule(path: str) -> str:
-    return next((role for regex, role in _RULES if regex.search(path)), MODEL)
+    return next((role for regex, role in _compiled_rules() if regex.search(path)), MODEL)
 
 
 def classify_by_every_rule(name: str) -> str:
@@ -126,5 +133,5 @@ def slot_target(name: str) -> tuple[str, str] | None:
         >>> slot_target("cnn/conv/kernel/Adam_1")
         ('cnn/conv/kernel', 'Adam_1')
     """
-    found = _TF1_SLOT.fullmatch(name)
+    found = _compiled_slot().fullmatch(name)
     return (found["variable"], found["slot"]) if found else None

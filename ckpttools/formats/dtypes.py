@@ -7,12 +7,11 @@ print matches what TensorFlow prints. bfloat16 and the float8 types come from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class DType:
+class DType(NamedTuple):
     """One TensorFlow dtype: its enum value, name, element size and numpy storage type.
 
     The numpy type is resolved on first use so that listing a checkpoint never

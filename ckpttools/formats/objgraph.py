@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from ..info import METADATA, MODEL, OPTIMIZER, TensorInfo
 from .messages import ObjectNode
@@ -128,8 +129,7 @@ def escape(local_name: str) -> str:
     return local_name.replace(".", "..").replace("/", ".S")
 
 
-@dataclass(frozen=True)
-class _Route:
+class _Route(NamedTuple):
     path: str  # escaped local names joined by "/"
     ancestors: frozenset[int]  # nodes passed on the way (root included, the node itself not)
 

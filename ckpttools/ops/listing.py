@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
+from typing import NamedTuple
 
 from ..checkpoint import Checkpoint
 from ..info import MODEL, TensorInfo
@@ -19,8 +20,7 @@ from ..patterns import Selector
 SORT_KEYS = ("name", "size")
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
     """Counts over a set of variables; parameters count model variables only."""
 
     variables: int
@@ -34,14 +34,13 @@ class Totals:
                    nbytes=sum(map(attrgetter("nbytes"), infos)))
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(NamedTuple):
     """The variables selected for display and what was left out."""
 
     shown: list[TensorInfo]
     hidden: list[TensorInfo]  # selected, but optimizer/training state hidden without --all
     totals: Totals
-    unmatched_patterns: list[str] = field(default_factory=list)
+    unmatched_patterns: list[str]
 
     @property
     def hidden_roles(self) -> dict[str, int]:
