@@ -8,18 +8,16 @@ by ``get``. TF2 object-based checkpoints are renamed to readable object paths
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from . import roles
+from . import collector, roles
 from .errors import CkptError, CorruptFileError, NotFoundError, bounded
 from .formats import dtypes, messages, objgraph
 from .formats.bundle import BundleReader
@@ -264,23 +262,8 @@ def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None
         >>> [(v.name, v.shape) for v in ckpt][:1]
         [('cnn/conv_block1/conv/bias', (8,))]
     """
-    with sources.using(storage_options), _collector_paused():
+    with sources.using(storage_options), collector.paused():
         return Checkpoint(resolve(os.fspath(path)))
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while an index is read: that creates a few objects per tensor, none
-    in a cycle, and with 20,000 tensors the collector's passes over them cost a tenth of the opening time.
-    (If it is already off, or another thread turned it off, it is left as it is.)"""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _clash_warning(clashes: set[str]) -> str:

@@ -8,7 +8,6 @@ partial is left), and a mistyped command gets the closest names.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 
@@ -88,6 +87,8 @@ class _Group(click.Group):
         """click's lookup, with "did you mean" for a mistyped command."""
         name = click.utils.make_str(args[0]) if args else None
         if name is not None and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib  # only for a mistyped command
+
             close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             ctx.fail(f"No such command '{name}'.{hint} (commands: {', '.join(self.list_commands(ctx))})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .. import collector
 from ..checkpoint import open_checkpoint
 from ..ops.listing import SORT_KEYS, list_variables
 from . import render
@@ -21,6 +22,7 @@ from .storage_options import storage_option
 @click.option("--stats", is_flag=True, help="Read values: min, max, mean, std, NaN and Inf counts.")
 @click.option("--sort", type=click.Choice(SORT_KEYS), default="name", show_default=True, help="Row order.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema in the README).")
+@collector.paused()  # a listing builds no garbage cycles; paused until its objects are freed on return
 def ls(path: str, scopes: tuple[str, ...], show_all: bool, tree: bool, slices: bool, stats: bool,
        sort: str, as_json: bool) -> None:
     """List the variables in a checkpoint: name, dtype, shape, parameters, bytes.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -18,6 +17,8 @@ def parse_storage_options(items: tuple[str, ...]) -> dict:
 
     Values that read as JSON (true, 3, {"a": 1}) are taken as such, anything else as a string.
     """
+    import json  # here, not at the top: every command's start-up would pay for it
+
     options: dict = {}
     for item in items:
         key, sep, value = item.partition("=")

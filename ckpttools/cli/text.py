@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -72,6 +71,8 @@ def write_notes(notes: Sequence[str], stream: TextIO | None = None) -> None:
 
 def print_json(document: dict[str, Any]) -> None:
     """The ``--json`` output of every command: one indented document on stdout (it must carry ``schema``)."""
+    import json  # here, not at the top: a plain listing's start-up would pay for it
+
     assert "schema" in document, "every --json document names its schema"
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
@@ -86,6 +87,8 @@ def print_report(report: Any, as_json: bool, rich: Callable[[Any], None], plain:
     A report naming a URL with credentials in it (``https://user:password@...``, signed query strings)
     is printed as JSON or plain lines with them removed.
     """
+    import json
+
     from ..storage.sources import redact
 
     document = report.to_dict()
