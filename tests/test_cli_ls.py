@@ -304,3 +304,18 @@ def test_terminal_table_shows_tf2_variable_names(sample: str, expect_column: boo
             assert info.name in text
             if expect_column:
                 assert info.original_name and info.original_name in text
+
+
+def test_ls_pauses_the_cyclic_collector_only_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ls runs with the collector off (its listing builds no cycles) and turns it back on, also after a failure."""
+    import gc
+
+    from ckpttools.cli import render
+
+    seen = []
+    original = render.PlainOutput.table
+    monkeypatch.setattr(render.PlainOutput, "table", lambda *a: (seen.append(gc.isenabled()), original(*a)))
+    assert run("ls", str(CNN))[0] == 0
+    assert seen == [False] and gc.isenabled()
+    assert run("ls", str(tmp_path / "missing"))[0] == 3
+    assert gc.isenabled()
