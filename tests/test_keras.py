@@ -374,6 +374,28 @@ def test_verify_checks_the_keras_archive_crc_and_reads_every_weight(kf: dict, tm
     assert any("CRC" in p["what"] or "checksum" in p["what"].lower() for p in doc["checkpoints"][0]["problems"])
 
 
+def test_verify_of_keras_checks_the_weights_member_once(kf: dict, tmp_path: Path) -> None:
+    """A .keras file whose recorded CRC-32 of model.weights.h5 is wrong (its bytes intact): one problem, found
+    by reading the weights; the member scan does not read the largest member a second time."""
+    source = Path(kf["functional.keras"]["path"])
+    raw = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as archive:
+        member = archive.getinfo("model.weights.h5")
+    assert member.compress_type == zipfile.ZIP_STORED
+    wrong = (member.CRC ^ 0x1).to_bytes(4, "little")
+    raw[member.header_offset + 14: member.header_offset + 18] = wrong  # the local header's CRC-32
+    name = member.filename.encode()
+    central = next(i for i in range(len(raw) - 46) if raw[i:i + 4] == b"PK\x01\x02"
+                   and raw[i + 46: i + 46 + len(name)] == name)
+    raw[central + 16: central + 20] = wrong  # the central directory's copy
+    bad = tmp_path / "wrong-crc.keras"
+    bad.write_bytes(bytes(raw))
+    code, doc = _verify_json(bad)
+    problems = doc["checkpoints"][0]["problems"]
+    assert code == 4 and not doc["intact"]
+    assert len(problems) == 1 and problems[0]["cause"] == "checksum", problems
+
+
 def test_verify_of_keras_hdf5_reads_every_weight_and_says_there_are_no_checksums(kf: dict, tmp_path: Path) -> None:
     path = kf["sequential.weights.h5"]["path"]
     code, doc = _verify_json(path)

@@ -44,6 +44,7 @@ class KerasZipReader:
         self.data_files = [path]
         self._closers: list[Any] = []
         self._unverified: tuple[int, int, int] | None = None  # (start, size, CRC-32) of a member read in place
+        self._damaged: str | None = None  # why that member failed its check (every later read fails alike)
         self._options = sources.current_options()
         try:
             file = sources.open_file(path, self._options)
@@ -119,6 +120,8 @@ class KerasZipReader:
         return temp
 
     def read(self, key: str):
+        if self._damaged is not None:
+            raise ChecksumError(self._damaged)
         if self._unverified is not None:
             self._verify_member(*self._unverified)
         return self._h5.read(key)
@@ -132,10 +135,11 @@ class KerasZipReader:
                 left -= len(chunk)
         if left:
             raise CorruptFileError(f"{self.path}: truncated inside {WEIGHTS}")
-        if crc != expected:
-            raise ChecksumError(f"{self.path}: {WEIGHTS} does not match the CRC-32 the archive records "
-                                "(the file is damaged)")
         self._unverified = None
+        if crc != expected:
+            self._damaged = (f"{self.path}: {WEIGHTS} does not match the CRC-32 the archive records "
+                             "(the file is damaged)")
+            raise ChecksumError(self._damaged)
 
     def close(self) -> None:
         for closer in self._closers:
