@@ -9,7 +9,7 @@ import click
 
 from ..checkpoint import open_checkpoint
 from ..errors import EXIT_DIFFERENT
-from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, bytes_to_compare, compare
+from ..ops.diff import CHANGED, CLOSE, IDENTICAL, Diff, DiffOptions, bytes_to_compare, compare
 from .progress import byte_progress
 from .storage_options import storage_option
 from .text import plural, print_json, shape_text, stdout_is_terminal, write_notes
@@ -50,10 +50,11 @@ def diff_command(a: str, b: str, scopes: tuple[str, ...], include_all: bool, rto
     Exit codes: 0 equal (within --rtol/--atol), 1 they differ, 2 bad option or --map,
     3 a checkpoint not found, 4 bad or corrupt data, 130 Ctrl-C.
     """
+    options = DiffOptions(scopes, include_all, rtol, atol, mapping)
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
-        total = bytes_to_compare(left, right, scopes, include_all, mapping)
+        total = bytes_to_compare(left, right, options)
         with byte_progress(total, "comparing values") as advance:
-            result = compare(left, right, scopes, include_all, rtol, atol, advance, mapping)
+            result = compare(left, right, options, advance)
     if as_json:
         print_json(diff_json(a, b, result))
     elif not quiet:

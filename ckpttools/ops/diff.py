@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,19 @@ from .listing import list_variables
 
 IDENTICAL, CLOSE, CHANGED = "identical", "close", "changed"
 _CHUNK = 1 << 20  # elements compared per step: float64 temporaries stay ~8 MB each
+
+
+class DiffOptions(NamedTuple):
+    """What ``compare`` compares and how strictly (``diff``'s keyword arguments, as one record)."""
+
+    scopes: Sequence[str] = ()
+    include_all: bool = False
+    rtol: float = 0.0
+    atol: float = 0.0
+    mapping: Sequence[str] = ()
+
+
+EVERY_MODEL_VARIABLE = DiffOptions()  # bitwise, by name, optimizer state left out
 
 
 @dataclass(frozen=True)
@@ -78,15 +92,18 @@ def diff(
         >>> result.equal  # the frozen layers did not change
         True
     """
+    options = DiffOptions(scopes, include_all, rtol, atol, mapping)
     with open_checkpoint(a) as left, open_checkpoint(b) as right:
-        return compare(left, right, scopes, include_all, rtol, atol, progress, mapping)
+        return compare(left, right, options, progress)
 
 
-def _selected(left: Checkpoint, right: Checkpoint, scopes: Sequence[str], include_all: bool,
-              mapping: Sequence[str] = ()) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
-    """The selected variables of each side by the name they are matched on (A's after ``mapping``)."""
-    return (_renamed(list_variables(left, scopes, show_all=include_all).shown, mapping),
-            {info.name: info for info in list_variables(right, scopes, show_all=include_all).shown})
+def _selected(left: Checkpoint, right: Checkpoint, options: DiffOptions
+              ) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """The selected variables of each side by the name they are matched on (A's after ``options.mapping``)."""
+    def shown(ckpt: Checkpoint) -> list[TensorInfo]:
+        return list_variables(ckpt, options.scopes, show_all=options.include_all).shown
+
+    return _renamed(shown(left), options.mapping), {info.name: info for info in shown(right)}
 
 
 def _renamed(infos: Sequence[TensorInfo], mapping: Sequence[str]) -> dict[str, TensorInfo]:
@@ -103,28 +120,19 @@ def _renamed(infos: Sequence[TensorInfo], mapping: Sequence[str]) -> dict[str, T
     return out
 
 
-def bytes_to_compare(left: Checkpoint, right: Checkpoint, scopes: Sequence[str] = (),
-                     include_all: bool = False, mapping: Sequence[str] = ()) -> int:
+def bytes_to_compare(left: Checkpoint, right: Checkpoint, options: DiffOptions = EVERY_MODEL_VARIABLE) -> int:
     """How many bytes ``compare`` reads (both sides of the same-shape, same-dtype pairs): a progress total."""
-    infos_a, infos_b = _selected(left, right, scopes, include_all, mapping)
+    infos_a, infos_b = _selected(left, right, options)
     return sum(infos_a[name].nbytes + infos_b[name].nbytes for name in infos_a.keys() & infos_b.keys()
                if (infos_a[name].shape, infos_a[name].dtype) == (infos_b[name].shape, infos_b[name].dtype))
 
 
-def compare(
-    left: Checkpoint,
-    right: Checkpoint,
-    scopes: Sequence[str] = (),
-    include_all: bool = False,
-    rtol: float = 0.0,
-    atol: float = 0.0,
-    progress: Callable[[int], None] | None = None,
-    mapping: Sequence[str] = (),
-) -> Diff:
+def compare(left: Checkpoint, right: Checkpoint, options: DiffOptions = EVERY_MODEL_VARIABLE,
+            progress: Callable[[int], None] | None = None) -> Diff:
     """``diff`` of two open checkpoints; ``progress`` gets the bytes compared, chunk by chunk."""
     result = Diff(a=left.prefix, b=right.prefix)
     result.notes = [f"{side}: {ckpt.note}" for side, ckpt in (("A", left), ("B", right)) if ckpt.note]
-    infos_a, infos_b = _selected(left, right, scopes, include_all, mapping)
+    infos_a, infos_b = _selected(left, right, options)
     result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
     result.only_in_b = [infos_b[name] for name in sorted(infos_b.keys() - infos_a.keys())]
     for name in sorted(infos_a.keys() & infos_b.keys()):
@@ -134,8 +142,8 @@ def compare(
         elif info_a.dtype != info_b.dtype:
             result.dtype_changed.append((info_a, info_b))
         else:
-            result.values.append(compare_values(name, left.get(info_a.name), right.get(name), rtol, atol,
-                                                progress))
+            result.values.append(compare_values(name, left.get(info_a.name), right.get(name), options.rtol,
+                                                options.atol, progress))
     return result
 
 
