@@ -2,8 +2,7 @@
 
 Tensors are read one at a time and streamed into the output, so peak memory
 stays near the largest single tensor, never the whole checkpoint. Reading runs a
-couple of chunks ahead of writing, on a thread, so the two overlap; an npz's
-writes are made on another (``WriteBehind``) while zipfile computes the next CRC.
+couple of chunks ahead of writing, on a thread, so the two overlap.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from ..storage.atomic import remove_stale_partials
 from ..storage.kernel_copy import write_all
 from ..storage.prefetch import prefetch
 from ..storage.url_outputs import check_output, output_path
-from ..storage.write_behind import WriteBehind
 from .listing import list_variables
 
 if TYPE_CHECKING:  # numpy is imported where values or .npy headers need it: .safetensors copies never load it
@@ -145,8 +143,7 @@ def _open_output(tmp: str, buffering: int = -1) -> BinaryIO:
 def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
                progress: Progress) -> None:
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with _open_output(tmp, buffering=0) as f, WriteBehind(f.fileno()) as out, \
-            zipfile.ZipFile(out, "w", compression=method, allowZip64=True) as archive:  # type: ignore[arg-type]
+    with _open_output(tmp) as f, zipfile.ZipFile(f, "w", compression=method, allowZip64=True) as archive:
         for info in chosen:
             numpy_dtype = dtypes.from_name(info.dtype).numpy
             stream = None if info.dtype in _WIDENED or numpy_dtype is None else ckpt.stream(info.name)
