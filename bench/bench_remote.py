@@ -72,7 +72,7 @@ def _row(result: dict, peak: bool) -> str:
     """One command's line; ``peak`` False when children inherit this process's memory in their peak RSS (the
     high-water mark survives exec): moto holds the uploaded checkpoint here, several GB."""
     shown = f"{result['peak_mb']:7.1f} MB" if peak else "    n/a"
-    return (f"  {result['label']:<38} {result['seconds']:8.3f} s (cpu {result['cpu']:6.2f} s)  "
+    return (f"  {result['label']:<46} {result['seconds']:8.3f} s (cpu {result['cpu']:6.2f} s)  "
             f"{result['bytes'] / 1e6:10.3f} MB fetched in {result['requests']:3d} requests  peak {shown}")
 
 
