@@ -4,12 +4,14 @@ Started by fixtures in tests/remote_fixtures.py."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -39,6 +41,10 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         super().do_HEAD()
 
     def do_GET(self) -> None:  # noqa: N802
+        with self.server.serving():  # a client may have all the bytes before they are counted: reset() waits
+            self._get()
+
+    def _get(self) -> None:
         fault = self._fault()
         if fault and fault.isdigit():
             self.server.count(self.command, self.path, 0)
@@ -114,13 +120,29 @@ class Counted:
         self.requests: list[tuple[str, str, int]] = []
         self.faults: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around serving one request, so ``reset`` can wait until it is counted."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
 
     def count(self, method: str, path: str, nbytes: int) -> None:
         with self._lock:
             self.requests.append((method, path, nbytes))
 
     def reset(self) -> None:
+        """Forget what was served (once the requests being served are counted) and the faults."""
         with self._lock:
+            self._idle.wait_for(lambda: not self._busy, timeout=10)
             self.requests.clear()
         self.faults.clear()
 
