@@ -4,19 +4,24 @@ Started by fixtures in tests/remote_fixtures.py."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files with single-range GETs (206), HEAD with Content-Length, counting and faults."""
+    """Static files with single-range GETs (206), HEAD with Content-Length, counting and faults.
+
+    Faults by file name (``*``: every file): an HTTP status ("403"), ``slow``, ``truncate`` (half the body),
+    ``norange`` (200 and the whole file), ``redirect`` (302 to the same path with ``?moved=1``)."""
 
     server: RangeServer
 
@@ -36,13 +41,25 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         super().do_HEAD()
 
     def do_GET(self) -> None:  # noqa: N802
+        with self.server.serving():  # a client may have all the bytes before they are counted: reset() waits
+            self._get()
+
+    def _get(self) -> None:
         fault = self._fault()
         if fault and fault.isdigit():
             self.server.count(self.command, self.path, 0)
             self.send_error(int(fault))
             return
+        self.server.headers_seen.append(dict(self.headers))
         if fault == "slow":
             time.sleep(self.server.slow_seconds)
+        if fault == "redirect" and "moved=1" not in self.path:
+            self.server.count(self.command, self.path, 0)
+            self.send_response(302)
+            self.send_header("Location", self.path.split("?")[0] + "?moved=1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path = self.translate_path(self.path)
         if os.path.isdir(path):
             self.server.count(self.command, self.path, 0)
@@ -103,13 +120,29 @@ class Counted:
         self.requests: list[tuple[str, str, int]] = []
         self.faults: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around serving one request, so ``reset`` can wait until it is counted."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
 
     def count(self, method: str, path: str, nbytes: int) -> None:
         with self._lock:
             self.requests.append((method, path, nbytes))
 
     def reset(self) -> None:
+        """Forget what was served (once the requests being served are counted) and the faults."""
         with self._lock:
+            self._idle.wait_for(lambda: not self._busy, timeout=10)
             self.requests.clear()
         self.faults.clear()
 
@@ -118,17 +151,29 @@ class Counted:
         return sum(n for _, _, n in self.requests)
 
 
+class KeepAliveHandler(RangeHandler):
+    protocol_version = "HTTP/1.1"  # connections stay open between requests (every response has a length)
+
+
 class RangeServer(Counted, http.server.ThreadingHTTPServer):
-    """``RangeServer(root)``; ``url``; ``requests`` [(method, path, bytes)]; ``faults`` {file name: fault}."""
+    """``RangeServer(root, keep_alive=False)``; ``url``; ``requests`` [(method, path, bytes)]; ``faults``
+    {file name: fault}; ``headers_seen`` (of each GET). HTTP/1.0 (a connection per request) unless
+    ``keep_alive``."""
 
     daemon_threads = True
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, keep_alive: bool = False) -> None:
         Counted.__init__(self)
-        http.server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), partial(RangeHandler, directory=root))
+        self.headers_seen: list[dict[str, str]] = []
+        handler = KeepAliveHandler if keep_alive else RangeHandler
+        http.server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), partial(handler, directory=root))
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self.slow_seconds = 5.0
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def reset(self) -> None:
+        super().reset()
+        self.headers_seen.clear()
 
     def start(self) -> RangeServer:
         self._thread.start()

@@ -5,7 +5,10 @@ LRU, and the missing blocks of one read are fetched with ONE ranged request. Lar
 bypass the cache and are split into ``PART``-sized ranged requests, at most ``IN_FLIGHT`` at once, whose
 bytes are handed to the caller in ``SLICE``-sized views: its checksums and writes then work on bytes still
 in the CPU cache (handing over whole parts made each later pass read them from memory again, which
-cost more CPU than the download itself).
+cost more CPU than the download itself; an output written 1 MiB at a time took 4-6 times the system
+time of 256 KiB writes).
+Ranged reads of plain ``http(s)://`` URLs go through the standard library (``http_ranges``: one copy,
+socket to ``bytes``, on the fetching thread), everything else through fsspec.
 File metadata (``info``) and directory listings are cached per process, so resolving a checkpoint never
 asks the same question twice. Every failure becomes a ``NotFoundError`` or ``RemoteError`` naming the
 URL with any credentials removed.
@@ -20,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import MissingDependencyError, NotFoundError, RemoteError
-from . import cache
+from . import cache, http_ranges
 from .sources import cache_dir, redact
 
 BLOCK = 32 << 10  # small reads (footers, headers, index blocks) are rounded out to this and cached
@@ -192,6 +195,16 @@ def forget(url: str | None = None) -> None:
             known.pop(key, None)
 
 
+def _range_client(url: str, options: dict) -> http_ranges.RangeClient | None:
+    """The standard-library client for ranged reads of a plain ``http(s)://`` URL, if it can honour ``options``."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        return http_ranges.RangeClient(url, options)
+    except http_ranges.Unsupported:
+        return None
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
@@ -207,6 +220,7 @@ class RemoteSource:
         self.name = url
         self._options = options
         self._fs, self._path = open_fs(url, options)
+        self._ranges = _range_client(url, options)
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._cache_dir = cache_dir()
         self._lock = threading.Lock()
@@ -226,7 +240,7 @@ class RemoteSource:
             if cached is not None:
                 return cached
         what = f"reading bytes {start}..{end}" if end is not None else "reading"
-        data = bytes(call(self.name, what, lambda: self._cat(start, end)))
+        data = bytes(call(self.name, what, lambda: self._get(start, end)))
         with self._lock:
             self.requests += 1
             self.fetched += len(data)
@@ -235,6 +249,15 @@ class RemoteSource:
         if version:
             cache.put(directory, self.name, version, start, end, data)
         return data
+
+    def _get(self, start: int, end: int | None) -> bytes:
+        ranges = self._ranges
+        if ranges is not None and end is not None:
+            try:
+                return ranges.get(start, end)
+            except http_ranges.Unsupported:  # (a redirect, an encoded body): fsspec from now on
+                self._ranges = None
+        return self._cat(start, end)
 
     def _cat(self, start: int, end: int | None) -> bytes:
         try:
