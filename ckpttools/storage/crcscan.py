@@ -161,8 +161,8 @@ class _SpanCheck:
 
     def run(self, f: sources.ByteSource, chunk_size: int) -> list[tuple[ByteRange, str]]:
         for chunk in f.iter_chunks(self._start, self._end - self._start, chunk_size):
-            self._feed(memoryview(chunk))
-        self._feed(memoryview(b""))  # empty ranges right at the end
+            self._feed(chunk)
+        self._feed(b"")  # empty ranges right at the end
         while self._current is not None:  # the file ended first
             r = self._current
             left = r.offset + r.size - max(self._pos, r.offset)
@@ -170,7 +170,8 @@ class _SpanCheck:
             self._current = next(self._pending, None)
         return self.failures
 
-    def _feed(self, view: memoryview) -> None:
+    def _feed(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
         used = 0
         while self._current is not None:
             r = self._current
@@ -180,8 +181,8 @@ class _SpanCheck:
                 if self._pos < r.offset:
                     return
             take = min(r.offset + r.size - self._pos, len(view) - used)
-            if take > 0:
-                self._crc = crc32c(view[used:used + take], self._crc)
+            if take > 0:  # a whole chunk goes as it is: crc32c copies a view into bytes first
+                self._crc = crc32c(chunk if take == len(view) else view[used:used + take], self._crc)
                 self._pos, used = self._pos + take, used + take
                 self._advance(take)
             if self._pos < r.offset + r.size:
