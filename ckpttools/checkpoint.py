@@ -159,18 +159,12 @@ class Checkpoint:
             return None
         return stream(self.info(name).key) if chunk_size is None else stream(self.info(name).key, chunk_size)
 
-    def copy_into(self, name: str, out: int, progress: Callable[[int], None]) -> bool:
-        """Append the tensor's stored bytes to the file open as descriptor ``out``, inside the kernel, checked
-        against their crc32c; False (nothing written) where only ``stream`` or ``get`` can give them."""
-        copy_into = getattr(self._reader, "copy_into", None)
-        return copy_into is not None and copy_into(self.info(name).key, out, progress)
-
     def stored_ranges(self) -> dict[str, ByteRange]:
         """TensorFlow key -> where the tensor's stored bytes lie in a local data file, when they are its array.
 
         The tensors ``stream`` streams (V2, whole, fixed-size dtype, native byte order), in local files;
-        none for other formats or URLs. Lets ``rewrite`` have the kernel copy tensors file to file and
-        check their crc32c (``ByteRange.crc``, unmasked) apart.
+        none for other formats or URLs. Lets ``rewrite`` and ``extract`` have the kernel copy tensors file
+        to file and check their crc32c (``ByteRange.crc``, unmasked) apart (``crcscan.verified``).
         """
         if self._ranges is None:
             self._ranges = _stored_ranges(self._reader)

@@ -194,6 +194,7 @@ SLOW = """
 import sys, time
 from pathlib import Path
 import ckpttools.checkpoint as checkpoint
+import ckpttools.ops.extract as extract
 started = Path(sys.argv[1])
 real_get, real_stream = checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream
 
@@ -213,15 +214,15 @@ def slow_stream(self, name):
             yield chunk
     return slowly()
 
-real_copy_into = checkpoint.Checkpoint.copy_into
+real_copy_range = extract.copy_range
 
-def slow_copy_into(self, name, out, progress):
+def slow_copy_range(*args):
     started.touch()
     time.sleep(0.5)
-    return real_copy_into(self, name, out, progress)
+    return real_copy_range(*args)
 
 checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream = slow_get, slow_stream
-checkpoint.Checkpoint.copy_into = slow_copy_into
+extract.copy_range = slow_copy_range
 from ckpttools.cli import main
 main(sys.argv[2:], prog_name="ckpttools")
 """

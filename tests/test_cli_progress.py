@@ -17,7 +17,7 @@ from ckpttools.formats.bundle import BundleReader
 from ckpttools.ops import diff as diff_module
 from ckpttools.ops.extract import write_weights
 from ckpttools.ops.stats import tensor_stats, variable_stats
-from ckpttools.storage import kernel_copy
+from ckpttools.storage import filecopy
 
 CNN = Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn"
 
@@ -26,8 +26,7 @@ CNN = Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn"
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     size = 38  # not a multiple of 4: elements straddle chunks
     monkeypatch.setattr(BundleReader, "stream", functools.partialmethod(BundleReader.stream, chunk_size=size))
-    monkeypatch.setattr(kernel_copy, "CRC_CHUNK", size)  # and the copies inside the kernel (.safetensors)
-    monkeypatch.setattr(kernel_copy, "COPY_STEP", size)
+    monkeypatch.setattr(filecopy, "_CHUNK", size)  # and the copies inside the kernel (.safetensors)
     return size
 
 

@@ -19,14 +19,13 @@ the raw array in the writer's byte order, or for strings
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import MODEL, SliceInfo, TensorInfo
 from ..storage import sources
-from ..storage.kernel_copy import copy_with_crc32c
 from . import dtypes, messages
 from .crc import crc32c, unmask
 from .ordered_code import slice_key
@@ -197,28 +196,6 @@ class BundleReader:
         """
         entry = self._raw_entry(key)
         return None if entry is None else self._chunks(key, entry, chunk_size)
-
-    def copy_into(self, key: str, out: int, progress: Callable[[int], None]) -> bool:
-        """Append the stored bytes of ``key`` to the file open as descriptor ``out``, copied inside the kernel
-        and checked against their crc32c (read on a thread meanwhile); ``progress`` gets byte counts.
-
-        False (nothing written) when ``stream`` would give None or the shard is not a local file: use
-        ``stream``. As with ``stream``, a caller must discard its output on ChecksumError.
-        """
-        entry = self._raw_entry(key)
-        if entry is None:
-            return False
-        path = self._shard_path(key, entry)
-        f = self._locate(key, path, entry)
-        if not isinstance(f, sources.LocalSource):
-            return False
-        try:
-            crc = copy_with_crc32c(f.fileno(), entry.offset, entry.size, out, progress)
-        except EOFError:
-            raise _too_short(path, key, entry, f.size) from None
-        if entry.size and crc != unmask(entry.crc32c):
-            raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
-        return True
 
     def _raw_entry(self, key: str) -> messages.BundleEntry | None:
         """The entry of ``key`` if its stored bytes are exactly its array's memory: a whole (unpartitioned)

@@ -2,7 +2,9 @@
 
 Tensors are read one at a time and streamed into the output, so peak memory
 stays near the largest single tensor, never the whole checkpoint. Reading runs a
-couple of chunks ahead of writing, on a thread, so the two overlap.
+couple of chunks ahead of writing, on a thread, so the two overlap. To ``.safetensors``,
+tensors whose stored bytes are their array in a local file are copied file to file by the
+kernel instead, their crc32c checked from the source on a thread meanwhile, as ``rewrite`` does.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import ArgumentError, NotFoundError, OutputError, bounded
+from ..errors import ArgumentError, MissingDataError, NotFoundError, OutputError, bounded
 from ..formats import dtypes
 from ..formats.safetensors import CODE_FOR_NAME
 from ..info import TensorInfo
 from ..storage import sources
 from ..storage.atomic import remove_stale_partials
-from ..storage.kernel_copy import write_all
+from ..storage.crcscan import ByteRange, verified
+from ..storage.filecopy import SourceTooShort, copy_range, write_all
 from ..storage.prefetch import prefetch
 from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
@@ -218,26 +222,64 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
         kept.append((info, nbytes))
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # the format asks for 8-byte alignment of the data
-    with _open_output(tmp, buffering=0) as f:  # unbuffered: tensors may be appended to its descriptor directly
-        write_all(f.fileno(), len(encoded).to_bytes(8, "little") + encoded)
+    stored = ckpt.stored_ranges()
+    copies = {info.name: stored[info.key] for info, _ in kept if info.key in stored}
+    checked = [copy for copy in copies.values() if copy.size]  # as the reader, no checksum for no bytes
+    # unbuffered: tensors are appended to its descriptor directly
+    with _open_output(tmp, buffering=0) as f, _source_files() as files, verified(checked):
+        out = f.fileno()
+        write_all(out, len(encoded).to_bytes(8, "little") + encoded)
         for info, nbytes in kept:
-            if ckpt.copy_into(info.name, f.fileno(), progress):  # file to file inside the kernel, crc checked
-                report.written.append(info)
-                continue
-            stream = ckpt.stream(info.name)
-            if stream is None:
-                import numpy as np
-
-                value = ckpt.get(info.name)
-                if not value.flags.c_contiguous:
-                    value = value.copy(order="C")
-                stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
-            written = 0
-            for chunk in prefetch(stream):
-                write_all(f.fileno(), chunk)
-                written += len(chunk)
-                progress(len(chunk))
-            if written != nbytes:
-                raise ValueError(f"'{info.name}': {written} bytes read, header says {nbytes}")
+            copy = copies.get(info.name)
+            if copy is not None:
+                _append_copy(files, copy, out, progress)
+            else:
+                _append_stream(ckpt, info, nbytes, out, progress)
             report.written.append(info)
 
+
+@contextmanager
+def _source_files() -> Iterator[dict[str, int]]:
+    """Path -> descriptor of the data files copied from, opened as first needed, closed at the end."""
+    files: dict[str, int] = {}
+    try:
+        yield files
+    finally:
+        for fd in files.values():
+            os.close(fd)
+
+
+def _append_copy(files: dict[str, int], copy: ByteRange, out: int, progress: Progress) -> None:
+    """Append a tensor's stored bytes to ``out`` inside the kernel (``verified`` checks their crc32c)."""
+    src = files.get(copy.path)
+    if src is None:
+        try:
+            src = files[copy.path] = os.open(copy.path, os.O_RDONLY)
+        except OSError as exc:
+            raise MissingDataError(f"{copy.path}: cannot read data shard for '{copy.label}' ({exc.strerror})") from None
+    start = os.lseek(out, 0, os.SEEK_CUR)
+    try:
+        copy_range(src, copy.offset, out, start, copy.size, progress)
+    except SourceTooShort:
+        raise MissingDataError(f"{copy.path}: file too short for '{copy.label}' (needs bytes {copy.offset}.."
+                               f"{copy.offset + copy.size}, file has {os.fstat(src).st_size})") from None
+    os.lseek(out, start + copy.size, os.SEEK_SET)  # what follows goes after the copied bytes
+
+
+def _append_stream(ckpt: Checkpoint, info: TensorInfo, nbytes: int, out: int, progress: Progress) -> None:
+    """Append a tensor's little-endian bytes to ``out`` in chunks, read ahead on a thread (or whole, decoded)."""
+    stream = ckpt.stream(info.name)
+    if stream is None:
+        import numpy as np
+
+        value = ckpt.get(info.name)
+        if not value.flags.c_contiguous:
+            value = value.copy(order="C")
+        stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
+    written = 0
+    for chunk in prefetch(stream):
+        write_all(out, chunk)
+        written += len(chunk)
+        progress(len(chunk))
+    if written != nbytes:
+        raise ValueError(f"'{info.name}': {written} bytes read, header says {nbytes}")

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import ChecksumError, ConfigError, MissingDataError, OutputError
+from ..errors import ConfigError, MissingDataError, OutputError
 from ..formats import dtypes
 from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_checkpoint
 from ..formats.state_file import update_state_file
 from ..info import METADATA
 from ..storage import sources
 from ..storage.atomic import atomic_path
-from ..storage.crcscan import ByteRange, check_ranges, default_workers
+from ..storage.crcscan import ByteRange, verified
 from ..storage.prefetch import prefetch
 from ..transfer.rename import read_map_file
 from . import average
@@ -212,56 +211,6 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
         value = _value(entry, [ckpt.get(entry.read_key) for ckpt in inputs])
         writer.add(entry.out_key, value, dtype=entry.out_dtype)
     progress(entry.nbytes)
-
-
-@contextmanager
-def verified(ranges: list[ByteRange]) -> Iterator[None]:
-    """Check the crc32c of the source ``ranges`` on other threads while the body copies them.
-
-    The kernel copies those bytes without showing them to us, so the source's checksums are read
-    apart (page-cache reads: the copy brings the pages in, or this does for the copy). A mismatch
-    or a short file raises on leaving the block, before the output can be put in place; an
-    exception in the body stops the check.
-    """
-    if not ranges:
-        yield
-        return
-    stop = threading.Event()
-    result: list = []
-    workers = max(1, default_workers() - 1)  # a core is left to the copy (on two cores: one checking thread)
-
-    def check() -> None:
-        try:
-            result.append(check_ranges(ranges, workers, advance=lambda nbytes: _stop_if(stop)))
-        except BaseException as exc:  # handed to the caller below
-            result.append(exc)
-
-    thread = threading.Thread(target=check, name="ckpttools-verify", daemon=True)
-    thread.start()
-    try:
-        yield
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        thread.join()
-    outcome = result[0]
-    if isinstance(outcome, BaseException):
-        raise outcome
-    if outcome:
-        stored, reason = outcome[0]
-        if reason == "checksum mismatch":
-            raise ChecksumError(f"{stored.path}: checksum mismatch in '{stored.label}' (the data file is corrupt)")
-        raise MissingDataError(f"{stored.path}: file too short for '{stored.label}' ({reason})")
-
-
-class _Stopped(Exception):
-    pass
-
-
-def _stop_if(stop: threading.Event) -> None:
-    if stop.is_set():
-        raise _Stopped
 
 
 def _counted(chunks: Iterator, progress: Progress) -> Iterator:

@@ -5,15 +5,19 @@ Ranges are sorted by file and offset and cut into about ``workers`` groups of si
 its own byte source (``storage.sources``: a local file, or a URL fetched in parallel ranged requests)
 in chunks of ``chunk_size``, nearby ranges as one stream, checking each crc32c as the bytes arrive, so
 memory stays near ``workers * chunk_size`` whatever the checkpoint size. Reads and crc32c both release
-the GIL, so threads overlap I/O and hashing.
+the GIL, so threads overlap I/O and hashing. ``verified`` runs such a check beside a copy made inside
+the kernel (``filecopy``), which moves the bytes without showing them to us.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
+from ..errors import ChecksumError, MissingDataError
 from ..formats.crc import crc32c
 from . import sources
 
@@ -53,6 +57,56 @@ def check_ranges(ranges: Sequence[ByteRange], workers: int | None = None, chunk_
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda group: _check_group(group, chunk_size, step, options), groups))
     return [failure for result in results for failure in result]
+
+
+@contextmanager
+def verified(ranges: list[ByteRange]) -> Iterator[None]:
+    """Check the crc32c of the source ``ranges`` on other threads while the body copies them.
+
+    The kernel copies those bytes without showing them to us, so the source's checksums are read
+    apart (page-cache reads: the copy brings the pages in, or this does for the copy). A mismatch
+    or a short file raises on leaving the block, before the output can be put in place; an
+    exception in the body stops the check.
+    """
+    if not ranges:
+        yield
+        return
+    stop = threading.Event()
+    result: list = []
+    workers = max(1, default_workers() - 1)  # a core is left to the copy (on two cores: one checking thread)
+
+    def check() -> None:
+        try:
+            result.append(check_ranges(ranges, workers, advance=lambda nbytes: _stop_if(stop)))
+        except BaseException as exc:  # handed to the caller below
+            result.append(exc)
+
+    thread = threading.Thread(target=check, name="ckpttools-verify", daemon=True)
+    thread.start()
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        thread.join()
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if outcome:
+        stored, reason = outcome[0]
+        if reason == "checksum mismatch":
+            raise ChecksumError(f"{stored.path}: checksum mismatch in '{stored.label}' (the data file is corrupt)")
+        raise MissingDataError(f"{stored.path}: file too short for '{stored.label}' ({reason})")
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop_if(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise _Stopped
 
 
 def _groups(ranges: list[ByteRange], workers: int) -> list[list[ByteRange]]:
@@ -107,8 +161,8 @@ class _SpanCheck:
 
     def run(self, f: sources.ByteSource, chunk_size: int) -> list[tuple[ByteRange, str]]:
         for chunk in f.iter_chunks(self._start, self._end - self._start, chunk_size):
-            self._feed(memoryview(chunk))
-        self._feed(memoryview(b""))  # empty ranges right at the end
+            self._feed(chunk)
+        self._feed(b"")  # empty ranges right at the end
         while self._current is not None:  # the file ended first
             r = self._current
             left = r.offset + r.size - max(self._pos, r.offset)
@@ -116,7 +170,8 @@ class _SpanCheck:
             self._current = next(self._pending, None)
         return self.failures
 
-    def _feed(self, view: memoryview) -> None:
+    def _feed(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
         used = 0
         while self._current is not None:
             r = self._current
@@ -126,8 +181,8 @@ class _SpanCheck:
                 if self._pos < r.offset:
                     return
             take = min(r.offset + r.size - self._pos, len(view) - used)
-            if take > 0:
-                self._crc = crc32c(view[used:used + take], self._crc)
+            if take > 0:  # a whole chunk goes as it is: crc32c copies a view into bytes first
+                self._crc = crc32c(chunk if take == len(view) else view[used:used + take], self._crc)
                 self._pos, used = self._pos + take, used + take
                 self._advance(take)
             if self._pos < r.offset + r.size:

@@ -157,10 +157,6 @@ class LocalSource:
     def read_all(self) -> bytes:
         return self.read_at(0, self.size)
 
-    def fileno(self) -> int:
-        """The open descriptor (for copies inside the kernel)."""
-        return self._fd
-
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
