@@ -74,7 +74,7 @@ def _resolve_url(url: str) -> Resolved:
     name = url.rpartition("/")[2]
     for suffix, kind in _WEIGHT_FILES:
         if name.endswith(suffix):
-            return Resolved(kind, url, (url,))
+            return _weights_file(kind, url)
     if name.endswith(".index") or _DATA_SUFFIX.search(name):  # no request: reading the index will say
         return Resolved("v2", _DATA_SUFFIX.sub("", url.removesuffix(".index")))
     if name.endswith(".meta"):
@@ -102,7 +102,7 @@ def _resolve_prefix(prefix: str) -> Resolved | None:
 def _resolve_file(path: str) -> Resolved:
     for suffix, kind in _WEIGHT_FILES:
         if path.endswith(suffix):
-            return Resolved(kind, path, (path,))
+            return _weights_file(kind, path)
     for suffix in (".index", ".meta"):
         if path.endswith(suffix):
             prefix = path[: -len(suffix)]
@@ -125,6 +125,13 @@ def _resolve_file(path: str) -> Resolved:
     if found is None:
         raise NotACheckpointError(f"{path}: not a TensorFlow checkpoint{_not_a_checkpoint_hint(path)}")
     return found
+
+
+def _weights_file(kind: str, path: str) -> Resolved:
+    """A weights file by its suffix; but Keras 2 also wrote HDF5 files under a ``.keras`` name."""
+    if kind == "keras" and _has_hdf5_signature(path):
+        return Resolved("keras_h5", path, (path,), note=f"{path} is an HDF5 Keras file (despite its .keras name)")
+    return Resolved(kind, path, (path,))
 
 
 def _not_a_checkpoint_hint(path: str) -> str:

@@ -429,3 +429,24 @@ def test_keras_2_0_sequential_config_as_a_bare_list(kf: dict, tmp_path: Path) ->
         code, expected, err = run(command[0], source, *command[1:])
         strip = lambda doc: {k: v for k, v in json.loads(doc).items() if k not in ("checkpoint", "source", "path")}  # noqa: E731
         assert strip(out) == strip(expected)
+
+
+def test_an_hdf5_keras_file_named_dot_keras_is_read_as_hdf5(kf: dict, tmp_path: Path) -> None:
+    """Keras 2 wrote HDF5 files under a .keras name (a real Keras 2.11 model.keras was called a damaged zip):
+    listed, verified and read as the HDF5 file it is, with a note saying so."""
+    source = entry(kf, "keras2_model.h5")["path"]
+    named = tmp_path / "model.keras"
+    shutil.copy(source, named)
+    code, out, err = run("ls", "--json", "--all", str(named))
+    assert code == 0, err
+    doc = json.loads(out)
+    expected = json.loads(run("ls", "--json", "--all", source)[1])
+    listed = [(v["name"], v["shape"]) for v in doc["variables"]]
+    assert listed == [(v["name"], v["shape"]) for v in expected["variables"]]
+    assert "HDF5" in doc["checkpoint"]["note"]
+    with ckpttools.open_checkpoint(str(named)) as ckpt, ckpttools.open_checkpoint(source) as original:
+        assert ckpt.format == "keras_h5"
+        for info in original:
+            assert np.array_equal(ckpt.get(info.name), original.get(info.name))
+    code, report = _verify_json(named)
+    assert code == 0 and report["checkpoints"][0]["format"] == "keras_h5"
