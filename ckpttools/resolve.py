@@ -242,7 +242,12 @@ def _resolve_dir(directory: str) -> Resolved:
         below = _saved_models_below(directory)
         if below is not None:
             return below
-        raise NotFoundError(f"{directory}: no checkpoint in this directory (no 'checkpoint' file, no *.index)")
+        variables = os.path.join(directory, "variables", "variables")
+        if isfile(variables + ".index"):  # a SavedModel whose saved_model.pb is missing (or was not copied)
+            return Resolved("v2", variables, note=f"SavedModel variables, without a saved_model.pb: {variables}",
+                            saved_model=True)
+        why = f"{state_note}, and no *.index here" if state_note else "no 'checkpoint' file, no *.index"
+        raise NotFoundError(f"{directory}: no checkpoint in this directory ({why})")
     reason = state_note or "no 'checkpoint' state file"
     return Resolved(found.format, found.prefix, found.files, f"{reason}; using the newest by step: {found.prefix}")
 

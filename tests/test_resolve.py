@@ -55,6 +55,23 @@ def test_state_file_with_foreign_absolute_path_falls_back_to_basename(tmp_path: 
     assert "/home/someone/else/run7/model.ckpt-300" in found.note
 
 
+def test_state_file_naming_a_missing_checkpoint_is_named_in_the_error(tmp_path: Path) -> None:
+    """Only a state file from another machine (a real pixel_link run directory): the error says what it names,
+    not that there is no 'checkpoint' file."""
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "/home/someone/run7/model.ckpt-0"\n')
+    with pytest.raises(NotFoundError, match=r"checkpoint names /home/someone/run7/model.ckpt-0, which does not exist"):
+        resolve(str(tmp_path))
+
+
+def test_saved_model_directory_without_saved_model_pb_lists_its_variables(tmp_path: Path) -> None:
+    """A SavedModel copied without its (large) saved_model.pb: its variables are still a checkpoint."""
+    (tmp_path / "variables").mkdir()
+    prefix = make_v2(tmp_path / "variables", "variables")
+    found = resolve(str(tmp_path))
+    assert (found.format, found.prefix, found.saved_model) == ("v2", prefix, True)
+    assert "without a saved_model.pb" in found.note
+
+
 def test_directory_without_state_file_takes_newest_step(tmp_path: Path) -> None:
     for step in (9, 100, 20):
         make_v2(tmp_path, f"model.ckpt-{step}")
