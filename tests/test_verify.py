@@ -245,3 +245,19 @@ def test_cli_lines_json_and_exit_codes(cases) -> None:
     assert document["checkpoints"][0]["problems"][0]["cause"] == "lfs-pointer"
     missing = runner.invoke(main, ["verify", str(Path(cases["tf1_cnn"]).parent / "nothing-here")])
     assert missing.exit_code == 3 and missing.output.startswith("Error: ")
+
+
+def test_state_file_with_windows_paths_gets_the_relative_name_as_the_fix(tmp_path) -> None:
+    """A run trained on Windows: the state file names C:\\...\\model.ckpt-20. The checkpoint is found here under
+    its own name, and the suggested fix is that name, on the line that needs it."""
+    run = Path(shutil.copytree(Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn",
+                               tmp_path / "run"))
+    windows = "C:\\\\Users\\\\me\\\\train\\\\model.ckpt-20"  # as the text format escapes it
+    for lines, field in ((f'model_checkpoint_path: "{windows}"', "model_checkpoint_path"),
+                         (f'model_checkpoint_path: "model.ckpt-20"\nall_model_checkpoint_paths: "{windows}"',
+                          "all_model_checkpoint_paths")):
+        (run / "checkpoint").write_text(lines + "\n")
+        report = verify(str(run))
+        assert report.intact
+        assert [p.fix for p in report.problems if p.cause == P.STATE_FILE] == \
+            [f'write relative paths: {field}: "model.ckpt-20"']
