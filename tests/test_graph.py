@@ -533,3 +533,19 @@ def test_saved_model_slot_variables_named_as_the_checkpoint_names_them(tf_graphs
     assert names == expected
     assert sum(".OPTIMIZER_SLOT/optimizer/" in name for name in names) == 8  # m and v of 4 variables
     assert all(v["role"] == "optimizer" for v in doc["summary"]["variables"] if "OPTIMIZER_SLOT" in v["name"])
+
+
+@pytest.mark.tf
+def test_saved_model_side_files_are_named_for_what_they_are(tf_graphs: dict) -> None:
+    """A SavedModel's fingerprint.pb (and Keras' keras_metadata.pb) are neither graphs nor checkpoints: ls and graph
+    say so and point to the directory, instead of sending each other the file ('a graph: use ckpttools graph')."""
+    directory = Path(tf_graphs["graphs"]["saved_model"]["path"])
+    directory = directory if directory.is_dir() else directory.parent
+    side = directory / "fingerprint.pb"
+    assert side.is_file(), "TensorFlow writes fingerprint.pb beside saved_model.pb"
+    for command in ("ls", "graph"):
+        result = CliRunner().invoke(main, [command, str(side)])
+        err = result.stderr
+        assert result.exit_code == 4 and "the fingerprint of a SavedModel" in err, err
+        assert "give its SavedModel directory" in err and "ckpttools graph" not in err and "corrupt" not in err
+    assert run(str(directory))[0] == 0

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
-from ..errors import CkptError, CorruptFileError, NotFoundError, bounded
+from ..errors import CkptError, CorruptFileError, NotACheckpointError, NotFoundError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
-from ..ops.sniff import download_mistake
+from ..ops.sniff import download_mistake, saved_model_sidecar
 from ..resolve import resolve
 from ..storage import sources
 from ..storage.sources import isfile
@@ -101,6 +101,9 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         raise NotFoundError(f"{found}: cannot read ({exc.strerror})") from None
     if not data:
         raise CorruptFileError(f"{found}: file is empty; expected a GraphDef, MetaGraphDef or SavedModel")
+    sidecar = saved_model_sidecar(found)
+    if sidecar is not None:
+        raise NotACheckpointError(f"{found}: is {sidecar}")
     mistake = download_mistake(data[:_SNIFF_BYTES], len(data))
     if mistake is not None:
         raise CorruptFileError(f"{found}: is {mistake.description.replace('checkpoint data', 'a graph')}")

@@ -23,6 +23,20 @@ EMPTY, LFS_POINTER, HTML, TEXT, TABLE, BINARY = "empty", "lfs-pointer", "html", 
 V1_TABLE, V2_INDEX = "v1", "v2-index"
 
 
+# Files a SavedModel holds beside saved_model.pb that are neither graphs nor checkpoints (by their file name).
+_SAVED_MODEL_SIDECARS = {
+    "keras_metadata.pb": "the Keras metadata of a SavedModel",
+    "fingerprint.pb": "the fingerprint of a SavedModel",
+}
+
+
+def saved_model_sidecar(path: str) -> str | None:
+    """What ``path`` is if it is one of a SavedModel's side files, with what to give instead; else None."""
+    name = path.replace("\\", "/").rpartition("/")[2]
+    what = _SAVED_MODEL_SIDECARS.get(name)
+    return None if what is None else f"{what}, not a graph or checkpoint: give its SavedModel directory"
+
+
 @dataclass(frozen=True)
 class Sniffed:
     """The kind of a file and a phrase describing it (for an error line)."""
