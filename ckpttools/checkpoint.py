@@ -22,7 +22,7 @@ from .errors import CkptError, CorruptFileError, NotFoundError, bounded
 from .formats import dtypes, messages, objgraph
 from .formats.bundle import BundleReader
 from .formats.protowire import WireError
-from .info import DUPLICATE, MODEL, TensorInfo
+from .info import DUPLICATE, METADATA, MODEL, TensorInfo
 from .resolve import Resolved, resolve
 from .storage import sources
 
@@ -114,6 +114,15 @@ class Checkpoint:
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name or name in self._by_key
+
+    def no_variables_hint(self) -> str:
+        """Why a command finds nothing to work on, when the checkpoint holds no variables at all ("" if it does)."""
+        if any(info.role != METADATA for info in self._infos):
+            return ""
+        if self.saved_model:
+            return (" (this SavedModel has no variables: a variable-free model keeps its weights as constants "
+                    "in its graph; see 'ckpttools graph')")
+        return " (it holds no variables, only TensorFlow's object graph)"
 
     @property
     def variables(self) -> list[TensorInfo]:

@@ -239,3 +239,17 @@ def test_output_gets_normal_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.tf
+def test_a_variable_free_saved_model_says_why_there_is_nothing(tf_ckpts, tmp_path: Path) -> None:
+    """A SavedModel with no variables (TensorFlow still writes variables.index, holding only its object graph):
+    ls lists nothing; extract and rewrite find nothing to do and say the weights are constants of the graph."""
+    source = tf_ckpts["saved_model_no_variables"]
+    listed = CliRunner().invoke(main, ["ls", "--json", source])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["totals"]["variables"] == 0
+    for args in (["extract", source, "-o", str(tmp_path / "w.npz")], ["rewrite", source, "-o", str(tmp_path / "r")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 3 and "this SavedModel has no variables" in result.stderr, result.stderr
+        assert "'ckpttools graph'" in result.stderr and "the options leave" not in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -510,6 +510,22 @@ def write_saved_model(directory: PathLike) -> dict[str, str]:
     return {"saved_model": str(out)}
 
 
+class Doubler(tf.Module):
+    """A model with no variables: its one weight is a constant of its graph."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"y": x * tf.constant(2.0)}
+
+
+def write_saved_model_no_variables(directory: PathLike) -> dict[str, str]:
+    """A variable-free SavedModel (real ones exist: exported wake-word models, tensorflow/serving test data)."""
+    out = _dir(directory)
+    module = Doubler()
+    tf.saved_model.save(module, str(out), signatures=module.__call__)
+    return {"saved_model_no_variables": str(out)}
+
+
 BUILDERS: dict[str, Callable[[PathLike], dict[str, str]]] = {
     "tf1_cnn": write_tf1_cnn,
     "all_dtypes": write_all_dtypes,
@@ -521,6 +537,7 @@ BUILDERS: dict[str, Callable[[PathLike], dict[str, str]]] = {
     "tf2_keras": write_tf2_keras,
     "tf2_module": write_tf2_module,
     "saved_model": write_saved_model,
+    "saved_model_no_variables": write_saved_model_no_variables,
 }
 
 

@@ -64,7 +64,7 @@ def select(ckpt: Checkpoint, scopes: Sequence[str] = (), include_all: bool = Fal
     chosen = list_variables(ckpt, scopes, show_all=include_all).shown
     if not chosen:
         what = f"matching {', '.join(scopes)}" if scopes else "to extract"
-        raise NotFoundError(f"{ckpt.prefix}: no variables {what}")
+        raise NotFoundError(f"{ckpt.prefix}: no variables {what}{ckpt.no_variables_hint()}")
     return chosen
 
 

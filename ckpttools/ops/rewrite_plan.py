@@ -202,7 +202,9 @@ def build_plan(ckpt: Checkpoint, options: RewriteOptions, averaged: Sequence[str
     if tf2 and plan.dropped:
         _edit_object_graph(ckpt, plan, options.strip_optimizer)
     if not any(entry.role != METADATA for entry in plan.entries):
-        raise NotFoundError(f"{ckpt.prefix}: the options leave no variable to write")
+        hint = ckpt.no_variables_hint()
+        why = f"nothing to write{hint}" if hint else "the options leave no variable to write"
+        raise NotFoundError(f"{ckpt.prefix}: {why}")
     plan.entries.sort(key=lambda entry: entry.out_key)
     return plan
 
