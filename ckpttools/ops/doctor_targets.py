@@ -128,7 +128,7 @@ def restored(folded: list[Wanted], graph: LoadedGraph, collection: dict[str, Sli
     left = [item.name for item in folded if item.name not in taken]
     if left:
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        how += f"; {len(left)} graph variables it does not restore are not looked for: {shown}"
+        how += f"; not looked for, as it does not restore them: {shown}"
     return chosen, "what the graph restores: " + how
 
 
