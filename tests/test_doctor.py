@@ -106,7 +106,7 @@ def test_a_graph_wants_what_its_saver_restores(pairs, tf_server) -> None:
     cases = {"partitioned": ("partitioned", "partitioned_meta"), "nosaver": ("partitioned", "partitioned_nosaver_meta"),
              "excluded": ("excluded", "excluded_meta")}
     reports = {case: doctor(pairs[source], pairs[meta]) for case, (source, meta) in cases.items()}
-    verdict = _tf_restore(tf_server, {case: {"meta": pairs[meta], "checkpoint": pairs[source]}
+    verdict = _tf_restore(tf_server, {case: {"meta": pairs[meta], "checkpoint": pairs[source], "keys": {"d": "old_d"}}
                                       for case, (source, meta) in cases.items()})
     for case, report in reports.items():
         assert report.ok, (case, report.to_dict())
@@ -118,7 +118,8 @@ def test_a_graph_wants_what_its_saver_restores(pairs, tf_server) -> None:
     assert "its saver restores" in reports["partitioned"].notes[0]
     assert "'variables' collection" in reports["nosaver"].notes[0]
     excluded = reports["excluded"]
-    assert [row.target for row in excluded.rows] == ["a", "b"] and not excluded.with_status(MISSING)
+    assert [row.target for row in excluded.rows] == ["a", "b", "old_d"] and not excluded.with_status(MISSING)
+    assert excluded.rows[-1].target_shape == (4,)  # the shape of d, the variable the saver restores old_d into
     assert excluded.notes[0].endswith("; not looked for, as it does not restore them: c")
     result = CliRunner().invoke(main, ["doctor", pairs["excluded"], "--against", pairs["excluded_meta"]])
     assert result.exit_code == 0 and ": restores" in result.output and "missing" not in result.output.split("\n")[0]

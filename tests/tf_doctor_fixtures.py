@@ -22,7 +22,8 @@ Judge (one subprocess)::
 SPEC maps case -> {"meta", "checkpoint", "mapping": {checkpoint key: graph variable}}: TensorFlow's Saver
 restores exactly those variables from the checkpoint into the imported graph and each restored value is
 compared with the checkpoint's tensor. Without "mapping", the graph's own saver restores it (as
-``import_meta_graph`` + ``restore`` would) and the answer lists the checkpoint keys restored.
+``import_meta_graph`` + ``restore`` would; "keys": {graph variable: key} for a variable the saver names
+otherwise) and the answer lists the checkpoint keys restored.
 ``serve OUTDIR`` builds, prints ``ready``, then answers one SPEC per stdin line (TensorFlow is imported
 once for both; the tests use this).
 """
@@ -165,8 +166,9 @@ def build_saver_cases(out: Path) -> dict[str, str]:
     * ``partitioned``: ``emb/w`` [4, 6] split in two [4, 3] parts on axis 1 and ``emb/table`` [10, 4] in
       three on axis 0, saved with its meta graph; ``partitioned_nosaver.meta``, the same graph exported
       before any Saver (only the ``variables`` collection's ``save_slice_info`` says how the parts join).
-    * ``excluded``: ``a`` and ``b`` saved by ``Saver(var_list=[a, b])``; ``c`` is left out, so TensorFlow
-      restores the checkpoint (which has no ``c``) into the graph all the same.
+    * ``excluded``: ``a``, ``b`` and ``d`` (under the key ``old_d``) saved by
+      ``Saver(var_list={"a": a, "b": b, "old_d": d})``; ``c`` is left out, so TensorFlow restores the
+      checkpoint (which has no ``c``) into the graph all the same.
     """
     graph = tf.Graph()
     with graph.as_default():
@@ -181,17 +183,20 @@ def build_saver_cases(out: Path) -> dict[str, str]:
     with graph.as_default():
         a, b = v1.get_variable("a", (2, 3)), v1.get_variable("b", (3,))
         v1.get_variable("c", (5,))
+        d = v1.get_variable("d", (4,))
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
-            excluded = v1.train.Saver(var_list=[a, b]).save(sess, str(out / "excluded" / "model.ckpt"), global_step=1)
+            saver = v1.train.Saver(var_list={"a": a, "b": b, "old_d": d})
+            excluded = saver.save(sess, str(out / "excluded" / "model.ckpt"), global_step=1)
     return {"partitioned": partitioned, "partitioned_meta": partitioned + ".meta",
             "partitioned_nosaver_meta": str(out / "partitioned_nosaver.meta"),
             "excluded": excluded, "excluded_meta": excluded + ".meta"}
 
 
-def restore_with_graph_saver(meta: str, checkpoint: str) -> list[str]:
+def restore_with_graph_saver(meta: str, checkpoint: str, keys: dict[str, str]) -> list[str]:
     """TensorFlow's own verdict: the meta graph's saver (``Saver()`` when it has none) restores the checkpoint,
-    and every variable restored holds the checkpoint's value (its slice, for a part). The keys restored."""
+    and every variable restored holds the checkpoint's value (its slice, for a part; KEYS names the key of a
+    variable saved under another name). The keys restored."""
     graph = tf.Graph()
     with graph.as_default(), v1.Session() as sess:
         saver = v1.train.import_meta_graph(meta) or v1.train.Saver()
@@ -201,7 +206,7 @@ def restore_with_graph_saver(meta: str, checkpoint: str) -> list[str]:
         restored = set()
         for variable in v1.global_variables():
             part = variable._save_slice_info
-            key = part.full_name if part else variable.op.name
+            key = keys.get(variable.op.name) or (part.full_name if part else variable.op.name)
             if key not in stored:
                 continue  # left out of the saver: not looked up
             expected = reader.get_tensor(key)
@@ -219,7 +224,8 @@ def restore(spec: dict) -> dict:
     for case, item in spec.items():
         if "mapping" not in item:
             try:
-                results[case] = {"restored": restore_with_graph_saver(item["meta"], item["checkpoint"]), "error": None}
+                keys = restore_with_graph_saver(item["meta"], item["checkpoint"], item.get("keys", {}))
+                results[case] = {"restored": keys, "error": None}
             except Exception as exc:  # noqa: BLE001
                 results[case] = {"restored": [], "error": str(exc).splitlines()[0]}
             continue

@@ -28,6 +28,7 @@ _SAVER_OPS = {
     "SaveV2": (1, 2, "dtypes"), "RestoreV2": (1, 2, "dtypes"), "SaveSlices": (1, 2, "T"),
     "Save": (1, None, "T"), "Restore": (1, None, "dt"), "RestoreSlice": (1, 2, "dt"),
 }  # fmt: skip
+_ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class SavedKey:
     full_shape: tuple[int, ...] | None  # known for a key restored in slices
     dtype: str | None
     slices: int = 0  # how many slices of it are restored (the parts of a partitioned variable)
+    variables: tuple[str, ...] = ()  # the graph variables its restored value is assigned to
 
 
 def collection_variables(meta: Any, collection: str = VARIABLES_COLLECTION) -> dict[str, SliceInfo | None] | None:
@@ -70,27 +72,30 @@ def saver_keys(meta: Any, nodes: Sequence[Any]) -> list[SavedKey] | None:
         return None
     saver = meta.saver_def
     by_name = {node.name: node for node in nodes}
-    found: dict[str, tuple[tuple[int, ...] | None, str | None, set[str]]] = {}
-    for op in _saver_ops(by_name, [saver.save_tensor_name, saver.restore_op_name]):
+    ops, assigned = _saver_ops(by_name, [saver.save_tensor_name, saver.restore_op_name])
+    found: dict[str, SavedKey] = {}
+    slices: dict[str, set[str]] = {}
+    for op in ops:
         names_at, specs_at, dtype_attr = _SAVER_OPS[op.op]
-        names = _strings(by_name, op, names_at)
         specs = _strings(by_name, op, specs_at) if specs_at is not None else []
         dtypes = _dtypes(op, dtype_attr)
-        for i, name in enumerate(names):
+        for i, name in enumerate(_strings(by_name, op, names_at)):
             spec = specs[i] if i < len(specs) else ""
-            shape, dtype, slices = found.get(name, (None, None, set()))
-            found[name] = (shape or _full_shape(spec), dtype or (dtypes[i] if i < len(dtypes) else None),
-                           slices | ({spec} if spec else set()))
-    if not found:
-        return None
-    return [SavedKey(name, shape, dtype, len(slices)) for name, (shape, dtype, slices) in sorted(found.items())]
+            slices.setdefault(name, set()).update([spec] if spec else [])
+            old = found.get(name) or SavedKey(name, None, None)
+            variable = assigned.get(f"{op.name}:{i}")
+            found[name] = SavedKey(name, old.full_shape or _full_shape(spec),
+                                   old.dtype or (dtypes[i] if i < len(dtypes) else None), len(slices[name]),
+                                   old.variables + ((variable,) if variable and variable not in old.variables else ()))
+    return [found[name] for name in sorted(found)] or None
 
 
-def _saver_ops(by_name: dict[str, Any], starts: list[str]) -> list[Any]:
-    """The save and restore ops the start nodes depend on; the tensors they save are not followed."""
+def _saver_ops(by_name: dict[str, Any], starts: list[str]) -> tuple[list[Any], dict[str, str]]:
+    """The save and restore ops the start nodes depend on (the tensors they save are not followed), and the
+    variable each restored tensor (``op:index``) is assigned to."""
     seen: set[str] = set()
     todo = [input_node(name) for name in starts if name]
-    ops = []
+    ops, assigned = [], {}
     while todo:
         name = todo.pop()
         node = by_name.get(name)
@@ -99,9 +104,23 @@ def _saver_ops(by_name: dict[str, Any], starts: list[str]) -> list[Any]:
         seen.add(name)
         if node.op in _SAVER_OPS:
             ops.append(node)
-        else:
-            todo.extend(input_node(text) for text in node.input)
-    return ops
+            continue
+        if node.op in _ASSIGN_OPS and len(node.input) >= 2:
+            assigned[_through_identity(by_name, node.input[1])] = input_node(node.input[0])
+        todo.extend(input_node(text) for text in node.input)
+    return ops, assigned
+
+
+def _through_identity(by_name: dict[str, Any], tensor: str) -> str:
+    """The tensor (``op:index``) that TENSOR passes on unchanged through ``Identity`` ops."""
+    seen = set()
+    while True:
+        op, _, index = tensor.partition(":")
+        node = by_name.get(op)
+        if node is None or node.op != "Identity" or not node.input or op in seen:
+            return f"{op}:{index or 0}"
+        seen.add(op)
+        tensor = node.input[0]
 
 
 def _strings(by_name: dict[str, Any], op: Any, index: int) -> list[str]:

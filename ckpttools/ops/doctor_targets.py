@@ -102,11 +102,11 @@ def _from_graph(path: str) -> Target:
     if any(v.op == SAVED_VARIABLE for v in summary.variables):  # TF2: restored by its object graph
         return Target(GRAPH, path, wanted, ["what the graph restores: the variables of its object graph"])
     collection = collection_variables(graph.meta_graph)
-    chosen, note = restored(fold_partitions(wanted, collection or {}), graph, collection)
+    chosen, note = _restored(fold_partitions(wanted, collection or {}), graph, collection)
     return Target(GRAPH, path, chosen, [note])
 
 
-def restored(folded: list[Wanted], graph: LoadedGraph, collection: dict[str, SliceInfo | None] | None,
+def _restored(folded: list[Wanted], graph: LoadedGraph, collection: dict[str, SliceInfo | None] | None,
              ) -> tuple[list[Wanted], str]:
     """What TensorFlow looks up in a checkpoint for this graph, and a note saying how that was found: the keys
     its Saver restores (``saver_def``), else the ``variables`` collection (what ``Saver()`` saves), else
@@ -116,7 +116,7 @@ def restored(folded: list[Wanted], graph: LoadedGraph, collection: dict[str, Sli
     keys = saver_keys(graph.meta_graph, graph.graph_def.node)
     if keys is not None:
         by_name = {item.name: item for item in folded}
-        chosen = [_keyed(key, by_name.get(key.name)) for key in keys]
+        chosen = [_keyed(key, by_name) for key in keys]
         how = f"the {len(keys)} keys its saver restores ({graph.meta_graph.saver_def.restore_op_name})"
     elif collection is not None:
         names = {info.full_name if info else name for name, info in collection.items()}
@@ -124,7 +124,7 @@ def restored(folded: list[Wanted], graph: LoadedGraph, collection: dict[str, Sli
         how = f"the {len(chosen)} variables of its '{VARIABLES_COLLECTION}' collection (no saver in the graph)"
     else:
         return folded, f"what the graph restores: all its {len(folded)} variables (no saver or variables collection)"
-    taken = {item.name for item in chosen}
+    taken = {item.name for item in chosen} | {name for key in keys or () for name in key.variables}
     left = [item.name for item in folded if item.name not in taken]
     if left:
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
@@ -132,12 +132,13 @@ def restored(folded: list[Wanted], graph: LoadedGraph, collection: dict[str, Sli
     return chosen, "what the graph restores: " + how
 
 
-def _keyed(key: SavedKey, variable: Wanted | None) -> Wanted:
-    """The target variable for a key: the graph variable of that name (shaped as the key's slices say), else the
-    key alone (a Saver given its own names: the variable's shape is not known from the key)."""
+def _keyed(key: SavedKey, by_name: dict[str, Wanted]) -> Wanted:
+    """The target variable for a key: the graph variable of that name, or the one the key's value is assigned
+    to (a Saver given other names), shaped as the key's slices say; else the key alone."""
+    variable = by_name.get(key.name) or (by_name.get(key.variables[0]) if len(key.variables) == 1 else None)
     if variable is None:
         return Wanted(key.name, key.full_shape, key.dtype, classify(key.name), parts=key.slices)
-    return replace(variable, shape=key.full_shape or variable.shape)
+    return replace(variable, name=key.name, shape=key.full_shape or variable.shape)
 
 
 def fold_partitions(wanted: list[Wanted], slices: Mapping[str, SliceInfo | None] | None = None) -> list[Wanted]:
