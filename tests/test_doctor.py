@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from ckpttools.checkpoint import open_checkpoint
 from ckpttools.cli import main
 from ckpttools.errors import NotFoundError
+from ckpttools.graphs.saver import SliceInfo
 from ckpttools.ops.doctor import MISSING, RENAMED, SHAPE, doctor
 from ckpttools.ops.doctor_targets import Wanted, fold_partitions, load_target
 from ckpttools.ops.naming import Named, infer_rules
@@ -99,6 +100,32 @@ def test_suggested_maps_make_tensorflow_restore(pairs, tf_server) -> None:
 
 
 @pytest.mark.tf
+def test_a_graph_wants_what_its_saver_restores(pairs, tf_server) -> None:
+    """Partitions split on axis 1 and a variable left out of the Saver's var_list: TensorFlow restores both
+    checkpoints into their graphs, so doctor must say they restore, wanting exactly the keys TF restored."""
+    cases = {"partitioned": ("partitioned", "partitioned_meta"), "nosaver": ("partitioned", "partitioned_nosaver_meta"),
+             "excluded": ("excluded", "excluded_meta")}
+    reports = {case: doctor(pairs[source], pairs[meta]) for case, (source, meta) in cases.items()}
+    verdict = _tf_restore(tf_server, {case: {"meta": pairs[meta], "checkpoint": pairs[source], "keys": {"d": "old_d"}}
+                                      for case, (source, meta) in cases.items()})
+    for case, report in reports.items():
+        assert report.ok, (case, report.to_dict())
+        assert verdict[case] == {"restored": [row.target for row in report.rows], "error": None}
+    for case in ("partitioned", "nosaver"):
+        rows = {row.target: row for row in reports[case].rows}
+        assert rows["emb/w"].target_shape == (4, 6) and rows["emb/table"].target_shape == (10, 4)
+        assert "partitioned in 2 parts" in rows["emb/w"].detail
+    assert "its saver restores" in reports["partitioned"].notes[0]
+    assert "'variables' collection" in reports["nosaver"].notes[0]
+    excluded = reports["excluded"]
+    assert [row.target for row in excluded.rows] == ["a", "b", "old_d"] and not excluded.with_status(MISSING)
+    assert excluded.rows[-1].target_shape == (4,)  # the shape of d, the variable the saver restores old_d into
+    assert excluded.notes[0].endswith("; not looked for, as it does not restore them: c")
+    result = CliRunner().invoke(main, ["doctor", pairs["excluded"], "--against", pairs["excluded_meta"]])
+    assert result.exit_code == 0 and ": restores" in result.output and "missing" not in result.output.split("\n")[0]
+
+
+@pytest.mark.tf
 def test_against_a_fresh_checkpoint_the_map_passes_a_strict_plan(pairs) -> None:
     report = doctor(pairs["slim"], pairs["layout_init"])
     graph = doctor(pairs["slim"], pairs["layout_meta"])
@@ -158,6 +185,9 @@ def test_a_graph_target_matches_its_own_checkpoint() -> None:
     report = doctor(str(SAMPLES / "tf1_cnn"), str(SAMPLES / "tf1_cnn" / "model.ckpt-20.meta"))
     assert report.ok and report.suggested_map == [] and len(report.rows) == 22
     assert report.target_kind == "graph"
+    with open_checkpoint(str(SAMPLES / "tf1_cnn")) as ckpt:
+        keys = sum(1 for info in ckpt if info.role != "metadata")
+    assert report.notes == [f"what the graph restores: the {keys} keys its saver restores (save/restore_all)"]
 
 
 def test_equal_candidates_are_reported_not_guessed() -> None:
@@ -178,7 +208,17 @@ def test_prefix_added_and_removed_as_anchored_rules() -> None:
 
 
 def test_partitioned_graph_variables_fold_into_one() -> None:
-    parts = [Wanted("emb/part_0", (4, 3)), Wanted("emb/part_1", (3, 3)), Wanted("dense/kernel", (3, 2))]
+    parts = [Wanted("emb/part_1", (3, 3)), Wanted("emb/part_0", (4, 3)), Wanted("dense/kernel", (3, 2))]
     folded = {w.name: w for w in fold_partitions(parts)}
     assert folded["emb"].shape == (7, 3) and folded["emb"].parts == 2 and "dense/kernel" in folded
-    assert MISSING == "missing"
+    columns = {w.name: w.shape for w in fold_partitions([Wanted("w/part_0", (4, 4)), Wanted("w/part_1", (4, 3))])}
+    assert columns == {"w": (4, 7)}  # joined on the axis where the parts differ
+
+
+def test_save_slice_info_names_and_shapes_the_folded_variable() -> None:
+    halves = [Wanted("emb/w/part_0", (4, 3)), Wanted("emb/w/part_1", (4, 3)), Wanted("x/part_0", (2,))]
+    slices = {"emb/w/part_0": SliceInfo("emb/w", (4, 6)), "emb/w/part_1": SliceInfo("emb/w", (4, 6)), "x/part_0": None}
+    folded = {w.name: w for w in fold_partitions(halves, slices)}
+    assert folded["emb/w"].shape == (4, 6) and folded["emb/w"].parts == 2
+    assert folded["x/part_0"].shape == (2,) and folded["x/part_0"].parts == 0  # a whole variable, so named
+    assert fold_partitions(halves[:2])[0].shape == (8, 3)  # without it: the partitioners' default axis, a guess

@@ -12,6 +12,8 @@ Build (one subprocess)::
   the same network's variables under the names ``tf.compat.v1.layers`` gives them (``conv/kernel``);
   TensorFlow's error restoring it into the same model with a 5-class head (``shape_error.txt``).
 * ``cnn5_slim``: the registered ``cnn5`` network's variables saved under slim names ``Net/conv1/weights``.
+* ``partitioned``, ``excluded``: graphs whose saver restores partitioned variables, or leaves one out of
+  its ``var_list`` (``build_saver_cases``).
 
 Judge (one subprocess)::
 
@@ -19,8 +21,11 @@ Judge (one subprocess)::
 
 SPEC maps case -> {"meta", "checkpoint", "mapping": {checkpoint key: graph variable}}: TensorFlow's Saver
 restores exactly those variables from the checkpoint into the imported graph and each restored value is
-compared with the checkpoint's tensor. ``serve OUTDIR`` builds, prints ``ready``, then answers one SPEC
-per stdin line (TensorFlow is imported once for both; the tests use this).
+compared with the checkpoint's tensor. Without "mapping", the graph's own saver restores it (as
+``import_meta_graph`` + ``restore`` would; "keys": {graph variable: key} for a variable the saver names
+otherwise) and the answer lists the checkpoint keys restored.
+``serve OUTDIR`` builds, prints ``ready``, then answers one SPEC per stdin line (TensorFlow is imported
+once for both; the tests use this).
 """
 
 from __future__ import annotations
@@ -155,10 +160,75 @@ def build_cnn5_slim(out: Path, directory: str = "cnn5_slim") -> dict[str, str]:
     return {"cnn5_slim": path}
 
 
+def build_saver_cases(out: Path) -> dict[str, str]:
+    """Graphs whose Saver is not "every variable op, as named": judged by the graph's own saver.
+
+    * ``partitioned``: ``emb/w`` [4, 6] split in two [4, 3] parts on axis 1 and ``emb/table`` [10, 4] in
+      three on axis 0, saved with its meta graph; ``partitioned_nosaver.meta``, the same graph exported
+      before any Saver (only the ``variables`` collection's ``save_slice_info`` says how the parts join).
+    * ``excluded``: ``a``, ``b`` and ``d`` (under the key ``old_d``) saved by
+      ``Saver(var_list={"a": a, "b": b, "old_d": d})``; ``c`` is left out, so TensorFlow restores the
+      checkpoint (which has no ``c``) into the graph all the same.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        with v1.variable_scope("emb"):
+            v1.get_variable("w", (4, 6), partitioner=v1.fixed_size_partitioner(2, axis=1))
+            v1.get_variable("table", (10, 4), partitioner=v1.fixed_size_partitioner(3))
+        v1.train.export_meta_graph(str(out / "partitioned_nosaver.meta"))
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            partitioned = v1.train.Saver().save(sess, str(out / "partitioned" / "model.ckpt"), global_step=1)
+    graph = tf.Graph()
+    with graph.as_default():
+        a, b = v1.get_variable("a", (2, 3)), v1.get_variable("b", (3,))
+        v1.get_variable("c", (5,))
+        d = v1.get_variable("d", (4,))
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            saver = v1.train.Saver(var_list={"a": a, "b": b, "old_d": d})
+            excluded = saver.save(sess, str(out / "excluded" / "model.ckpt"), global_step=1)
+    return {"partitioned": partitioned, "partitioned_meta": partitioned + ".meta",
+            "partitioned_nosaver_meta": str(out / "partitioned_nosaver.meta"),
+            "excluded": excluded, "excluded_meta": excluded + ".meta"}
+
+
+def restore_with_graph_saver(meta: str, checkpoint: str, keys: dict[str, str]) -> list[str]:
+    """TensorFlow's own verdict: the meta graph's saver (``Saver()`` when it has none) restores the checkpoint,
+    and every variable restored holds the checkpoint's value (its slice, for a part; KEYS names the key of a
+    variable saved under another name). The keys restored."""
+    graph = tf.Graph()
+    with graph.as_default(), v1.Session() as sess:
+        saver = v1.train.import_meta_graph(meta) or v1.train.Saver()
+        saver.restore(sess, checkpoint)
+        reader = tf.train.load_checkpoint(checkpoint)
+        stored = reader.get_variable_to_shape_map()
+        restored = set()
+        for variable in v1.global_variables():
+            part = variable._save_slice_info
+            key = keys.get(variable.op.name) or (part.full_name if part else variable.op.name)
+            if key not in stored:
+                continue  # left out of the saver: not looked up
+            expected = reader.get_tensor(key)
+            if part:
+                expected = expected[tuple(slice(o, o + n) for o, n in zip(part.var_offset, part.var_shape))]
+            if not np.array_equal(sess.run(variable), expected):
+                raise AssertionError(f"{variable.op.name} differs from {key} after the restore")
+            restored.add(key)
+    return sorted(restored)
+
+
 def restore(spec: dict) -> dict:
     """TensorFlow's Saver restores the mapped variables; each value is compared with the checkpoint's."""
     results = {}
     for case, item in spec.items():
+        if "mapping" not in item:
+            try:
+                keys = restore_with_graph_saver(item["meta"], item["checkpoint"], item.get("keys", {}))
+                results[case] = {"restored": keys, "error": None}
+            except Exception as exc:  # noqa: BLE001
+                results[case] = {"restored": [], "error": str(exc).splitlines()[0]}
+            continue
         graph = tf.Graph()
         try:
             with graph.as_default(), v1.Session() as sess:
@@ -178,7 +248,7 @@ def restore(spec: dict) -> dict:
 
 def build(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {**build_slim(out), **build_keras(out), **build_cnn5_slim(out)}
+    manifest = {**build_slim(out), **build_keras(out), **build_cnn5_slim(out), **build_saver_cases(out)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 

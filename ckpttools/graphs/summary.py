@@ -22,9 +22,11 @@ from .nodes import PLACEHOLDER_OPS, VARIABLE_OPS, dtype_name, input_node, placeh
 from .outputs import is_machinery, likely_outputs
 from .protos import message_class
 from .saved_objects import SavedVariable, checkpoint_roles, saved_variables
+from .saver import collection_variables
 from .scan import NodeScan
 
 TRAINABLE_COLLECTION = "trainable_variables"
+SAVED_VARIABLE = "SavedVariable"  # the op shown for a TF2 SavedModel's object-graph variable
 
 
 @dataclass(frozen=True)
@@ -152,15 +154,12 @@ def _indices(scan: NodeScan, nodes: Sequence[Any]) -> list[int]:
 
 
 def _trainable_names(meta: Any) -> set[str]:
-    if meta is None or TRAINABLE_COLLECTION not in meta.collection_def:
-        return set()
-    items = meta.collection_def[TRAINABLE_COLLECTION].bytes_list.value
-    return {input_node(message_class("VariableDef").FromString(item).variable_name) for item in items}
+    return set(collection_variables(meta, TRAINABLE_COLLECTION) or ())
 
 
 def _saved_variable(variable: SavedVariable, roles: dict[str, str]) -> Variable:
     role = roles.get(variable.path) or (OPTIMIZER if variable.optimizer else classify(variable.path))
-    return Variable(variable.path, "SavedVariable", variable.dtype, variable.shape, _count(variable.shape),
+    return Variable(variable.path, SAVED_VARIABLE, variable.dtype, variable.shape, _count(variable.shape),
                     variable.trainable, role)
 
 
