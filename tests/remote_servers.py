@@ -117,7 +117,7 @@ class Counted:
     """``requests`` [(method, path, bytes sent)] served so far, their total, and ``reset()``."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str, int]] = []
+        self._requests: list[tuple[str, str, int]] = []
         self.faults: dict[str, str] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -137,14 +137,22 @@ class Counted:
 
     def count(self, method: str, path: str, nbytes: int) -> None:
         with self._lock:
-            self.requests.append((method, path, nbytes))
+            self._requests.append((method, path, nbytes))
 
     def reset(self) -> None:
         """Forget what was served (once the requests being served are counted) and the faults."""
         with self._lock:
             self._idle.wait_for(lambda: not self._busy, timeout=10)
-            self.requests.clear()
+            self._requests.clear()
         self.faults.clear()
+
+    @property
+    def requests(self) -> list[tuple[str, str, int]]:
+        """What was served, once the requests being served are counted (a client can hold every byte of a
+        response before the server thread counts it)."""
+        with self._lock:
+            self._idle.wait_for(lambda: not self._busy, timeout=10)
+            return list(self._requests)
 
     @property
     def bytes_served(self) -> int:
