@@ -141,11 +141,7 @@ def write_keras2(out: Path) -> dict[str, dict]:
     model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
     rng = np.random.default_rng(1)
     model.fit(rng.normal(size=(8, 8)), rng.normal(size=(8, 3)), epochs=2, batch_size=4, verbose=0)
-    found = {}
-    for layer in model.layers:
-        for weight in layer.weights:
-            name = weight.name.removesuffix(":0")
-            found[name if name.split("/")[0] == layer.name else f"{layer.name}/{name}"] = weight.numpy()
+    found = _keras2_names(model)
     weights_only = dict(found)
     for variable in model.optimizer.variables():
         found[variable.name.removesuffix(":0")] = variable.numpy()
@@ -160,11 +156,78 @@ def write_keras2(out: Path) -> dict[str, dict]:
     }
 
 
+def _keras2_names(model) -> dict[str, np.ndarray]:
+    """Every weight by its Keras 2 name (without ``:0``), under its layer's name where the weight's lacks it."""
+    found = {}
+    for layer in model.layers:
+        for weight in layer.weights:
+            name = weight.name.removesuffix(":0")
+            found[name if name.split("/")[0] == layer.name else f"{layer.name}/{name}"] = weight.numpy()
+    return found
+
+
+def write_keras213(out: Path) -> dict[str, dict]:
+    """``.keras`` files in the layouts of Keras 2.13 and of Keras 2.14 on Windows, which no installable Keras writes.
+
+    Both are derived from what tf_keras writes today, as real files of those versions show them: the
+    layers' groups sit under ``_layer_checkpoint_dependencies``, keyed by class; Keras 2.13 counted a
+    layer with weights twice (``dense``, ``dense_2``; an InputLayer or Activation once); Keras 2.14 on
+    Windows counted each once but joined the path with backslashes into one group name at the root.
+    """
+    try:
+        import h5py
+        import tf_keras as k2
+        from tf_keras.src.utils.generic_utils import to_snake_case
+    except ImportError:
+        return {}
+    k2.utils.set_random_seed(4)
+    layers = k2.layers
+    inp = k2.Input((6,))
+    x = layers.Dense(5)(inp)
+    x = layers.Activation("relu")(x)
+    x = layers.Dense(4, use_bias=False)(x)
+    x = layers.Activation("tanh")(x)
+    x = layers.BatchNormalization()(x)
+    model = k2.Model(inp, layers.Dense(2)(x))
+    model.save(out / "keras2_functional.keras")
+    expected = _save_expected(out, "keras213", _keras2_names(model))
+    manifest = {}
+    for label, gapped, windows in (("keras213.keras", True, False), ("keras214_windows.keras", False, True)):
+        keys: dict[str, str] = {}  # tf_keras' key under layers/ -> the old key
+        now: dict[str, int] = {}
+        old: dict[str, int] = {}
+        for layer in model.layers:
+            cls = to_snake_case(type(layer).__name__)  # Keras' own naming of the groups
+            n, o = now.get(cls, -1) + 1, old.get(cls, -1) + 1
+            now[cls] = n
+            old[cls] = o + 1 if gapped and layer.weights else o
+            keys[f"{cls}_{n}" if n else cls] = f"{cls}_{o}" if o else cls
+        sep = "\\" if windows else "/"
+        weights = out / f"{label}.weights.h5"
+        with zipfile.ZipFile(out / "keras2_functional.keras") as src:
+            (out / "src.weights.h5").write_bytes(src.read("model.weights.h5"))
+            config = src.read("config.json")
+        with h5py.File(out / "src.weights.h5", "r") as f, h5py.File(weights, "w") as g:
+            g.create_group("vars")
+            for key in f["layers"]:
+                g.copy(f["layers"][key], f"_layer_checkpoint_dependencies{sep}{keys[key]}")
+        version = "2.14.0" if windows else "2.13.1"
+        with zipfile.ZipFile(out / label, "w") as dst:
+            dst.writestr("metadata.json", json.dumps({"keras_version": version, "date_saved": "2023-10-14@08:58:24"}))
+            dst.writestr("config.json", config)
+            dst.write(weights, "model.weights.h5")
+        weights.unlink()
+        manifest[label] = {"path": str(out / label), **expected}
+    (out / "src.weights.h5").unlink()
+    return manifest
+
+
 def main(outdir: str) -> None:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = write_keras3(out)
     manifest.update(write_keras2(out))
+    manifest.update(write_keras213(out))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 

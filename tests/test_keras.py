@@ -34,7 +34,8 @@ pytestmark = pytest.mark.tf
 BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
 READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
             "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
-            "keras2_model.h5", "keras2_weights.h5", "keras2.keras")  # fmt: skip
+            "keras2_model.h5", "keras2_weights.h5", "keras2.keras", "keras213.keras",
+            "keras214_windows.keras")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
