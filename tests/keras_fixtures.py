@@ -166,6 +166,30 @@ def _keras2_names(model) -> dict[str, np.ndarray]:
     return found
 
 
+def write_keras2_rnn(out: Path) -> dict[str, dict]:
+    """tf_keras LSTM, GRU and Bidirectional(LSTM) layers saved as ``.keras`` (no names stored) and legacy ``.h5``."""
+    try:
+        import tf_keras as k2
+    except ImportError:
+        return {}
+    k2.utils.set_random_seed(3)
+    layers = k2.layers
+    model = k2.Sequential([
+        layers.LSTM(4, return_sequences=True, input_shape=(5, 3)), layers.GRU(3, return_sequences=True),
+        layers.Bidirectional(layers.LSTM(2, use_bias=False)), layers.Dense(1),
+    ], name="rnn")  # fmt: skip
+    model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
+    rng = np.random.default_rng(3)
+    model.fit(rng.normal(size=(8, 5, 3)), rng.normal(size=(8, 1)), epochs=2, batch_size=4, verbose=0)
+    found = _keras2_names(model)
+    for variable in model.optimizer.variables():
+        found[variable.name.removesuffix(":0")] = variable.numpy()
+    expected = _save_expected(out, "keras2_rnn", found)
+    model.save(out / "keras2_rnn.keras")
+    model.save(out / "keras2_rnn.h5")
+    return {label: {"path": str(out / label), **expected} for label in ("keras2_rnn.keras", "keras2_rnn.h5")}
+
+
 def write_keras213(out: Path) -> dict[str, dict]:
     """``.keras`` files in the layouts of Keras 2.13 and of Keras 2.14 on Windows, which no installable Keras writes.
 
@@ -227,6 +251,7 @@ def main(outdir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     manifest = write_keras3(out)
     manifest.update(write_keras2(out))
+    manifest.update(write_keras2_rnn(out))
     manifest.update(write_keras213(out))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 

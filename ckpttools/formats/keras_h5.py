@@ -27,7 +27,7 @@ from ..errors import CorruptFileError, MissingDependencyError, NotACheckpointErr
 from ..info import MODEL, OPTIMIZER, TRAINING, TensorInfo
 from ..storage import sources
 from . import keras_names
-from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model
+from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model, sublayers
 
 KERAS3, LEGACY = "keras3", "legacy"
 _NOT_MODEL = ("optimizer", "metrics")  # top-level groups of a weights file that hold no model variables
@@ -152,7 +152,7 @@ class KerasH5Reader:
         if owner is not None and node.key in _CONTAINERS:
             specs = _layer_keys(owner, node.children if node.key == _KERAS213_CONTAINER else None)
         else:
-            specs = {}
+            specs = sublayers(spec, self.keras2) if spec is not None else {}
         if specs:
             order = list(specs)
             children.sort(key=lambda key: order.index(key) if key in specs else len(order))
@@ -182,7 +182,8 @@ class KerasH5Reader:
 
     def _add_optimizer(self, group: Any, trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
         numbers = sorted((k for k in group if isinstance(group[k], _h5py_dataset())), key=_number)
-        prefix = _text(group.attrs.get("name")) or "optimizer"
+        # older Keras 3 files carry no name attributes: the compiled optimizer's configured name is the same
+        prefix = _text(group.attrs.get("name")) or (self.model.optimizer_name if self.model else None) or "optimizer"
         shapes = [tuple(group[n].shape) for n in numbers]
         named = None
         if self.model is not None:  # the model's variable order is known only from its config
