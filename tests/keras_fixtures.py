@@ -128,23 +128,17 @@ def write_keras3(out: Path) -> dict[str, dict]:
 
 def write_keras2(out: Path) -> dict[str, dict]:
     """tf_keras (Keras 2.x): ``model.save('x.h5')`` and ``save_weights('x.h5')``, Keras 2's own writer."""
-    try:
-        import tf_keras as k2
-    except ImportError:
+    k2 = _tf_keras(1)
+    if k2 is None:
         return {}
-    k2.utils.set_random_seed(1)
     inner = k2.Sequential([k2.layers.Dense(4, input_shape=(8,)), k2.layers.Dense(3)], name="inner")
     inp = k2.Input((8,))
     x = k2.layers.Dense(8)(inp)
     x = k2.layers.BatchNormalization()(x)
     model = k2.Model(inp, inner(x))
-    model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
     rng = np.random.default_rng(1)
-    model.fit(rng.normal(size=(8, 8)), rng.normal(size=(8, 3)), epochs=2, batch_size=4, verbose=0)
-    found = _keras2_names(model)
-    weights_only = dict(found)
-    for variable in model.optimizer.variables():
-        found[variable.name.removesuffix(":0")] = variable.numpy()
+    found = _keras2_trained(model, rng.normal(size=(8, 8)), rng.normal(size=(8, 3)))
+    weights_only = _keras2_names(model)
     model.save(out / "keras2_model.h5")
     model.save_weights(out / "keras2_weights.h5")
     model.save(out / "keras2.keras")  # Keras 2's own .keras writer: no name attributes, Keras 2 names
@@ -166,24 +160,38 @@ def _keras2_names(model) -> dict[str, np.ndarray]:
     return found
 
 
-def write_keras2_rnn(out: Path) -> dict[str, dict]:
-    """tf_keras LSTM, GRU and Bidirectional(LSTM) layers saved as ``.keras`` (no names stored) and legacy ``.h5``."""
+def _tf_keras(seed: int):
+    """tf_keras with its random seed set, or None where it is not installed."""
     try:
         import tf_keras as k2
     except ImportError:
+        return None
+    k2.utils.set_random_seed(seed)
+    return k2
+
+
+def _keras2_trained(model, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Train ``model`` briefly with Adam; every weight and optimizer variable by its Keras 2 name."""
+    model.compile(sys.modules["tf_keras"].optimizers.Adam(), "mse", run_eagerly=True)
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    found = _keras2_names(model)
+    for variable in model.optimizer.variables():
+        found[variable.name.removesuffix(":0")] = variable.numpy()
+    return found
+
+
+def write_keras2_rnn(out: Path) -> dict[str, dict]:
+    """tf_keras LSTM, GRU and Bidirectional(LSTM) layers saved as ``.keras`` (no names stored) and legacy ``.h5``."""
+    k2 = _tf_keras(3)
+    if k2 is None:
         return {}
-    k2.utils.set_random_seed(3)
     layers = k2.layers
     model = k2.Sequential([
         layers.LSTM(4, return_sequences=True, input_shape=(5, 3)), layers.GRU(3, return_sequences=True),
         layers.Bidirectional(layers.LSTM(2, use_bias=False)), layers.Dense(1),
     ], name="rnn")  # fmt: skip
-    model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
     rng = np.random.default_rng(3)
-    model.fit(rng.normal(size=(8, 5, 3)), rng.normal(size=(8, 1)), epochs=2, batch_size=4, verbose=0)
-    found = _keras2_names(model)
-    for variable in model.optimizer.variables():
-        found[variable.name.removesuffix(":0")] = variable.numpy()
+    found = _keras2_trained(model, rng.normal(size=(8, 5, 3)), rng.normal(size=(8, 1)))
     expected = _save_expected(out, "keras2_rnn", found)
     model.save(out / "keras2_rnn.keras")
     model.save(out / "keras2_rnn.h5")
@@ -198,13 +206,11 @@ def write_keras213(out: Path) -> dict[str, dict]:
     layer with weights twice (``dense``, ``dense_2``; an InputLayer or Activation once); Keras 2.14 on
     Windows counted each once but joined the path with backslashes into one group name at the root.
     """
-    try:
-        import h5py
-        import tf_keras as k2
-        from tf_keras.src.utils.generic_utils import to_snake_case
-    except ImportError:
+    k2 = _tf_keras(4)
+    if k2 is None:
         return {}
-    k2.utils.set_random_seed(4)
+    import h5py
+    from tf_keras.src.utils.generic_utils import to_snake_case
     layers = k2.layers
     inp = k2.Input((6,))
     x = layers.Dense(5)(inp)
