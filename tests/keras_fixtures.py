@@ -212,12 +212,14 @@ def write_keras213(out: Path) -> dict[str, dict]:
     import h5py
     from tf_keras.src.utils.generic_utils import to_snake_case
     layers = k2.layers
-    inp = k2.Input((6,))
-    x = layers.Dense(5)(inp)
-    x = layers.Activation("relu")(x)
-    x = layers.Dense(4, use_bias=False)(x)
-    x = layers.Activation("tanh")(x)
+    inp = k2.Input((6, 6, 3))  # shaped like the real file's blocks: Conv2D, ReLU, DepthwiseConv2D, ReLU, Conv2D
+    x = layers.Conv2D(4, 1, use_bias=False)(inp)
+    x = layers.ReLU()(x)
+    x = layers.DepthwiseConv2D(3, use_bias=False)(x)
+    x = layers.ReLU()(x)
+    x = layers.Conv2D(5, 1)(x)
     x = layers.BatchNormalization()(x)
+    x = layers.GlobalAveragePooling2D()(x)
     model = k2.Model(inp, layers.Dense(2)(x))
     model.save(out / "keras2_functional.keras")
     expected = _save_expected(out, "keras213", _keras2_names(model))

@@ -195,7 +195,7 @@ _KERNEL_SIZES = {
 }  # fmt: skip
 
 
-def check_weights(model: ModelSpec, tensors: list, label: str) -> None:
+def check_weights(model: ModelSpec, tensors: list, label: str, keras2: bool = False) -> None:
     """Refuse a config that does not describe the stored weights (what ``load_model`` would fail on).
 
     Checked: every layer of a built-in class that has weights has them stored, with the count its
@@ -217,7 +217,7 @@ def check_weights(model: ModelSpec, tensors: list, label: str) -> None:
     for layer in model.layers:
         found = stored.get(layer.name, {})
         builtin = layer.module is None or str(layer.module).startswith("keras")
-        wanted = configured_names(snake_case(layer.class_name), layer.config) if builtin else None
+        wanted = configured_names(snake_case(layer.class_name), layer.config, keras2) if builtin else None
         if wanted is None:
             continue
         if sorted(found) != sorted(wanted):

@@ -164,7 +164,7 @@ class KerasH5Reader:
         numbers = sorted((k for k in own if isinstance(own[k], _h5py_dataset())), key=_number)
         classes = [keras_names.snake_case(spec.class_name)] if spec else []
         classes += [keras_names.stem(key), keras_names.stem(chain[-1][0])]
-        names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None)
+        names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None, self.keras2)
         prefix = "/".join(name for name, _ in chain)
         # Keras 2 names a variable by the layers that create it, leaving out the models around them
         scope = "/".join(name for name, model in chain if not model) if self.keras2 else prefix
