@@ -128,27 +128,17 @@ def write_keras3(out: Path) -> dict[str, dict]:
 
 def write_keras2(out: Path) -> dict[str, dict]:
     """tf_keras (Keras 2.x): ``model.save('x.h5')`` and ``save_weights('x.h5')``, Keras 2's own writer."""
-    try:
-        import tf_keras as k2
-    except ImportError:
+    k2 = _tf_keras(1)
+    if k2 is None:
         return {}
-    k2.utils.set_random_seed(1)
     inner = k2.Sequential([k2.layers.Dense(4, input_shape=(8,)), k2.layers.Dense(3)], name="inner")
     inp = k2.Input((8,))
     x = k2.layers.Dense(8)(inp)
     x = k2.layers.BatchNormalization()(x)
     model = k2.Model(inp, inner(x))
-    model.compile(k2.optimizers.Adam(), "mse", run_eagerly=True)
     rng = np.random.default_rng(1)
-    model.fit(rng.normal(size=(8, 8)), rng.normal(size=(8, 3)), epochs=2, batch_size=4, verbose=0)
-    found = {}
-    for layer in model.layers:
-        for weight in layer.weights:
-            name = weight.name.removesuffix(":0")
-            found[name if name.split("/")[0] == layer.name else f"{layer.name}/{name}"] = weight.numpy()
-    weights_only = dict(found)
-    for variable in model.optimizer.variables():
-        found[variable.name.removesuffix(":0")] = variable.numpy()
+    found = _keras2_trained(model, rng.normal(size=(8, 8)), rng.normal(size=(8, 3)))
+    weights_only = _keras2_names(model)
     model.save(out / "keras2_model.h5")
     model.save_weights(out / "keras2_weights.h5")
     model.save(out / "keras2.keras")  # Keras 2's own .keras writer: no name attributes, Keras 2 names
@@ -160,11 +150,117 @@ def write_keras2(out: Path) -> dict[str, dict]:
     }
 
 
+def _keras2_names(model) -> dict[str, np.ndarray]:
+    """Every weight by its Keras 2 name (without ``:0``), under its layer's name where the weight's lacks it."""
+    found = {}
+    for layer in model.layers:
+        for weight in layer.weights:
+            name = weight.name.removesuffix(":0")
+            found[name if name.split("/")[0] == layer.name else f"{layer.name}/{name}"] = weight.numpy()
+    return found
+
+
+def _tf_keras(seed: int):
+    """tf_keras with its random seed set, or None where it is not installed."""
+    try:
+        import tf_keras as k2
+    except ImportError:
+        return None
+    k2.utils.set_random_seed(seed)
+    return k2
+
+
+def _keras2_trained(model, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Train ``model`` briefly with Adam; every weight and optimizer variable by its Keras 2 name."""
+    model.compile(sys.modules["tf_keras"].optimizers.Adam(), "mse", run_eagerly=True)
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    found = _keras2_names(model)
+    for variable in model.optimizer.variables():
+        found[variable.name.removesuffix(":0")] = variable.numpy()
+    return found
+
+
+def write_keras2_rnn(out: Path) -> dict[str, dict]:
+    """tf_keras LSTM, GRU and Bidirectional(LSTM) layers saved as ``.keras`` (no names stored) and legacy ``.h5``."""
+    k2 = _tf_keras(3)
+    if k2 is None:
+        return {}
+    layers = k2.layers
+    model = k2.Sequential([
+        layers.LSTM(4, return_sequences=True, input_shape=(5, 3)), layers.GRU(3, return_sequences=True),
+        layers.Bidirectional(layers.LSTM(2, use_bias=False)), layers.Dense(1),
+    ], name="rnn")  # fmt: skip
+    rng = np.random.default_rng(3)
+    found = _keras2_trained(model, rng.normal(size=(8, 5, 3)), rng.normal(size=(8, 1)))
+    expected = _save_expected(out, "keras2_rnn", found)
+    model.save(out / "keras2_rnn.keras")
+    model.save(out / "keras2_rnn.h5")
+    return {label: {"path": str(out / label), **expected} for label in ("keras2_rnn.keras", "keras2_rnn.h5")}
+
+
+def write_keras213(out: Path) -> dict[str, dict]:
+    """``.keras`` files in the layouts of Keras 2.13 and of Keras 2.14 on Windows, which no installable Keras writes.
+
+    Both are derived from what tf_keras writes today, as real files of those versions show them: the
+    layers' groups sit under ``_layer_checkpoint_dependencies``, keyed by class; Keras 2.13 counted a
+    layer with weights twice (``dense``, ``dense_2``; an InputLayer or Activation once); Keras 2.14 on
+    Windows counted each once but joined the path with backslashes into one group name at the root.
+    """
+    k2 = _tf_keras(4)
+    if k2 is None:
+        return {}
+    import h5py
+    from tf_keras.src.utils.generic_utils import to_snake_case
+    layers = k2.layers
+    inp = k2.Input((6, 6, 3))  # shaped like the real file's blocks: Conv2D, ReLU, DepthwiseConv2D, ReLU, Conv2D
+    x = layers.Conv2D(4, 1, use_bias=False)(inp)
+    x = layers.ReLU()(x)
+    x = layers.DepthwiseConv2D(3, use_bias=False)(x)
+    x = layers.ReLU()(x)
+    x = layers.Conv2D(5, 1)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = k2.Model(inp, layers.Dense(2)(x))
+    model.save(out / "keras2_functional.keras")
+    expected = _save_expected(out, "keras213", _keras2_names(model))
+    manifest = {}
+    for label, gapped, windows in (("keras213.keras", True, False), ("keras214_windows.keras", False, True)):
+        keys: dict[str, str] = {}  # tf_keras' key under layers/ -> the old key
+        now: dict[str, int] = {}
+        old: dict[str, int] = {}
+        for layer in model.layers:
+            cls = to_snake_case(type(layer).__name__)  # Keras' own naming of the groups
+            n, o = now.get(cls, -1) + 1, old.get(cls, -1) + 1
+            now[cls] = n
+            old[cls] = o + 1 if gapped and layer.weights else o
+            keys[f"{cls}_{n}" if n else cls] = f"{cls}_{o}" if o else cls
+        sep = "\\" if windows else "/"
+        weights = out / f"{label}.weights.h5"
+        with zipfile.ZipFile(out / "keras2_functional.keras") as src:
+            (out / "src.weights.h5").write_bytes(src.read("model.weights.h5"))
+            config = src.read("config.json")
+        with h5py.File(out / "src.weights.h5", "r") as f, h5py.File(weights, "w") as g:
+            g.create_group("vars")
+            for key in f["layers"]:
+                g.copy(f["layers"][key], f"_layer_checkpoint_dependencies{sep}{keys[key]}")
+        version = "2.14.0" if windows else "2.13.1"
+        with zipfile.ZipFile(out / label, "w") as dst:
+            dst.writestr("metadata.json", json.dumps({"keras_version": version, "date_saved": "2023-10-14@08:58:24"}))
+            dst.writestr("config.json", config)
+            dst.write(weights, "model.weights.h5")
+        weights.unlink()
+        manifest[label] = {"path": str(out / label), **expected}
+    (out / "src.weights.h5").unlink()
+    return manifest
+
+
 def main(outdir: str) -> None:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = write_keras3(out)
     manifest.update(write_keras2(out))
+    manifest.update(write_keras2_rnn(out))
+    manifest.update(write_keras213(out))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 

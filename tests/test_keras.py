@@ -34,7 +34,8 @@ pytestmark = pytest.mark.tf
 BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
 READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
             "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
-            "keras2_model.h5", "keras2_weights.h5", "keras2.keras")  # fmt: skip
+            "keras2_model.h5", "keras2_weights.h5", "keras2.keras", "keras2_rnn.keras", "keras2_rnn.h5",
+            "keras213.keras", "keras214_windows.keras")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +84,7 @@ def test_every_array_is_what_keras_holds_bitwise(kf: dict, label: str) -> None:
             for i, weight in enumerate(("gamma", "moving_mean", "moving_variance")):
                 if f"batch_normalization_1/{weight}" in names:
                     names[f"batch_normalization_1/{weight}"] = f"batch_normalization_1/{i}"
-        if label == "keras2.keras":  # Keras 2 also saves its compiled metrics' state
+        if label in ("keras2.keras", "keras2_rnn.keras"):  # Keras 2 also saves its compiled metrics' state
             metrics = {name for name, info in shown.items() if info.role == TRAINING}
             assert metrics == {"metrics/mean/total", "metrics/mean/count"}
             shown = {name: info for name, info in shown.items() if name not in metrics}
@@ -178,6 +179,56 @@ def test_extract_then_diff_equal(kf: dict, tmp_path: Path) -> None:
     arrays = np.load(tmp_path / "w.npz")
     expected = np.load(kf["functional.keras"]["expected"])
     assert arrays["lstm/lstm_cell/kernel"].tobytes() == expected["lstm/lstm_cell/kernel"].tobytes()
+
+
+def test_rnn_weights_are_named_alike_in_keras_and_legacy_h5(kf: dict) -> None:
+    """tf_keras' .keras stores an RNN's cell and Bidirectional's copies without names; its .h5 stores names."""
+    archive, legacy = entry(kf, "keras2_rnn.keras")["path"], entry(kf, "keras2_rnn.h5")["path"]
+    code, out, err = run("diff", legacy, archive, "--all", "--json")
+    document = json.loads(out)
+    assert not document["only_in_a"] and document["only_in_b"] == ["metrics/mean/count", "metrics/mean/total"]
+    expected = np.load(kf["keras2_rnn.keras"]["expected"]).files  # every name Keras gives, optimizer's too
+    assert sorted(v["name"] for v in document["values"]) == sorted(expected)
+    assert all(v["status"] == "identical" for v in document["values"])
+    with ckpttools.open_checkpoint(archive) as ckpt:
+        kernel = ckpt.info("bidirectional/backward_lstm_1/lstm_cell/kernel")
+        assert kernel.key == "layers/bidirectional/backward_layer/cell/vars/0"
+        assert "bidirectional/backward_lstm_1/lstm_cell/bias" not in {info.name for info in ckpt}  # use_bias=False
+        assert ckpt.info("Adam/m/gru/gru_cell/recurrent_kernel").slot_of == "gru/gru_cell/recurrent_kernel"
+
+
+def test_keras3_file_without_name_attributes(kf: dict, tmp_path: Path) -> None:
+    """Keras 3 files of 3.3 (as real ones show) have no ``name`` attribute on their ``vars`` groups.
+
+    Derived from a file Keras 3 writes today by dropping those attributes: the names come from the
+    config (the LSTM's cell, the nested model, the optimizer's configured name) and stay Keras' own.
+    """
+    source = Path(kf["functional.keras"]["path"])
+    weights = tmp_path / "model.weights.h5"
+    with zipfile.ZipFile(source) as src:
+        weights.write_bytes(src.read("model.weights.h5"))
+        config = src.read("config.json")
+    with h5py.File(weights, "r+") as f:
+        groups = [f] + [obj for obj in _all_objects(f) if isinstance(obj, h5py.Group)]
+        for group in groups:
+            group.attrs.pop("name", None)
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(old, "w") as dst:
+        dst.writestr("metadata.json", json.dumps({"keras_version": "3.3.3"}))
+        dst.writestr("config.json", config)
+        dst.write(weights, "model.weights.h5")
+    expected = np.load(kf["functional.keras"]["expected"])
+    with ckpttools.open_checkpoint(old) as ckpt, ckpttools.open_checkpoint(source) as new:
+        assert [(i.name, i.key) for i in ckpt] == [(i.name, i.key) for i in new]
+        assert set(expected.files) == {info.name for info in ckpt}
+        for name in expected.files:
+            assert ckpt.get(name).tobytes() == expected[name].tobytes(), name
+
+
+def _all_objects(group: h5py.Group) -> list:
+    found: list = []
+    group.visititems(lambda _, obj: found.append(obj))
+    return found
 
 
 def test_diff_keras_against_tf_checkpoint_with_map(kf: dict) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import CorruptFileError
+from .keras_names import configured_names, snake_case
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # a config is metadata: anything bigger is not one
@@ -44,9 +45,42 @@ class ModelSpec:
     class_name: str
     layers: list[LayerSpec]
     optimizer: str | None = None
+    optimizer_name: str | None = None
 
     def layer(self, name: str) -> LayerSpec | None:
         return next((layer for layer in self.layers if layer.name == name), None)
+
+
+RNN_CELLS = {"LSTM": "LSTMCell", "GRU": "GRUCell", "SimpleRNN": "SimpleRNNCell"}  # Keras names each cell in snake_case
+
+
+def sublayers(layer: LayerSpec, keras2: bool = False) -> dict[str, LayerSpec]:
+    """The layers a built-in RNN or Bidirectional saves below itself, keyed by attribute, in Keras' variable order.
+
+    Files that do not record objects' names (Keras 2, older Keras 3) need them to name weights: an
+    RNN's ``cell`` is ``lstm_cell``... under the RNN's config, whose flags (``use_bias``) its weights follow;
+    Bidirectional's copies are ``forward_<layer>`` and ``backward_<layer>`` (Keras 3 keeps a given backward
+    layer's name and strips a ``forward_``/``backward_`` the config already holds), tf_keras also keeps
+    the unbuilt original as ``layer``.
+    """
+    config = layer.config
+    if layer.class_name in RNN_CELLS:
+        cell = RNN_CELLS[layer.class_name]
+        return {"cell": LayerSpec(snake_case(cell), cell, config)}
+    if layer.class_name == "RNN" and isinstance(config.get("cell"), dict):
+        return {"cell": _layer(config["cell"], layer.name)}
+    if layer.class_name != "Bidirectional" or not isinstance(config.get("layer"), dict):
+        return {}
+    inner = _layer(config["layer"], layer.name)
+    given = config.get("backward_layer")
+    backward = _layer(given, layer.name) if isinstance(given, dict) else inner
+    if keras2:
+        forward_name, backward_name = f"forward_{inner.name}", f"backward_{backward.name}"
+    else:
+        forward_name = f"forward_{inner.name.removeprefix('forward_')}"
+        backward_name = backward.name if backward is not inner else f"backward_{inner.name.removeprefix('backward_')}"
+    return {"forward_layer": replace(inner, name=forward_name), "backward_layer": replace(backward, name=backward_name),
+            "layer": inner}
 
 
 def parse_json(raw: bytes | str, label: str) -> Any:
@@ -71,7 +105,8 @@ def parse_model(document: Any, label: str, compile_config: Any = None) -> ModelS
             before.output_shape = before.output_shape or after.input_shape
     else:
         _output_shapes_from_inbound(layers)
-    spec.optimizer = _optimizer_class(compile_config if compile_config is not None else document.get("compile_config"))
+    spec.optimizer, spec.optimizer_name = _optimizer(
+        compile_config if compile_config is not None else document.get("compile_config"))
     return spec
 
 
@@ -141,13 +176,16 @@ def _output_shapes_from_inbound(layers: list[LayerSpec]) -> None:
                 source.output_shape = shape
 
 
-def _optimizer_class(compile_config: Any) -> str | None:
+def _optimizer(compile_config: Any) -> tuple[str | None, str | None]:
+    """The compiled optimizer's class and, when the config gives it, its name (Keras 3's variable prefix)."""
     if not isinstance(compile_config, dict):
-        return None
+        return None, None
     optimizer = compile_config.get("optimizer") or compile_config.get("optimizer_config")
     if isinstance(optimizer, dict):
-        return str(optimizer.get("class_name") or "") or None
-    return optimizer if isinstance(optimizer, str) else None
+        config = optimizer.get("config") if isinstance(optimizer.get("config"), dict) else {}
+        name = config.get("name")
+        return str(optimizer.get("class_name") or "") or None, name if isinstance(name, str) and name else None
+    return (optimizer, None) if isinstance(optimizer, str) else (None, None)
 
 
 # class -> (config key, kernel axis) pairs whose sizes the stored kernel must show
@@ -157,15 +195,13 @@ _KERNEL_SIZES = {
 }  # fmt: skip
 
 
-def check_weights(model: ModelSpec, tensors: list, label: str) -> None:
+def check_weights(model: ModelSpec, tensors: list, label: str, keras2: bool = False) -> None:
     """Refuse a config that does not describe the stored weights (what ``load_model`` would fail on).
 
     Checked: every layer of a built-in class that has weights has them stored, with the count its
     flags give, and the sizes its config names (``units``, ``filters``, ``input_dim``...); every stored
     layer is in the config.
     """
-    from .keras_names import configured_names, snake_case
-
     scope = f"{model.name}/" if model.class_name == "Sequential" else ""  # see KerasH5Reader._root_scope
     stored: dict[str, dict[str, Any]] = {}
     for info in tensors:
@@ -181,7 +217,7 @@ def check_weights(model: ModelSpec, tensors: list, label: str) -> None:
     for layer in model.layers:
         found = stored.get(layer.name, {})
         builtin = layer.module is None or str(layer.module).startswith("keras")
-        wanted = configured_names(snake_case(layer.class_name), layer.config) if builtin else None
+        wanted = configured_names(snake_case(layer.class_name), layer.config, keras2) if builtin else None
         if wanted is None:
             continue
         if sorted(found) != sorted(wanted):

@@ -18,6 +18,7 @@ Every tensor keeps its HDF5 path as ``key``. Opening reads metadata only; values
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,12 @@ from ..errors import CorruptFileError, MissingDependencyError, NotACheckpointErr
 from ..info import MODEL, OPTIMIZER, TRAINING, TensorInfo
 from ..storage import sources
 from . import keras_names
-from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model
+from .keras_config import LayerSpec, ModelSpec, parse_json, parse_model, sublayers
 
 KERAS3, LEGACY = "keras3", "legacy"
 _NOT_MODEL = ("optimizer", "metrics")  # top-level groups of a weights file that hold no model variables
+_KERAS213_CONTAINER = "_layer_checkpoint_dependencies"  # where Keras 2.12-2.14 saved a model's layers
+_CONTAINERS = ("layers", _KERAS213_CONTAINER)
 
 
 def import_h5py():
@@ -103,8 +106,9 @@ class KerasH5Reader:
         self.keras2 = self._keras_version.startswith("2.") if self._keras_version else \
             root is not None and "name" not in root.attrs
         trainable: list[tuple[str, tuple[int, ...], str]] = []
-        self._walk(self._file, [(name, False) for name in self._root_scope()], self.model, None, trainable, True)
-        metrics = _group(self._file, "metrics")
+        tree = _Node.of(self._file, "")
+        self._walk(tree, [(name, False) for name in self._root_scope()], self.model, None, trainable, True)
+        metrics = tree.children.get("metrics")
         if metrics is not None:  # Keras 2 saves its compiled metrics' state (a Mean's total and count)
             self._walk(metrics, [("metrics", False)], None, None, [], False, TRAINING)
         optimizer = _group(self._file, "optimizer/vars")
@@ -128,40 +132,39 @@ class KerasH5Reader:
             sequential = layers is not None and not any(key.startswith("input_layer") for key in layers)
         return [name] if sequential and name else []
 
-    def _walk(self, group: Any, chain: list[tuple[str, bool]], owner: ModelSpec | None, spec: LayerSpec | None,
+    def _walk(self, node: _Node, chain: list[tuple[str, bool]], owner: ModelSpec | None, spec: LayerSpec | None,
               trainable: list, train: bool, role: str = MODEL) -> None:
-        """Add the variables of the object at ``group`` and of every object below it, in Keras' order.
+        """Add the variables of the object at ``node`` and of every object below it, in Keras' order.
 
         ``owner`` is the config of the model whose ``layers`` may lie below; ``spec`` this object's own.
         ``chain`` holds the names of the objects above, each with whether it is a model.
         """
-        if not isinstance(group.name, str):  # h5py gives bytes for a name that is not UTF-8: damaged metadata
-            raise ValueError(f"object name {group.name[:60]!r} is not UTF-8")
-        own = _group(group, "vars")
-        if own is not None and group.name != "/":
-            key = group.name.rsplit("/", 1)[-1]
-            name = _text(own.attrs.get("name")) or (spec.name if spec else key)
+        own = node.vars
+        if own is not None and node.key:
+            name = _text(own.attrs.get("name")) or (spec.name if spec else node.key)
             chain = [*chain, (name, spec is not None and spec.model is not None)]
             train = train and (spec is None or spec.config.get("trainable", True) is not False)
-            self._add_layer(own, chain, key, spec, trainable, train, role)
+            self._add_layer(own, chain, node.key, spec, trainable, train, role)
             owner = spec.model if spec is not None else None
         elif own is not None and len(own):  # the root model's own variables
             self._add_layer(own, [(_text(own.attrs.get("name")) or "model", True)], "", None, trainable, train)
-        children = [key for key in group if key != "vars" and not (group.name == "/" and key in _NOT_MODEL)]
-        specs = _layer_keys(owner) if owner is not None and group.name.rsplit("/", 1)[-1] == "layers" else {}
+        children = [key for key in node.children if not (not node.key and key in _NOT_MODEL)]
+        if owner is not None and node.key in _CONTAINERS:
+            specs = _layer_keys(owner, node.children if node.key == _KERAS213_CONTAINER else None)
+        else:
+            specs = sublayers(spec, self.keras2) if spec is not None else {}
         if specs:
             order = list(specs)
             children.sort(key=lambda key: order.index(key) if key in specs else len(order))
         for key in children:
-            if isinstance(group[key], _h5py_group()):
-                self._walk(group[key], chain, owner, specs.get(key), trainable, train, role)
+            self._walk(node.children[key], chain, owner, specs.get(key), trainable, train, role)
 
     def _add_layer(self, own: Any, chain: list[tuple[str, bool]], key: str, spec: Any, trainable: list, train: bool,
                    role: str = MODEL) -> None:
         numbers = sorted((k for k in own if isinstance(own[k], _h5py_dataset())), key=_number)
         classes = [keras_names.snake_case(spec.class_name)] if spec else []
         classes += [keras_names.stem(key), keras_names.stem(chain[-1][0])]
-        names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None)
+        names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None, self.keras2)
         prefix = "/".join(name for name, _ in chain)
         # Keras 2 names a variable by the layers that create it, leaving out the models around them
         scope = "/".join(name for name, model in chain if not model) if self.keras2 else prefix
@@ -179,7 +182,8 @@ class KerasH5Reader:
 
     def _add_optimizer(self, group: Any, trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
         numbers = sorted((k for k in group if isinstance(group[k], _h5py_dataset())), key=_number)
-        prefix = _text(group.attrs.get("name")) or "optimizer"
+        # older Keras 3 files carry no name attributes: the compiled optimizer's configured name is the same
+        prefix = _text(group.attrs.get("name")) or (self.model.optimizer_name if self.model else None) or "optimizer"
         shapes = [tuple(group[n].shape) for n in numbers]
         named = None
         if self.model is not None:  # the model's variable order is known only from its config
@@ -267,25 +271,79 @@ def _legacy_slot_of(weight_name: str) -> str | None:
     return "/".join(parts[2:]) if len(parts) > 2 and len(parts[1]) <= 2 else None
 
 
-def _layer_keys(model: ModelSpec) -> dict[str, LayerSpec]:
+def _layer_keys(model: ModelSpec, present: dict[str, _Node] | None = None) -> dict[str, LayerSpec]:
     """The group name Keras gives each of ``model.layers`` (``saving_lib._save_container_state``), in order.
 
     Layers are keyed by their class in snake_case, with a counter from the second of a class on
-    (``dense``, ``dense_1``...); a Sequential's ``layers`` leave out its InputLayer.
+    (``dense``, ``dense_1``...); a Sequential's ``layers`` leave out its InputLayer. Keras 2.12-2.13
+    saved the ``_layer_checkpoint_dependencies`` dict instead, which lists a layer with weights twice
+    (``layer_with_weights-N`` and ``layer-M``), and counted the repeat it skipped (``conv2d``,
+    ``conv2d_2``...); Keras 2.14 no longer counted it. ``present`` (that container's objects) tells which.
     """
+    plain = _numbered(model, lambda key: False)
+    if present is None or set(plain) <= set(present):
+        return plain
+    return _numbered(model, lambda key: key in present and present[key].has_data())
+
+
+def _numbered(model: ModelSpec, counted_twice: Callable[[str], bool]) -> dict[str, LayerSpec]:
     used: dict[str, int] = {}
     keys: dict[str, LayerSpec] = {}
     for layer in model.layers:
         if model.class_name == "Sequential" and layer.class_name == "InputLayer":
             continue
         name = keras_names.snake_case(layer.class_name)
-        if name in used:
-            used[name] += 1
-            name = f"{name}_{used[name]}"
-        else:
-            used[name] = 0
-        keys[name] = layer
+        count = used.get(name, -1) + 1
+        key = f"{name}_{count}" if count else name
+        keys[key] = layer
+        used[name] = count + 1 if counted_twice(key) else count
     return keys
+
+
+class _Node:
+    """A saved object: its HDF5 group (None for a path no group has), its ``vars`` and the objects below it.
+
+    Keras 2 on Windows joined object paths with backslashes, which HDF5 keeps in one group's name
+    (``enc\\_layer_checkpoint_dependencies\\conv2d`` at the root): such a name is split back into its path.
+    """
+
+    def __init__(self, group: Any, key: str) -> None:
+        self.group = group
+        self.key = key
+        self.children: dict[str, _Node] = {}
+
+    @classmethod
+    def of(cls, group: Any, key: str) -> _Node:
+        node = cls(group, key)
+        node._add_children(group)
+        return node
+
+    def _add_children(self, group: Any) -> None:
+        for name in group:
+            child = group[name]
+            if not isinstance(child.name, str):  # h5py gives bytes for a name that is not UTF-8: damaged metadata
+                raise ValueError(f"object name {child.name[:60]!r} is not UTF-8")
+            if name == "vars" or not isinstance(child, _h5py_group()):
+                continue
+            *path, last = name.split("\\")
+            parent = self
+            for part in path:
+                parent = parent.children.setdefault(part, _Node(None, part))
+            node = parent.children.setdefault(last, _Node(child, last))
+            if node.group is None:  # ``a`` listed after ``a\\b`` made a node for it
+                node.group = child
+            node._add_children(child)
+
+    @property
+    def vars(self) -> Any:
+        return _group(self.group, "vars") if self.group is not None else None
+
+    def has_data(self) -> bool:
+        """Whether any variable is stored at or below this object."""
+        own = self.vars
+        if own is not None and any(isinstance(own[k], _h5py_dataset()) for k in own):
+            return True
+        return any(child.has_data() for child in self.children.values())
 
 
 def _group(parent: Any, path: str) -> Any:

@@ -37,6 +37,10 @@ LAYER_WEIGHTS.update({
     "mean": (("total", "count"), frozenset(), frozenset({"total", "count"})),  # Keras 2 saves metric state
 })  # fmt: skip
 
+# Keras 2 (tf_keras) names a depthwise convolution's kernel ``depthwise_kernel``; Keras 3 ``kernel``
+KERAS2_WEIGHTS = {cls: (("depthwise_kernel", "bias"), frozenset({"bias"}), frozenset())
+                  for cls in ("depthwise_conv1d", "depthwise_conv2d")}
+
 # the config flag that, when false, drops an optional weight
 _FLAGS = {"bias": "use_bias", "beta": "center", "gamma": "scale"}
 
@@ -68,20 +72,27 @@ def stem(name: str) -> str:
     return re.sub(r"_\d+$", "", name)
 
 
-def layer_weight_names(classes: Sequence[str], count: int, config: dict | None = None) -> list[str] | None:
+def _weights(cls: str, keras2: bool) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]] | None:
+    return (KERAS2_WEIGHTS.get(cls) if keras2 else None) or LAYER_WEIGHTS.get(cls)
+
+
+def layer_weight_names(classes: Sequence[str], count: int, config: dict | None = None, keras2: bool = False,
+                       ) -> list[str] | None:
     """Names of a layer's ``count`` stored variables, from the first known class among ``classes``; None if unknown.
 
     With the layer's config, optional weights follow its flags (``use_bias``, ``center``, ``scale``);
     without it, the one way of dropping optional weights that gives ``count`` (None when ambiguous).
+    ``keras2``: the file is Keras 2's, which names some weights otherwise.
     """
     for cls in classes:
-        if cls in LAYER_WEIGHTS:
-            names, optional, _ = LAYER_WEIGHTS[cls]
+        known = _weights(cls, keras2)
+        if known is not None:
+            names, optional, _ = known
             break
     else:
         return None
     if config is not None:
-        kept = configured_names(cls, config)
+        kept = configured_names(cls, config, keras2)
         return kept if kept is not None and len(kept) == count else None
     fits = []
     for k in range(len(optional) + 1):
@@ -92,11 +103,12 @@ def layer_weight_names(classes: Sequence[str], count: int, config: dict | None =
     return fits[0] if len(fits) == 1 else None
 
 
-def configured_names(cls: str, config: dict) -> list[str] | None:
+def configured_names(cls: str, config: dict, keras2: bool = False) -> list[str] | None:
     """The weights a built-in layer of class ``cls`` (snake_case) has under ``config``; None if not known."""
-    if cls not in LAYER_WEIGHTS:
+    known = _weights(cls, keras2)
+    if known is None:
         return None
-    names, optional, _ = LAYER_WEIGHTS[cls]
+    names, optional, _ = known
     return [n for n in names if not (n in optional and config.get(_FLAGS.get(n, ""), True) is False)]
 
 

@@ -67,7 +67,7 @@ class KerasZipReader:
                                      version if isinstance(version, str) else None)
             self._closers.insert(0, self._h5)
             if self.model is not None:
-                check_weights(self.model, self._h5.tensors, path)
+                check_weights(self.model, self._h5.tensors, path, self._h5.keras2)
         except Exception:
             self.close()
             raise
