@@ -315,7 +315,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_every_task_then_tf_config_tasks_res
     spec = {"ps": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{ports[1]}"]}
     args = ("--resume", "--steps", str(step + 3), "--out", str(run), "--json")
     processes = [_tf_config_task(spec, job, *args) for job in ("ps", "worker")]
-    outputs = [p.communicate(timeout=300) for p in processes]
+    outputs = _outputs(processes)
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert outputs[0] == ("", "")  # the ps serves quietly, and ends once the chief is done
     result = json.loads(outputs[1][0])
@@ -333,13 +333,25 @@ def test_tf_config_tasks_whose_peers_never_come_name_them_and_stop(tmp_path: Pat
              {"ps": [f"127.0.0.1:{ports[2]}"], "worker": [f"127.0.0.1:{ports[3]}"]}]
     args = ("--cluster-timeout", "3", "--steps", "12", "--out", str(tmp_path / "run"))
     processes = [_tf_config_task(alone[0], "worker", *args), _tf_config_task(alone[1], "ps", *args)]
-    outputs = [p.communicate(timeout=300) for p in processes]
+    outputs = _outputs(processes)
     assert [p.returncode for p in processes] == [8, 8], outputs
     assert [out[1].strip().splitlines()[-1] for out in outputs] == [
         f"Error: task worker:0: task ps:0 at {alone[0]['ps'][0]} is unreachable (Connection refused) after 3 s; "
         f"check that it is running, or give --cluster-timeout more time",
         "Error: task ps:0: task worker:0 did not connect within 3 s; check that it is running, or give "
         "--cluster-timeout more time"]
+
+
+def _outputs(processes: list[subprocess.Popen], timeout: float = 300) -> list[tuple[str, str]]:
+    """Each task's (stdout, stderr) once it ends; tasks still running after ``timeout`` are killed (never left
+    behind to train on while the rest of the suite runs) and the test fails with what they printed."""
+    try:
+        return [p.communicate(timeout=timeout) for p in processes]
+    except subprocess.TimeoutExpired:
+        for p in processes:
+            p.kill()
+        printed = [p.communicate() for p in processes]
+        pytest.fail(f"TF_CONFIG tasks still running after {timeout} s: {printed}")
 
 
 def _tf_config_task(spec: dict[str, list[str]], job: str, *args: str, index: int = 0) -> subprocess.Popen:
