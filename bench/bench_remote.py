@@ -6,8 +6,8 @@ HTTP server, and moto's S3 server (bucket ``bench``, filled by s3fs; curl signs 
 ``--aws-sigv4``, ckpttools finds the endpoint and keys in ``AWS_*`` variables, as boto does).
 
 - ``ls``: ``ckpttools ls --all URL`` against "download the checkpoint (curl), then ``ckpttools ls`` it".
-  Target: faster, fetching no more than the index + 64 KiB. (Importing fsspec's HTTP stack, aiohttp, costs
-  ckpttools a fixed ~0.5-1.5 s per process; the download grows with the checkpoint.)
+  Target: faster, fetching no more than the index + 64 KiB. (Over S3, importing s3fs and botocore costs
+  ckpttools a fixed ~0.5 s per process; plain HTTP files are read with the standard library.)
 - ``extract``: ``ckpttools extract --all URL -o out.npz`` against ``curl`` downloading the same data
   shard to a file (the plain-download speed). Target: throughput at least 0.7 of curl's. The same with
   ``-o out.safetensors`` in the same rounds, with a ratio line of its own (reported; the target is npz's,

@@ -38,6 +38,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         if fault and fault.isdigit():
             self.send_error(int(fault))
             return
+        if fault == "nohead":  # a server (or a URL signed for GET) that refuses HEAD
+            self.send_error(403)
+            return
         super().do_HEAD()
 
     def do_GET(self) -> None:  # noqa: N802

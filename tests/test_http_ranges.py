@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -130,3 +131,30 @@ def test_missing_file_is_not_found(http: RangeServer) -> None:
     client = http_ranges.RangeClient(f"{http.url}/big/nothing-here", {})
     with pytest.raises(FileNotFoundError):
         client.get(0, 10)
+
+
+def test_listing_a_checkpoint_at_an_http_url_never_imports_aiohttp(http: RangeServer) -> None:
+    """Sizes come from one HEAD and the index from one GET, through the standard library: aiohttp (0.2 s of
+    start-up) is not imported for a plain HTTP file."""
+    code = ("import sys; from ckpttools.cli import main\n"
+            "try: main(['ls', '--all', sys.argv[1]])\n"
+            "except SystemExit as exit: assert not exit.code, exit.code\n"
+            "print('aiohttp' in sys.modules, 'fsspec.implementations.http' in sys.modules)")
+    url = f"{http.url}/samples/tf1_cnn/model.ckpt-20"
+    result = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False False"
+    assert {method for method, _, _ in http.requests} == {"HEAD", "GET"}
+
+
+def test_a_server_refusing_head_is_asked_through_fsspec(http: RangeServer, served_root: Path) -> None:
+    http.faults["*"] = "nohead"
+    with sources.open_source(f"{http.url}/{SHARD}") as source:
+        assert source.size == (served_root / SHARD).stat().st_size
+
+
+def test_truncated_whole_file_read_is_one_line(http: RangeServer) -> None:
+    http.faults["model.ckpt-20.index"] = "truncate"
+    result = CliRunner().invoke(main, ["ls", f"{http.url}/samples/tf1_cnn/model.ckpt-20"])
+    assert result.exit_code == EXIT_REMOTE and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "model.ckpt-20.index" in result.stderr and "Traceback" not in result.stderr

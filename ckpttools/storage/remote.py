@@ -101,15 +101,25 @@ def info(url: str, options: dict) -> dict:
     """Size, ETag... of ``url`` (cached); NotFoundError when it does not exist."""
     key = _key(url, options)
     if key not in _INFO:
-        fs, path = open_fs(url, options)
         try:
-            _INFO[key] = call(url, "reading its size", lambda: fs.info(path))
+            _INFO[key] = call(url, "reading its size", lambda: _info(url, options))
         except NotFoundError:
             _INFO[key] = None
     found = _INFO[key]
     if found is None:
         raise NotFoundError(f"{redact(url)}: no such file")
     return found
+
+
+def _info(url: str, options: dict) -> dict:
+    client = _range_client(url, options)
+    if client is not None:
+        try:
+            return client.head()
+        except http_ranges.Unsupported:  # (a redirect, no Content-Length, HEAD refused): fsspec follows it
+            pass
+    fs, path = open_fs(url, options)
+    return fs.info(path)
 
 
 def isfile(url: str, options: dict) -> bool:
@@ -219,7 +229,7 @@ class RemoteSource:
     def __init__(self, url: str, options: dict) -> None:
         self.name = url
         self._options = options
-        self._fs, self._path = open_fs(url, options)
+        self._opened: tuple[Any, str] | None = None  # fsspec's file system and path, opened when first needed
         self._ranges = _range_client(url, options)
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._cache_dir = cache_dir()
@@ -252,7 +262,7 @@ class RemoteSource:
 
     def _get(self, start: int, end: int | None) -> bytes:
         ranges = self._ranges
-        if ranges is not None and end is not None:
+        if ranges is not None:
             try:
                 return ranges.get(start, end)
             except http_ranges.Unsupported:  # (a redirect, an encoded body): fsspec from now on
@@ -260,8 +270,11 @@ class RemoteSource:
         return self._cat(start, end)
 
     def _cat(self, start: int, end: int | None) -> bytes:
+        if self._opened is None:
+            self._opened = open_fs(self.name, self._options)
+        fs, path = self._opened
         try:
-            return self._fs.cat_file(self._path, start=start, end=end)
+            return fs.cat_file(path, start=start, end=end)
         except Exception as exc:
             if getattr(exc, "status", None) == 416:  # Range Not Satisfiable: starts past the end of the file
                 return b""
