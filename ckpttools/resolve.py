@@ -271,7 +271,7 @@ def _from_state_file(directory: str) -> tuple[Resolved | None, str | None]:
     candidates = [named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)]
     if sources.is_url(directory) and not sources.is_url(candidates[0]):
         candidates = []  # a local path written by the training machine means nothing here
-    basename = os.path.join(directory, os.path.basename(named.replace("\\", "/")))
+    basename = os.path.join(directory, sources.file_name(named))
     if basename not in candidates:
         candidates.append(basename)
     for candidate in candidates:

@@ -18,6 +18,7 @@ from ..checkpoint import Checkpoint
 from ..errors import InputMismatchError, NotFoundError
 from ..formats import dtypes
 from ..resolve import resolve
+from ..storage import sources
 from .rewrite_plan import COMPLEX_DTYPES
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def _from_state_file(directory: str) -> list[str]:
     for named in _STATE_PATHS.findall(text):
         named = named.encode().decode("unicode_escape")
         for candidate in (named if os.path.isabs(named) else os.path.join(directory, named),
-                          os.path.join(directory, os.path.basename(named.replace("\\", "/")))):
+                          os.path.join(directory, sources.file_name(named))):
             if os.path.isfile(candidate + ".index"):
                 out.append(candidate)
                 break

@@ -32,8 +32,7 @@ _SAVED_MODEL_SIDECARS = {
 
 def saved_model_sidecar(path: str) -> str | None:
     """What ``path`` is if it is one of a SavedModel's side files, with what to give instead; else None."""
-    name = path.replace("\\", "/").rpartition("/")[2]
-    what = _SAVED_MODEL_SIDECARS.get(name)
+    what = _SAVED_MODEL_SIDECARS.get(sources.file_name(path))
     return None if what is None else f"{what}, not a graph or checkpoint: give its SavedModel directory"
 
 

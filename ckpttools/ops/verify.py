@@ -101,11 +101,6 @@ def _not_a_checkpoint(path: str, exc: NotACheckpointError) -> CheckpointReport:
     return report
 
 
-def _basename(named: str) -> str:
-    """The last component of a path a state file names, written on Linux or Windows (``C:\\runs\\m.ckpt-0``)."""
-    return named.replace("\\", "/").rpartition("/")[2]
-
-
 def _directory(report: VerifyReport, directory: str, all_checkpoints: bool) -> list[Resolved]:
     """The checkpoints of a run directory, and the state file's entries that do not exist."""
     state = os.path.join(directory, "checkpoint")
@@ -124,7 +119,7 @@ def _directory(report: VerifyReport, directory: str, all_checkpoints: bool) -> l
         if moved:
             report.problems.append(Problem(state, f"names {named}, a path from another machine; TensorFlow's "
                                            "latest_checkpoint will not find it", "write relative paths: "
-                                           f'{field}: "{_basename(named)}"', P.STATE_FILE,
+                                           f'{field}: "{sources.file_name(named)}"', P.STATE_FILE,
                                            severity=P.WARNING))
         if (latest or all_checkpoints) and resolved.prefix not in {r.prefix for r in found}:
             found.append(resolved)
@@ -154,7 +149,7 @@ def _state_entries(state: str) -> list[tuple[str, str]]:
 def _locate(directory: str, named: str) -> tuple[Resolved | None, bool]:
     """The checkpoint a state-file entry names, trying the same file name here when the path is foreign."""
     first = named if os.path.isabs(named) or sources.is_url(named) else os.path.join(directory, named)
-    here = os.path.join(directory, _basename(named))
+    here = os.path.join(directory, sources.file_name(named))
     if sources.is_url(directory) and not sources.is_url(first):
         first = None  # a local path written by the training machine means nothing at a URL
     for candidate in dict.fromkeys([first, here]):

@@ -57,6 +57,12 @@ def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
+def file_name(path: str) -> str:
+    """The last component of a path or URL, also one written on Windows (``C:\\runs\\model.ckpt-0``), as a
+    ``checkpoint`` state file from another machine may name it."""
+    return path.replace("\\", "/").rpartition("/")[2]
+
+
 def redact(text: str) -> str:
     """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings
     (signed URLs carry their keys there). Error messages pass through this before they are printed."""
