@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import MissingDataError
 from ..storage.atomic import _remove
-from ..storage.filecopy import SourceTooShort, copy_range
+from ..storage.filecopy import SourceFiles, SourceTooShort, copy_range
 from ..storage.outputs import (  # noqa: F401  (check_output_prefix, same_checkpoint: part of this module's API)
     check_output_prefix,
     existing_data_files,
@@ -128,7 +128,7 @@ class BundleWriter:
         self._state = "open"
         self._pool: ThreadPoolExecutor | None = None
         self._copy: _Copy | None = None  # bytes add_copy has placed but not yet copied
-        self._sources: dict[str, int] = {}  # add_copy's source files, open until the writer is done
+        self._sources = SourceFiles()  # add_copy's source files, open until the writer is done
         self.finished_paths: list[str] = []
         try:
             for _ in range(num_shards):
@@ -264,15 +264,11 @@ class BundleWriter:
             tf_dtype.enum, shape, shard.number, offset, nbytes, mask(checksum))
 
     def _source_fd(self, path: str) -> int:
-        fd = self._sources.get(path)
-        if fd is None:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError as exc:
-                self._fail()
-                raise MissingDataError(f"{path}: cannot read data file ({exc.strerror})") from None
-            self._sources[path] = fd
-        return fd
+        try:
+            return self._sources.fd(path)
+        except MissingDataError:
+            self._fail()
+            raise
 
     def _flush_copy(self) -> None:
         """Make the pending copy; any failure spoils the writer."""
@@ -331,7 +327,7 @@ class BundleWriter:
         placed: list[str] = []
         try:
             self._flush_copy()
-            self._close_sources()
+            self._sources.close()
             self._stop_pool()
             for shard in self._shards:
                 shard.file.close()
@@ -373,14 +369,9 @@ class BundleWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _close_sources(self) -> None:
-        for fd in self._sources.values():
-            os.close(fd)
-        self._sources.clear()
-
     def _fail(self, *extra: str) -> None:
         self._copy = None
-        self._close_sources()
+        self._sources.close()
         self._stop_pool()
         for shard in self._shards:
             shard.file.close()

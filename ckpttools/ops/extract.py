@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -25,7 +24,7 @@ from ..info import TensorInfo
 from ..storage import sources
 from ..storage.atomic import remove_stale_partials
 from ..storage.crcscan import ByteRange, verified
-from ..storage.filecopy import SourceTooShort, copy_range, write_all
+from ..storage.filecopy import SourceFiles, SourceTooShort, copy_range, write_all
 from ..storage.prefetch import prefetch
 from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
@@ -226,7 +225,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
     copies = {info.name: stored[info.key] for info, _ in kept if info.key in stored}
     checked = [copy for copy in copies.values() if copy.size]  # as the reader, no checksum for no bytes
     # unbuffered: tensors are appended to its descriptor directly
-    with _open_output(tmp, buffering=0) as f, _source_files() as files, verified(checked):
+    with _open_output(tmp, buffering=0) as f, SourceFiles() as files, verified(checked):
         out = f.fileno()
         write_all(out, len(encoded).to_bytes(8, "little") + encoded)
         for info, nbytes in kept:
@@ -238,25 +237,9 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
             report.written.append(info)
 
 
-@contextmanager
-def _source_files() -> Iterator[dict[str, int]]:
-    """Path -> descriptor of the data files copied from, opened as first needed, closed at the end."""
-    files: dict[str, int] = {}
-    try:
-        yield files
-    finally:
-        for fd in files.values():
-            os.close(fd)
-
-
-def _append_copy(files: dict[str, int], copy: ByteRange, out: int, progress: Progress) -> None:
+def _append_copy(files: SourceFiles, copy: ByteRange, out: int, progress: Progress) -> None:
     """Append a tensor's stored bytes to ``out`` inside the kernel (``verified`` checks their crc32c)."""
-    src = files.get(copy.path)
-    if src is None:
-        try:
-            src = files[copy.path] = os.open(copy.path, os.O_RDONLY)
-        except OSError as exc:
-            raise MissingDataError(f"{copy.path}: cannot read data shard for '{copy.label}' ({exc.strerror})") from None
+    src = files.fd(copy.path, f"data shard for '{copy.label}'")
     start = os.lseek(out, 0, os.SEEK_CUR)
     try:
         copy_range(src, copy.offset, out, start, copy.size, progress)

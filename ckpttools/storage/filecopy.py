@@ -15,6 +15,8 @@ import errno
 import os
 from collections.abc import Callable
 
+from ..errors import MissingDataError
+
 _CHUNK = 8 << 20  # the fallback's buffer; also the most one call is asked to move
 _UNSUPPORTED = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM,
                 errno.ETXTBSY, errno.EBADF, errno.ENOTSOCK}
@@ -70,6 +72,35 @@ def _copy_some(src_fd: int, src_offset: int, dst_fd: int, dst_offset: int, size:
     return len(data)
 
 
+class SourceFiles:
+    """The files copied from, each opened once (read-only) and all closed together."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def fd(self, path: str, what: str = "data file") -> int:
+        """The descriptor of ``path``; MissingDataError naming ``what`` it is when it cannot be opened."""
+        fd = self._fds.get(path)
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError as exc:
+                raise MissingDataError(f"{path}: cannot read {what} ({exc.strerror})") from None
+            self._fds[path] = fd
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> SourceFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` to descriptor ``fd`` at its position (``os.write`` may write less than given)."""
     view = memoryview(data).cast("B")
@@ -77,4 +108,4 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-__all__ = ["SourceTooShort", "copy_range", "write_all"]
+__all__ = ["SourceFiles", "SourceTooShort", "copy_range", "write_all"]
