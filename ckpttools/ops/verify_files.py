@@ -138,10 +138,11 @@ def _check_structure(report: CheckpointReport, path: str, read_values: bool = Fa
                 try:
                     ckpt.get(info.name)
                 except CkptError as exc:
-                    if _detail(exc) in seen:  # one damaged member fails every weight in it: said once
+                    detail = _detail(exc)
+                    if detail in seen:  # one damaged member fails every weight in it: said once
                         continue
-                    seen.add(_detail(exc))
-                    report.add(Problem(path, _detail(exc), "restore this file from a good copy",
+                    seen.add(detail)
+                    report.add(Problem(path, detail, "restore this file from a good copy",
                                        P.CHECKSUM if "CRC" in str(exc) else P.CORRUPT_FILE, info.name))
     except CkptError as exc:
         report.add(sniff_problem(path) or Problem(path, _detail(exc), "write it again", P.CORRUPT_FILE))

@@ -1,4 +1,4 @@
-"""Ranged GETs of ``http(s)://`` URLs with the standard library: the bytes of remote reads over HTTP.
+"""GETs and HEADs of ``http(s)://`` files with the standard library: remote reads and sizes over HTTP.
 
 fsspec's HTTP file system runs aiohttp on one event-loop thread, which receives each response in 64-256 KiB
 pieces, joins them into one buffer and hands it to the waiting thread: on loopback that took 1.5 CPU-seconds
@@ -51,7 +51,7 @@ class IncompleteBody(ConnectionError):
 
 
 class RangeClient:
-    """Ranged GETs of one URL, one kept-alive connection per calling thread."""
+    """Requests for one URL (ranged or whole GETs, HEAD), one kept-alive connection per calling thread."""
 
     def __init__(self, url: str, options: dict) -> None:
         if not _PLAIN_URL.match(url):

@@ -7,8 +7,8 @@ bytes are handed to the caller in ``SLICE``-sized views: its checksums and write
 in the CPU cache (handing over whole parts made each later pass read them from memory again, which
 cost more CPU than the download itself; an output written 1 MiB at a time took 4-6 times the system
 time of 256 KiB writes).
-Ranged reads of plain ``http(s)://`` URLs go through the standard library (``http_ranges``: one copy,
-socket to ``bytes``, on the fetching thread), everything else through fsspec.
+Reads and sizes of plain ``http(s)://`` files go through the standard library (``http_ranges``: one copy,
+socket to ``bytes``, on the fetching thread; one HEAD for the size), everything else through fsspec.
 File metadata (``info``) and directory listings are cached per process, so resolving a checkpoint never
 asks the same question twice. Every failure becomes a ``NotFoundError`` or ``RemoteError`` naming the
 URL with any credentials removed.
@@ -206,7 +206,7 @@ def forget(url: str | None = None) -> None:
 
 
 def _range_client(url: str, options: dict) -> http_ranges.RangeClient | None:
-    """The standard-library client for ranged reads of a plain ``http(s)://`` URL, if it can honour ``options``."""
+    """The standard-library client for a plain ``http(s)://`` file (reads, HEAD), if it can honour ``options``."""
     if not url.startswith(("http://", "https://")):
         return None
     try:
