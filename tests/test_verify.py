@@ -261,3 +261,11 @@ def test_state_file_with_windows_paths_gets_the_relative_name_as_the_fix(tmp_pat
         assert report.intact
         assert [p.fix for p in report.problems if p.cause == P.STATE_FILE] == \
             [f'write relative paths: {field}: "model.ckpt-20"']
+
+
+def test_a_directory_without_a_checkpoint_says_why(tmp_path) -> None:
+    """verify gives resolve's reason (here: a state file naming nothing), not a generic one."""
+    (tmp_path / "checkpoint").write_text("# nothing here\n")
+    result = CliRunner().invoke(main, ["verify", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "names no model_checkpoint_path, and no *.index here" in result.stderr, result.stderr

@@ -127,11 +127,7 @@ def _directory(report: VerifyReport, directory: str, all_checkpoints: bool) -> l
         found = [Resolved("v2", path[: -len(".index")]) for path in sorted(sources.list_files(directory))
                  if path.endswith(".index")]
     if not found and not any(p.severity == P.ERROR for p in report.problems):
-        try:
-            found = [resolve(directory)]
-        except NotFoundError:
-            raise NotFoundError(f"{directory}: no checkpoint in this directory (no 'checkpoint' file, "
-                                "no *.index)") from None
+        found = [resolve(directory)]  # (its NotFoundError says why there is none)
     return found
 
 
