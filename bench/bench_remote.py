@@ -17,7 +17,12 @@ HTTP server, and moto's S3 server (bucket ``bench``, filled by s3fs; curl signs 
   path is the same byte-source code with s3fs below it; the tests check its values against moto.
 
 Every command is a child process; each round runs the competitors one after the other (interleaved), the
-median of ``--repeat`` rounds is reported, with each child's CPU time and peak RSS (``os.wait4``).
+median of ``--repeat`` rounds is reported, with each child's CPU time and peak RSS (``os.wait4``). Before
+every run (untimed) the command's previous outputs are deleted and ``sync`` run, as in bench_extract.py, so
+every command writes a new file on a flushed page cache. (Otherwise curl, which truncates its previous
+download and refills the pages it has just freed, is timed against an atomic writer whose new temporary
+file needs fresh pages: on a VM that hands freed memory back to its host, that alone moved the ratio from
+0.78 to 0.52 in one run.)
 
     python bench/bench_remote.py [--repeat 3] [--scheme http --scheme s3] [--workdir bench/out]
 """
@@ -37,7 +42,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests"))
-from bench_ls import DEFAULT_WORKDIR, ensure_case, find_ckpttools, run_child  # noqa: E402
+from bench_extract import prepare  # noqa: E402
+from bench_ls import DEFAULT_WORKDIR, byte_compile, ensure_case, find_ckpttools, run_child  # noqa: E402
 from remote_servers import Counted, RangeServer, S3Server  # noqa: E402
 
 CASE = "large_1gb"
@@ -53,7 +59,9 @@ def _download_then_ls(ckpttools: str, curl: list[str], base: str, names: list[st
     return ["sh", "-c", " && ".join(fetches + [f"{ckpttools} ls --all {into / prefix_name} > /dev/null"])]
 
 
-def _measure(server: Counted, label: str, cmd: list[str]) -> dict:
+def _measure(server: Counted, label: str, cmd: list[str], outputs: list[Path]) -> dict:
+    for output in outputs:
+        prepare(output)
     server.reset()
     run = run_child(cmd, capture=False)
     if run.returncode != 0:
@@ -101,27 +109,29 @@ def _run_scheme(scheme: str, manifest: dict, scratch: Path, repeat: int) -> None
     index_size = (prefix.parent / names[0]).stat().st_size
     data = prefix.parent / manifest["data_files"][0]
     ckpttools = find_ckpttools(None)
+    byte_compile(sys.executable)
     server, base, curl = _serve(scheme, prefix.parent, names)
     url = f"{base}/{prefix.name}"
     *curl_args, curl_base = curl
-    tools = {
-        "ckpttools ls --all URL": ["sh", "-c", f"{ckpttools} ls --all {url} > /dev/null"],
-        "curl download, then ckpttools ls": _download_then_ls(ckpttools, curl_args, curl_base, names, prefix.name,
-                                                              scratch),
+    tools = {  # label: (command, the files it writes)
+        "ckpttools ls --all URL": (["sh", "-c", f"{ckpttools} ls --all {url} > /dev/null"], []),
+        "curl download, then ckpttools ls": (_download_then_ls(ckpttools, curl_args, curl_base, names, prefix.name,
+                                                               scratch), [scratch / n for n in names]),
     }
     if scheme == "http":  # see the module's docstring for S3
         for fmt in EXTRACT_FORMATS:
-            tools[f"ckpttools extract --all URL -o x.{fmt}"] = [ckpttools, "extract", "--all", "--force", url, "-o",
-                                                               str(scratch / f"x.{fmt}")]
-        tools["curl the data shard to a file"] = [*curl_args, "-o", str(scratch / "shard.bin"),
-                                                  f"{curl_base}/{data.name}"]
+            out = scratch / f"x.{fmt}"
+            tools[f"ckpttools extract --all URL -o x.{fmt}"] = ([ckpttools, "extract", "--all", url, "-o", str(out)],
+                                                               [out])
+        shard = scratch / "shard.bin"
+        tools["curl the data shard to a file"] = ([*curl_args, "-o", str(shard), f"{curl_base}/{data.name}"], [shard])
     runs: dict[str, list[dict]] = {label: [] for label in tools}
     try:
-        for label, cmd in tools.items():  # one untimed warm-up each (page cache, imports)
-            _measure(server, label, cmd)
+        for label, (cmd, outputs) in tools.items():  # one untimed warm-up each (page cache, imports)
+            _measure(server, label, cmd, outputs)
         for _ in range(repeat):  # interleaved rounds
-            for label, cmd in tools.items():
-                runs[label].append(_measure(server, label, cmd))
+            for label, (cmd, outputs) in tools.items():
+                runs[label].append(_measure(server, label, cmd, outputs))
     finally:
         server.stop()
     results = [_summary(label, runs[label]) for label in tools]
