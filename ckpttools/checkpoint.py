@@ -29,7 +29,7 @@ from .storage import sources
 if TYPE_CHECKING:
     import numpy as np
 
-    from .storage.crcscan import ByteRange
+    from .storage.spans import ByteRange
 
 
 _DEFAULT_NAME = re.compile(r"(?:^|/)Variable(?:_\d+)?$")
@@ -195,7 +195,7 @@ class Checkpoint:
 def _stored_ranges(reader: object) -> dict[str, ByteRange]:
     """Key -> ByteRange of each tensor whose stored bytes are its little-endian array (see ``stored_ranges``)."""
     from .formats.crc import unmask
-    from .storage.crcscan import ByteRange
+    from .storage.spans import ByteRange
 
     if not isinstance(reader, BundleReader) or reader.header.big_endian:
         return {}

@@ -20,7 +20,8 @@ from ckpttools.ops import extract as extract_module
 from ckpttools.ops.extract import write_weights
 from ckpttools.ops.write import write_checkpoint
 from ckpttools.storage import filecopy
-from ckpttools.storage.crcscan import ByteRange, verified
+from ckpttools.storage.crcscan import verified
+from ckpttools.storage.spans import ByteRange
 
 SIZE = 9 * (1 << 20) + 123  # more than one copy step (filecopy's 8 MiB), so progress moves inside the range
 

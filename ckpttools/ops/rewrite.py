@@ -25,8 +25,9 @@ from ..formats.state_file import update_state_file
 from ..info import METADATA
 from ..storage import sources
 from ..storage.atomic import atomic_path
-from ..storage.crcscan import ByteRange, verified
+from ..storage.crcscan import verified
 from ..storage.prefetch import prefetch
+from ..storage.spans import ByteRange
 from ..transfer.rename import read_map_file
 from . import average
 from .rewrite_plan import Entry, Plan, RewriteOptions, build_plan

@@ -18,7 +18,8 @@ from ..formats import dtypes, messages
 from ..formats.bundle import BundleReader, data_file
 from ..formats.crc import unmask
 from ..storage import sources
-from ..storage.crcscan import ByteRange, check_ranges
+from ..storage.crcscan import check_ranges
+from ..storage.spans import ByteRange
 from . import problems as P
 from .problems import CheckpointReport, Problem, Progress, no_progress
 from .sniff import V1_TABLE, sniff_problem, table_kind

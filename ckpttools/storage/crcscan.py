@@ -3,7 +3,7 @@
 Ranges are sorted by file and offset and cut into about ``workers`` groups of similar byte counts
 (a big shard is split between threads, small shards share one). Each thread streams its group through
 its own byte source (``storage.sources``: a local file, or a URL fetched in parallel ranged requests)
-in chunks of ``chunk_size``, nearby ranges as one stream, checking each crc32c as the bytes arrive, so
+in chunks of ``chunk_size``, nearby ranges as one stream (``spans``), checking each crc32c as the bytes arrive, so
 memory stays near ``workers * chunk_size`` whatever the checkpoint size. Reads and crc32c both release
 the GIL, so threads overlap I/O and hashing. ``verified`` runs such a check beside a copy made inside
 the kernel (``filecopy``), which moves the bytes without showing them to us.
@@ -15,28 +15,15 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple
+from itertools import groupby
+from operator import itemgetter
 
 from ..errors import ChecksumError, MissingDataError
 from ..formats.crc import crc32c
 from . import sources
+from .spans import ByteRange, cut, spans
 
 CHUNK_SIZE = 4 << 20
-_GAP = 1 << 20  # ranges this close are read as one stream (the gap's bytes are read and skipped)
-
-
-class ByteRange(NamedTuple):
-    """``size`` bytes at ``offset`` of ``path`` whose crc32c must be ``crc`` (unmasked).
-
-    A named tuple: ``rewrite`` makes one per tensor it copies, and a tuple is made three times faster
-    than a frozen dataclass.
-    """
-
-    path: str
-    offset: int
-    size: int
-    crc: int
-    label: str  # what the caller calls it (a variable key)
 
 
 def default_workers() -> int:
@@ -127,66 +114,27 @@ def _groups(ranges: list[ByteRange], workers: int) -> list[list[ByteRange]]:
     return groups
 
 
-def _spans(group: list[ByteRange]) -> list[list[ByteRange]]:
-    """Runs of ranges read as one stream: in order, not overlapping, separated by at most ``_GAP`` bytes."""
-    spans: list[list[ByteRange]] = []
-    end = -1
-    for r in group:
-        if spans and end <= r.offset <= end + _GAP:
-            spans[-1].append(r)
-        else:
-            spans.append([r])
-        end = r.offset + r.size
-    return spans
-
-
 def _check_group(group: list[ByteRange], chunk_size: int, advance: Callable[[int], None], options: dict) -> list:
     failures: list[tuple[ByteRange, str]] = []
     with sources.open_source(group[0].path, options) as f:
-        for span in _spans(group):
-            failures += _SpanCheck(span, advance).run(f, chunk_size)
+        for span in spans(group):
+            failures += _check_span(f, span, chunk_size, advance)
     return failures
 
 
-class _SpanCheck:
+def _check_span(f: sources.ByteSource, span: list[ByteRange], chunk_size: int, advance: Callable[[int], None]
+                ) -> list[tuple[ByteRange, str]]:
     """Stream a span's bytes once (one request stream remotely), feeding each range's crc32c as they pass."""
-
-    def __init__(self, span: list[ByteRange], advance: Callable[[int], None]) -> None:
-        self._pending = iter(span)
-        self._current: ByteRange | None = next(self._pending)
-        self._start, self._end = span[0].offset, span[-1].offset + span[-1].size
-        self._pos, self._crc = self._start, 0
-        self._advance = advance
-        self.failures: list[tuple[ByteRange, str]] = []
-
-    def run(self, f: sources.ByteSource, chunk_size: int) -> list[tuple[ByteRange, str]]:
-        for chunk in f.iter_chunks(self._start, self._end - self._start, chunk_size):
-            self._feed(chunk)
-        self._feed(b"")  # empty ranges right at the end
-        while self._current is not None:  # the file ended first
-            r = self._current
-            left = r.offset + r.size - max(self._pos, r.offset)
-            self.failures.append((r, f"file ends {left:,} bytes before the end of its data"))
-            self._current = next(self._pending, None)
-        return self.failures
-
-    def _feed(self, chunk: bytes | memoryview) -> None:
-        view = memoryview(chunk)
-        used = 0
-        while self._current is not None:
-            r = self._current
-            if self._pos < r.offset:  # a gap between ranges: skip it
-                skip = min(r.offset - self._pos, len(view) - used)
-                self._pos, used = self._pos + skip, used + skip
-                if self._pos < r.offset:
-                    return
-            take = min(r.offset + r.size - self._pos, len(view) - used)
-            if take > 0:  # a whole chunk goes as it is: crc32c copies a view into bytes first
-                self._crc = crc32c(chunk if take == len(view) else view[used:used + take], self._crc)
-                self._pos, used = self._pos + take, used + take
-                self._advance(take)
-            if self._pos < r.offset + r.size:
-                return  # this chunk is used up
-            if self._crc != r.crc:
-                self.failures.append((r, "checksum mismatch"))
-            self._current, self._crc = next(self._pending, None), 0
+    start, end = span[0].offset, span[-1].offset + span[-1].size
+    failures = []
+    for index, pieces in groupby(cut(f.iter_chunks(start, end - start, chunk_size), start, span), key=itemgetter(0)):
+        r, crc, got = span[index], 0, 0
+        for _, piece in pieces:
+            crc = crc32c(piece, crc)
+            got += len(piece)
+            advance(len(piece))
+        if got < r.size:
+            failures.append((r, f"file ends {r.size - got:,} bytes before the end of its data"))
+        elif crc != r.crc:
+            failures.append((r, "checksum mismatch"))
+    return failures
