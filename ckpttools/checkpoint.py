@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -167,6 +167,33 @@ class Checkpoint:
         if stream is None:
             return None
         return stream(self.info(name).key) if chunk_size is None else stream(self.info(name).key, chunk_size)
+
+    def in_storage_order(self, infos: Iterable[TensorInfo]) -> list[TensorInfo]:
+        """``infos`` sorted by where their bytes are stored (data file, then offset), as TensorFlow wrote them
+        (in the order it saved them, not by name): read in turn, each file is read front to back, and
+        ``streams`` reads them in long runs. Partitioned tensors, and other formats, keep their order, last.
+        """
+        position = getattr(self._reader, "position", None)
+        if position is None:
+            return list(infos)
+        last = (math.inf, 0)
+        return sorted(infos, key=lambda info: position(info.key) or last)
+
+    def streams(self, names: Iterable[str], chunk_size: int | None = None
+                ) -> Iterator[tuple[str, Iterator[bytes] | None]]:
+        """``(name, stream(name))`` for each name in turn, tensors stored one after another read as one stream:
+        for a URL one pipeline of ranged requests for the run, not a round trip per tensor. Use each stream
+        up, or leave it, before taking the next.
+        """
+        names = list(names)
+        streams = getattr(self._reader, "streams", None)
+        if streams is None:
+            yield from ((name, None) for name in names)
+            return
+        keys = [self.info(name).key for name in names]
+        found = streams(keys) if chunk_size is None else streams(keys, chunk_size)
+        for name, (_, stream) in zip(names, found):
+            yield name, stream
 
     def stored_ranges(self) -> dict[str, ByteRange]:
         """TensorFlow key -> where the tensor's stored bytes lie in a local data file, when they are its array.

@@ -24,10 +24,23 @@ SAMPLES = TESTS.parent / "sample_checkpoints"
 
 
 @pytest.fixture(scope="session")
-def big_tf2(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The prefix of a TF2 checkpoint with a 4 MiB data shard (tests/tf_remote_fixtures.py, TF subprocess)."""
+def remote_tf2(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The prefixes written by tests/tf_remote_fixtures.py (a TF subprocess): [medium, big], in one folder."""
     _, printed = run_fixture_script(tmp_path_factory, "tf_remote_fixtures.py", timeout=300)
-    return printed.strip().splitlines()[-1]
+    return printed.strip().splitlines()[-2:]
+
+
+@pytest.fixture(scope="session")
+def big_tf2(remote_tf2: list[str]) -> str:
+    """The prefix of a TF2 checkpoint with a 4 MiB data shard, served as ``big/ckpt-1``."""
+    return remote_tf2[1]
+
+
+@pytest.fixture(scope="session")
+def medium_tf2(remote_tf2: list[str]) -> str:
+    """The prefix of a TF2 checkpoint of 24 tensors of 64 KiB (and three others) stored in an order that is not
+    their names', served as ``big/medium-1``."""
+    return remote_tf2[0]
 
 
 @pytest.fixture(scope="session")

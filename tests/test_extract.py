@@ -157,8 +157,16 @@ def fail_on_third_read(monkeypatch: pytest.MonkeyPatch, error: BaseException) ->
 
         return wrapper
 
-    for method in ("get", "stream"):
-        monkeypatch.setattr(ckpttools.Checkpoint, method, counting(getattr(ckpttools.Checkpoint, method)))
+    def counting_streams(method):
+        def wrapper(*args):
+            for pair in method(*args):
+                counting(lambda: None)()
+                yield pair
+
+        return wrapper
+
+    monkeypatch.setattr(ckpttools.Checkpoint, "get", counting(ckpttools.Checkpoint.get))
+    monkeypatch.setattr(ckpttools.Checkpoint, "streams", counting_streams(ckpttools.Checkpoint.streams))
     monkeypatch.setattr(extract_module, "copy_range", counting(extract_module.copy_range))  # .safetensors copies
 
 

@@ -106,6 +106,62 @@ def test_http_extract_streams_big_tensor_in_parallel_ranges(http: RangeServer, b
     assert http.bytes_served < os.path.getsize(big_tf2 + ".index") + 2 * data_size
 
 
+@pytest.mark.parametrize("fmt", ["npz", "safetensors"])
+def test_http_extract_reads_a_run_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str, tmp_path: Path,
+                                                          fmt: str) -> None:
+    """24 tensors of 64 KiB stored one after another (not in the order of their names): a few ranged requests
+    for them all, not one each (a round trip per tensor on a bucket); a bfloat16 (widened for npz) and a
+    string stored between them read apart. Values as TensorFlow reads them."""
+    tf = pytest.importorskip("tensorflow")
+    out = tmp_path / f"medium.{fmt}"
+    result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/medium-1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data_gets = [r for r in http.requests if r[0] == "GET" and r[1].endswith("medium-1.data-00000-of-00001")]
+    assert len(data_gets) <= 5, data_gets  # 26 tensors: one request each before
+    reader = tf.train.load_checkpoint(medium_tf2)
+    if fmt == "npz":
+        with np.load(out, allow_pickle=False) as got:
+            values = {name: got[name] for name in got.files}
+    else:
+        from safetensors.numpy import load_file
+
+        values = load_file(str(out))
+    with open_checkpoint(medium_tf2) as ckpt:
+        expected = {info.name: reader.get_tensor(info.key) for info in ckpt if info.dtype != "string"}
+    assert set(expected) <= set(values) and len(expected) == 26
+    for name, value in expected.items():
+        if value.dtype.name == "bfloat16" and fmt == "npz":
+            value = value.astype(np.float32)  # widened, exactly
+        assert values[name].dtype == value.dtype and values[name].tobytes() == value.tobytes(), name
+
+
+@pytest.mark.parametrize("damage", ["flip", "cut"])
+def test_http_extract_of_a_damaged_run_fails_like_a_local_one(http: RangeServer, served_root: Path, medium_tf2: str,
+                                                             tmp_path: Path, damage: str) -> None:
+    """A byte changed in, or the shard cut inside, a tensor in the middle of a run read as one stream: the
+    same one-line error as for the local copy, naming that tensor, and no output."""
+    copy = served_root / "weights" / f"medium-{damage}"
+    copy.mkdir(exist_ok=True)
+    shutil.copy(medium_tf2 + ".index", copy / "medium-1.index")
+    data = bytearray(Path(medium_tf2 + ".data-00000-of-00001").read_bytes())
+    with open_checkpoint(medium_tf2) as ckpt:
+        middle = ckpt.info("net/layers/15")
+        offset = ckpt._reader._entries[middle.key].offset  # noqa: SLF001 - the byte to damage
+    if damage == "flip":
+        data[offset + 100] ^= 0x10
+    else:
+        del data[offset + 100:]
+    (copy / "medium-1.data-00000-of-00001").write_bytes(bytes(data))
+    far = CliRunner().invoke(main, ["extract", "--scopes", "net", f"{http.url}/weights/medium-{damage}/medium-1",
+                                    "-o", str(tmp_path / "far.npz")])
+    near = CliRunner().invoke(main, ["extract", "--scopes", "net", str(copy / "medium-1"), "-o",
+                                     str(tmp_path / "near.npz")])
+    assert far.exit_code == near.exit_code == 4, far.output
+    assert far.stderr.replace(f"{http.url}/weights", str(served_root / "weights")) == near.stderr
+    assert middle.key in far.stderr and ("checksum mismatch" if damage == "flip" else "file too short") in far.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- faults ----------------------------------------------------------------------------------------------
 
 

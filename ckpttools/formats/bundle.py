@@ -19,13 +19,15 @@ the raw array in the writer's byte order, or for strings
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import MODEL, SliceInfo, TensorInfo
 from ..storage import sources
+from ..storage.spans import GAP, cut
 from . import dtypes, messages
 from .crc import crc32c, unmask
 from .ordered_code import slice_key
@@ -124,6 +126,11 @@ class BundleReader:
         return TensorInfo(key, key, dtypes.NAMES[entry.dtype], entry.shape, nbytes, shards=shards,
                           slices=tuple(slices))
 
+    def position(self, key: str) -> tuple[int, int] | None:
+        """Where a whole tensor's bytes begin: (data shard, offset); None for partitioned or unknown keys."""
+        entry = self._entries.get(key)
+        return None if entry is None or entry.slices else (entry.shard_id, entry.offset)
+
     def stored_parts(self) -> Iterator[tuple[str, messages.BundleEntry, messages.BundleEntry]]:
         """Every byte range the index promises: ``(key, entry, part)``, ``part`` being the entry itself for a
         whole tensor and each slice's entry for a partitioned one. ``verify`` checks their sizes and crc32c.
@@ -197,6 +204,42 @@ class BundleReader:
         entry = self._raw_entry(key)
         return None if entry is None else self._chunks(key, entry, chunk_size)
 
+    def streams(self, keys: Iterable[str], chunk_size: int = 8 << 20) -> Iterator[tuple[str, Iterator[bytes] | None]]:
+        """``(key, stream(key))`` for each key in turn, a run of keys stored one after another in one data
+        file read as one stream (``spans``): remotely one pipeline of ranged requests for the whole run
+        instead of a round trip per tensor. Each stream is checked as ``stream``'s is; use it up (or leave
+        it) before taking the next."""
+        run: list[tuple[str, messages.BundleEntry]] = []
+        for key in keys:
+            entry = self._raw_entry(key)
+            if entry is None:
+                yield from self._run_streams(run, chunk_size)
+                run = []
+                yield key, None
+                continue
+            if run and not _follows(run[-1][1], entry):
+                yield from self._run_streams(run, chunk_size)
+                run = []
+            run.append((key, entry))
+        yield from self._run_streams(run, chunk_size)
+
+    def _run_streams(self, run: list[tuple[str, messages.BundleEntry]], chunk_size: int
+                     ) -> Iterator[tuple[str, Iterator[bytes]]]:
+        if len(run) <= 1:
+            yield from ((key, self._chunks(key, entry, chunk_size)) for key, entry in run)
+            return
+        first_key, first = run[0]
+        path = self._shard_path(first_key, first)
+        f = self._open(first.shard_id, path, first_key)
+        for key, entry in run:
+            self._shard_path(key, entry)  # (offsets and sizes checked)
+        start, end = first.offset, run[-1][1].offset + run[-1][1].size
+        chunks = f.iter_chunks(start, min(end, f.size) - start, chunk_size)  # (a short file: the rest get none)
+        pieces = cut(chunks, start, [entry for _, entry in run])
+        for index, group in groupby(pieces, key=itemgetter(0)):
+            key, entry = run[index]
+            yield key, self._checked(key, entry, path, (piece for _, piece in group), f.size)
+
     def _raw_entry(self, key: str) -> messages.BundleEntry | None:
         """The entry of ``key`` if its stored bytes are exactly its array's memory: a whole (unpartitioned)
         tensor of fixed-size elements in native byte order. None otherwise."""
@@ -211,14 +254,20 @@ class BundleReader:
     def _chunks(self, key: str, entry: messages.BundleEntry, chunk_size: int) -> Iterator[bytes]:
         path = self._shard_path(key, entry)
         f = self._locate(key, path, entry)
+        yield from self._checked(key, entry, path, f.iter_chunks(entry.offset, entry.size, chunk_size), f.size)
+
+    @staticmethod
+    def _checked(key: str, entry: messages.BundleEntry, path: str, chunks: Iterable[bytes | memoryview],
+                 file_size: int) -> Iterator[bytes]:
+        """``chunks`` passed on, their crc32c checked as they arrive and against the entry's after the last."""
         crc = 0
         left = entry.size
-        for chunk in f.iter_chunks(entry.offset, entry.size, chunk_size):
-            crc = crc32c(chunk, crc)  # checked as the bytes arrive
+        for chunk in chunks:
+            crc = crc32c(chunk, crc)
             left -= len(chunk)
             yield chunk
         if left:
-            raise _too_short(path, key, entry, f.size)
+            raise _too_short(path, key, entry, file_size)
         if entry.size and crc != unmask(entry.crc32c):
             raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
 
@@ -324,6 +373,12 @@ def _decode_strings(raw: bytes, count: int, stored_crc: int, path: str, key: str
     if crc32c(raw[pos - sum(lengths) : pos], crc) != unmask(stored_crc):
         raise ChecksumError(f"{path}: checksum mismatch in '{key}' (the data file is corrupt)")
     return items
+
+
+def _follows(previous: messages.BundleEntry, entry: messages.BundleEntry) -> bool:
+    """Whether ``entry`` is stored in the same data file just after ``previous`` (see ``spans.GAP``)."""
+    end = previous.offset + previous.size
+    return entry.shard_id == previous.shard_id and end <= entry.offset <= end + GAP
 
 
 def _too_short(path: str, key: str, entry: messages.BundleEntry, size: int) -> MissingDataError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -23,9 +23,10 @@ from ..formats.safetensors import CODE_FOR_NAME
 from ..info import TensorInfo
 from ..storage import sources
 from ..storage.atomic import remove_stale_partials
-from ..storage.crcscan import ByteRange, verified
+from ..storage.crcscan import verified
 from ..storage.filecopy import SourceFiles, SourceTooShort, copy_range, write_all
 from ..storage.prefetch import prefetch
+from ..storage.spans import ByteRange
 from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
 
@@ -99,7 +100,7 @@ def write_weights(
     removed = [] if sources.is_url(out) else remove_stale_partials(out)
     check_output(out, force)
     with open_checkpoint(source) as ckpt:
-        chosen = select(ckpt, scopes, include_all)
+        chosen = ckpt.in_storage_order(select(ckpt, scopes, include_all))  # runs of them read as one stream
         if fmt == "npz":
             _check_npz_names(out, chosen)
         report = ExtractReport(out, fmt, ckpt.prefix, removed_partials=removed)
@@ -146,10 +147,12 @@ def _open_output(tmp: str, buffering: int = -1) -> BinaryIO:
 def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
                progress: Progress) -> None:
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    as_stored = [info.dtype not in _WIDENED and dtypes.from_name(info.dtype).numpy is not None for info in chosen]
+    streams = ckpt.streams(info.name for info, stored in zip(chosen, as_stored) if stored)
     with _open_output(tmp) as f, zipfile.ZipFile(f, "w", compression=method, allowZip64=True) as archive:
-        for info in chosen:
+        for info, stored in zip(chosen, as_stored):
             numpy_dtype = dtypes.from_name(info.dtype).numpy
-            stream = None if info.dtype in _WIDENED or numpy_dtype is None else ckpt.stream(info.name)
+            stream = next(streams)[1] if stored else None
             if stream is not None:  # the stored bytes are the array: copy them through in chunks
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
                     _write_npy_header(member, info.shape, numpy_dtype)
@@ -224,6 +227,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
     stored = ckpt.stored_ranges()
     copies = {info.name: stored[info.key] for info, _ in kept if info.key in stored}
     checked = [copy for copy in copies.values() if copy.size]  # as the reader, no checksum for no bytes
+    streams = ckpt.streams(info.name for info, _ in kept if info.name not in copies)
     # unbuffered: tensors are appended to its descriptor directly
     with _open_output(tmp, buffering=0) as f, SourceFiles() as files, verified(checked):
         out = f.fileno()
@@ -233,7 +237,7 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
             if copy is not None:
                 _append_copy(files, copy, out, progress)
             else:
-                _append_stream(ckpt, info, nbytes, out, progress)
+                _append_stream(ckpt, info, next(streams)[1], nbytes, out, progress)
             report.written.append(info)
 
 
@@ -249,9 +253,10 @@ def _append_copy(files: SourceFiles, copy: ByteRange, out: int, progress: Progre
     os.lseek(out, start + copy.size, os.SEEK_SET)  # what follows goes after the copied bytes
 
 
-def _append_stream(ckpt: Checkpoint, info: TensorInfo, nbytes: int, out: int, progress: Progress) -> None:
-    """Append a tensor's little-endian bytes to ``out`` in chunks, read ahead on a thread (or whole, decoded)."""
-    stream = ckpt.stream(info.name)
+def _append_stream(ckpt: Checkpoint, info: TensorInfo, stream: Iterator[bytes] | None, nbytes: int, out: int,
+                   progress: Progress) -> None:
+    """Append a tensor's little-endian bytes to ``out``: its ``stream`` read ahead on a thread, or, without
+    one, its decoded value."""
     if stream is None:
         import numpy as np
 
