@@ -196,23 +196,27 @@ from pathlib import Path
 import ckpttools.checkpoint as checkpoint
 import ckpttools.ops.extract as extract
 started = Path(sys.argv[1])
-real_get, real_stream = checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream
+real_get, real_stream, real_streams = (checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream,
+                                       checkpoint.Checkpoint.streams)
 
 def slow_get(self, name):
     started.touch()
     time.sleep(0.5)
     return real_get(self, name)
 
+def slowly(chunks):
+    for chunk in chunks:
+        started.touch()
+        time.sleep(0.5)
+        yield chunk
+
 def slow_stream(self, name):
     chunks = real_stream(self, name)
-    if chunks is None:
-        return None
-    def slowly():
-        for chunk in chunks:
-            started.touch()
-            time.sleep(0.5)
-            yield chunk
-    return slowly()
+    return None if chunks is None else slowly(chunks)
+
+def slow_streams(self, names, *rest):
+    for name, chunks in real_streams(self, names, *rest):
+        yield name, None if chunks is None else slowly(chunks)
 
 real_copy_range = extract.copy_range
 
@@ -221,7 +225,8 @@ def slow_copy_range(*args):
     time.sleep(0.5)
     return real_copy_range(*args)
 
-checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream = slow_get, slow_stream
+checkpoint.Checkpoint.get, checkpoint.Checkpoint.stream, checkpoint.Checkpoint.streams = (
+    slow_get, slow_stream, slow_streams)
 extract.copy_range = slow_copy_range
 from ckpttools.cli import main
 main(sys.argv[2:], prog_name="ckpttools")

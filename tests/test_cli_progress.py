@@ -25,7 +25,9 @@ CNN = Path(__file__).resolve().parent.parent / "sample_checkpoints" / "tf1_cnn"
 @pytest.fixture
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     size = 38  # not a multiple of 4: elements straddle chunks
-    monkeypatch.setattr(BundleReader, "stream", functools.partialmethod(BundleReader.stream, chunk_size=size))
+    for name in ("stream", "streams"):
+        method = getattr(BundleReader, name)
+        monkeypatch.setattr(BundleReader, name, functools.partialmethod(method, chunk_size=size))
     monkeypatch.setattr(filecopy, "_CHUNK", size)  # and the copies inside the kernel (.safetensors)
     return size
 

@@ -50,12 +50,12 @@ def extract(path: str, output: str, scopes: tuple[str, ...], include_all: bool, 
     """
     output_format(output, fmt)  # an unknown suffix or an output that cannot be written fails before any reading
     check_output(output, force)
-    with open_checkpoint(path) as ckpt:
+    with open_checkpoint(path) as ckpt:  # (opened once: the bar's total, then the copy)
         total = sum(info.nbytes for info in select(ckpt, scopes, include_all))
         if ckpt.note and not as_json:
             write_notes([ckpt.note])  # which checkpoint a directory resolved to, before the work starts
-    with byte_progress(total, f"writing {output}") as advance:
-        report = write_weights(path, output, scopes, include_all, fmt, compress, force, advance)
+        with byte_progress(total, f"writing {output}") as advance:
+            report = write_weights(ckpt, output, scopes, include_all, fmt, compress, force, advance)
     if as_json:
         print_json(extract_json(path, report))
         return

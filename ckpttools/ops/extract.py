@@ -13,6 +13,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -81,7 +82,7 @@ def extract(path: str, scopes: Sequence[str] = (), include_all: bool = False) ->
 
 
 def write_weights(
-    source: str,
+    source: str | Checkpoint,
     out: str,
     scopes: Sequence[str] = (),
     include_all: bool = False,
@@ -90,7 +91,8 @@ def write_weights(
     force: bool = False,
     progress: Progress | None = None,
 ) -> ExtractReport:
-    """Stream the selected variables of ``source`` into ``out`` (.npz or .safetensors), atomically.
+    """Stream the selected variables of ``source`` (a path or URL, or an open Checkpoint, which stays open)
+    into ``out`` (.npz or .safetensors), atomically.
 
     Example:
         >>> write_weights("runs/cnn", "weights.npz", scopes=["cnn/*"]).nbytes
@@ -99,7 +101,7 @@ def write_weights(
     fmt = output_format(out, fmt)
     removed = [] if sources.is_url(out) else remove_stale_partials(out)
     check_output(out, force)
-    with open_checkpoint(source) as ckpt:
+    with nullcontext(source) if isinstance(source, Checkpoint) else open_checkpoint(source) as ckpt:
         chosen = ckpt.in_storage_order(select(ckpt, scopes, include_all))  # runs of them read as one stream
         if fmt == "npz":
             _check_npz_names(out, chosen)
