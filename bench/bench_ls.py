@@ -38,6 +38,7 @@ MEMORY_TARGET_MB = 100.0  # peak RSS of `ckpttools ls` on the 1 GB checkpoint, i
 MEMORY_CASE = "large_1gb"
 MANY_LAYERS = 100  # many_*: block{i}/layer{j}/kernel; 100 blocks -> 10,000 tensors, 200 -> 20,000
 MANY_BLOCKS = {"many_10k": 100, "many_20k": 200}
+MEDIUM_TENSORS = 400
 ApiResult = tuple[float, int] | str  # (median seconds, tensors listed) or the error text
 
 
@@ -121,6 +122,18 @@ def build_many(case_dir: Path, blocks: int) -> str:
     return prefix
 
 
+def build_medium(case_dir: Path) -> str:
+    """400 float32 tensors of 256 KiB (100 MiB) written by one eager SaveV2 op, stored as numbered (``layer0``,
+    ``layer1``... ``layer399``): not in the order of their names (``layer0``, ``layer1``, ``layer10``...), as a
+    model's layers are. For bench_remote.py's round-trip case."""
+    tf = _quiet_tf()
+    names = [f"layer{i}/kernel" for i in range(MEDIUM_TENSORS)]
+    tensors = [tf.fill([256, 256], float(i)) for i in range(MEDIUM_TENSORS)]
+    prefix = str(case_dir / "model.ckpt-1")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names), tensors=tensors)
+    return prefix
+
+
 def build_sharded(case_dir: Path) -> str:
     """A Saver(sharded=True) checkpoint over 3 CPU devices, so there are 3 data shards."""
     tf = _quiet_tf()
@@ -147,6 +160,7 @@ BUILDERS: dict[str, Callable[[Path], str]] = {
     "many_10k": lambda case_dir: build_many(case_dir, MANY_BLOCKS["many_10k"]),
     "many_20k": lambda case_dir: build_many(case_dir, MANY_BLOCKS["many_20k"]),
     "sharded": build_sharded,
+    "medium_400": build_medium,  # (bench_remote.py's; not listed by bench_ls)
 }
 
 
@@ -442,7 +456,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="flags for `ckpttools ls` (default --all: list every tensor, as "
                              "inspect_checkpoint does, so the outputs can be compared)")
     parser.add_argument("--python", default=sys.executable, help="interpreter for inspect_checkpoint")
-    parser.add_argument("--build", choices=ALL_CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--build", choices=sorted(BUILDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat is None:
         args.repeat = 3 if args.quick else 5

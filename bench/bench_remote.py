@@ -16,6 +16,10 @@ HTTP server, and moto's S3 server (bucket ``bench``, filled by s3fs; curl signs 
   1 GB shard would cost moto a 1 GB read and the ratio would measure moto, not the client. The S3 client
   path is the same byte-source code with s3fs below it; the tests check its values against moto.
 
+- round trips (HTTP): case ``medium_400`` (400 tensors of 256 KiB, stored in an order that is not their
+  names') from a server that answers every GET after ``--latency-ms`` (default 20, a bucket's round trip):
+  ``extract -o x.npz`` against curl of the data shard under the same delay; requests counted. Reported.
+
 Every command is a child process; each round runs the competitors one after the other (interleaved), the
 median of ``--repeat`` rounds is reported, with each child's CPU time and peak RSS (``os.wait4``). Before
 every run (untimed) the command's previous outputs are deleted and ``sync`` run, as in bench_extract.py, so
@@ -24,7 +28,7 @@ download and refills the pages it has just freed, is timed against an atomic wri
 file needs fresh pages: on a VM that hands freed memory back to its host, that alone moved the ratio from
 0.78 to 0.52 in one run.)
 
-    python bench/bench_remote.py [--repeat 3] [--scheme http --scheme s3] [--workdir bench/out]
+    python bench/bench_remote.py [--repeat 3] [--scheme http --scheme s3] [--latency-ms 20] [--workdir bench/out]
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from bench_ls import DEFAULT_WORKDIR, byte_compile, ensure_case, find_ckpttools,
 from remote_servers import Counted, RangeServer, S3Server  # noqa: E402
 
 CASE = "large_1gb"
+ROUND_TRIP_CASE = "medium_400"  # 400 tensors of 256 KiB, stored not in name order (bench_ls.build_medium)
 LS_TARGET, EXTRACT_TARGET, LS_BYTES_SLACK = 1.0, 0.7, 64 << 10
 SCHEMES = ("http", "s3")
 EXTRACT_FORMATS = ("npz", "safetensors")  # npz (the default) carries the target
@@ -59,15 +64,29 @@ def _download_then_ls(ckpttools: str, curl: list[str], base: str, names: list[st
     return ["sh", "-c", " && ".join(fetches + [f"{ckpttools} ls --all {into / prefix_name} > /dev/null"])]
 
 
-def _measure(server: Counted, label: str, cmd: list[str], outputs: list[Path]) -> dict:
+def _measure(server: Counted, label: str, cmd: list[str], outputs: list[Path], faults: dict[str, str]) -> dict:
     for output in outputs:
         prepare(output)
     server.reset()
+    server.faults.update(faults)
     run = run_child(cmd, capture=False)
     if run.returncode != 0:
         raise SystemExit(f"{label} failed ({run.returncode}):\n{run.stderr[-2000:]}")
     return {"seconds": run.seconds, "cpu": run.cpu_seconds, "peak_mb": run.peak_kib * 1024 / 1e6,
             "bytes": server.bytes_served, "requests": len(server.requests)}
+
+
+def _interleaved(server: Counted, tools: dict[str, tuple[list[str], list[Path]]], repeat: int,
+                 faults: dict[str, str] | None = None) -> list[dict]:
+    """Each command's summary over ``repeat`` interleaved rounds, after one untimed warm-up each (page cache,
+    imports); ``faults`` are set on the server for every run."""
+    runs: dict[str, list[dict]] = {label: [] for label in tools}
+    for label, (cmd, outputs) in tools.items():
+        _measure(server, label, cmd, outputs, faults or {})
+    for _ in range(repeat):
+        for label, (cmd, outputs) in tools.items():
+            runs[label].append(_measure(server, label, cmd, outputs, faults or {}))
+    return [_summary(label, runs[label]) for label in tools]
 
 
 def _summary(label: str, runs: list[dict]) -> dict:
@@ -125,16 +144,10 @@ def _run_scheme(scheme: str, manifest: dict, scratch: Path, repeat: int) -> None
                                                                [out])
         shard = scratch / "shard.bin"
         tools["curl the data shard to a file"] = ([*curl_args, "-o", str(shard), f"{curl_base}/{data.name}"], [shard])
-    runs: dict[str, list[dict]] = {label: [] for label in tools}
     try:
-        for label, (cmd, outputs) in tools.items():  # one untimed warm-up each (page cache, imports)
-            _measure(server, label, cmd, outputs)
-        for _ in range(repeat):  # interleaved rounds
-            for label, (cmd, outputs) in tools.items():
-                runs[label].append(_measure(server, label, cmd, outputs))
+        results = _interleaved(server, tools, repeat)
     finally:
         server.stop()
-    results = [_summary(label, runs[label]) for label in tools]
     ours_ls, their_ls = results[:2]
     total = data.stat().st_size
     print(f"case {CASE} over {scheme.upper()} on 127.0.0.1: index {index_size} B, data {total / 1e6:.1f} MB; "
@@ -157,11 +170,40 @@ def _run_scheme(scheme: str, manifest: dict, scratch: Path, repeat: int) -> None
               f"(target >= {EXTRACT_TARGET} for npz): {verdict}")
 
 
+def _run_round_trips(manifest: dict, scratch: Path, repeat: int, latency_ms: float) -> None:
+    """``extract`` of many medium tensors from an HTTP server that answers every GET after ``latency_ms`` (a
+    bucket's round trip), against curl of the same data shard under the same delay."""
+    prefix = Path(manifest["prefix"])
+    data = prefix.parent / manifest["data_files"][0]
+    server = RangeServer(str(prefix.parent)).start()
+    server.slow_seconds = latency_ms / 1000
+    out, shard = scratch / "x.npz", scratch / "shard.bin"
+    tools = {
+        "ckpttools extract --all URL -o x.npz": ([find_ckpttools(None), "extract", "--all",
+                                                  f"{server.url}/{prefix.name}", "-o", str(out)], [out]),
+        "curl the data shard to a file": (["curl", "-sf", "-o", str(shard), f"{server.url}/{data.name}"], [shard]),
+    }
+    try:
+        ours, curl = _interleaved(server, tools, repeat, faults={"*": "slow"})
+    finally:
+        server.stop()
+    total = data.stat().st_size
+    print(f"case {ROUND_TRIP_CASE} over HTTP on 127.0.0.1, every GET answered after {latency_ms:g} ms: "
+          f"{manifest['tensors']} tensors, data {total / 1e6:.1f} MB; median of {repeat} interleaved rounds")
+    for result in (ours, curl):
+        print(_row(result, peak=True))
+    print(f"http extract with {latency_ms:g} ms round trips: {manifest['tensors']} tensors in {ours['requests']} "
+          f"requests, {total / ours['seconds'] / 1e6:.0f} MB/s vs curl {total / curl['seconds'] / 1e6:.0f} MB/s = "
+          f"{curl['seconds'] / ours['seconds']:.2f} of a plain download (reported)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scheme", action="append", choices=SCHEMES, help="http and/or s3 (default: both)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--latency-ms", type=float, default=20.0,
+                        help="the round-trip case's delay before each GET is answered (0: skip the case)")
     args = parser.parse_args(argv)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH.parent), os.environ.get("PYTHONPATH")]))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -172,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch.mkdir(parents=True)
         try:
             _run_scheme(scheme, manifest, scratch, args.repeat)
+            if scheme == "http" and args.latency_ms > 0:
+                _run_round_trips(ensure_case(ROUND_TRIP_CASE, args.workdir.resolve(), fresh=False), scratch,
+                                 args.repeat, args.latency_ms)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return 0
