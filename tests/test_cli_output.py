@@ -191,7 +191,8 @@ def test_tree_all_keeps_a_variables_own_line_and_tree_stats_is_refused() -> None
 # --- Ctrl-C: a real SIGINT to a real process ----------------------------------------------------------------
 
 SLOW = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even under a background (&) run
 from pathlib import Path
 import ckpttools.checkpoint as checkpoint
 import ckpttools.ops.extract as extract

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..checkpoint import Checkpoint
-from ..errors import UnsupportedError
 from ..info import TensorInfo
 from ..ops.listing import Listing, ScopeNode, scope_tree
 from .listing_text import STATS_COLUMNS, listing_notes, row, scope_detail, stats_notes, totals_text, walk_tree
@@ -28,17 +27,10 @@ __all__ = ["JSON_SCHEMA", "STATS_COLUMNS", "PlainOutput", "human_bytes", "listin
 
 def read_stats(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> dict:
     """Read each tensor once and summarise it, with a progress bar (by bytes) on big checkpoints."""
-    from ..ops.stats import variable_stats  # numpy: only when values are read
+    from ..ops.stats import variables_stats  # numpy: only when values are read
 
-    stats: dict = {}
     with byte_progress(sum(info.nbytes for info in infos), "reading values") as advance:
-        for info in infos:
-            try:
-                stats[info.name] = variable_stats(ckpt, info, advance)
-            except UnsupportedError:  # listed, but its dtype cannot be decoded: no stats, keep going
-                stats[info.name] = None
-                advance(info.nbytes)
-    return stats
+        return variables_stats(ckpt, infos, advance)
 
 
 def output_for_stdout():  # -> PlainOutput | RichOutput

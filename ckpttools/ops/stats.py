@@ -2,7 +2,8 @@
 
 A tensor whose stored bytes are its array (V2, whole, native order) is summarised while it streams
 from its shard, chunk by chunk, so a progress bar can advance by bytes inside a big tensor and memory
-stays at a chunk; any other tensor is read whole first.
+stays at a chunk; any other tensor is read whole first. Many tensors are read in storage order, runs of
+them as one stream.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checkpoint import Checkpoint
+from ..errors import UnsupportedError
 from ..formats import dtypes
 from ..info import TensorInfo
 
@@ -99,11 +101,41 @@ def chunk_stats(chunks: Iterable[bytes], dtype: np.dtype, progress: Progress | N
 
 def variable_stats(ckpt: Checkpoint, info: TensorInfo, progress: Progress | None = None) -> TensorStats | None:
     """Statistics of one variable, streamed from its shard where possible; ``progress`` gets bytes read."""
+    dtype = _streamed_dtype(info)
+    return _stats(ckpt, info, ckpt.stream(info.name) if dtype is not None else None, dtype, progress)
+
+
+def variables_stats(ckpt: Checkpoint, infos: Iterable[TensorInfo], progress: Progress | None = None
+                    ) -> dict[str, TensorStats | None]:
+    """Statistics of each variable by name, None for a dtype the reader cannot decode. Read in storage order,
+    runs of tensors stored together streamed as one (``Checkpoint.streams``: one pipeline of requests for a
+    URL instead of a round trip per tensor)."""
+    ordered = ckpt.in_storage_order(infos)
+    dtypes_of = [_streamed_dtype(info) for info in ordered]
+    streams = ckpt.streams(info.name for info, dtype in zip(ordered, dtypes_of) if dtype is not None)
+    found: dict[str, TensorStats | None] = {}
+    for info, dtype in zip(ordered, dtypes_of):
+        stream = next(streams)[1] if dtype is not None else None
+        try:
+            found[info.name] = _stats(ckpt, info, stream, dtype, progress)
+        except UnsupportedError:  # listed, but its dtype cannot be decoded: no stats, keep going
+            found[info.name] = None
+            if progress:
+                progress(info.nbytes)
+    return found
+
+
+def _streamed_dtype(info: TensorInfo) -> np.dtype | None:
+    """The numpy dtype to summarise ``info``'s stored bytes as, when they can be (not complex, not strings)."""
     try:
         dtype = dtypes.from_name(info.dtype).numpy
     except KeyError:  # a dtype the reader cannot decode: get() says so
-        dtype = None
-    stream = ckpt.stream(info.name) if dtype is not None and dtype.kind != "c" and dtype.itemsize else None
+        return None
+    return dtype if dtype is not None and dtype.kind != "c" and dtype.itemsize else None
+
+
+def _stats(ckpt: Checkpoint, info: TensorInfo, stream: Iterable[bytes] | None, dtype: np.dtype | None,
+           progress: Progress | None) -> TensorStats | None:
     if stream is not None:
         return chunk_stats(stream, dtype, progress)
     found = tensor_stats(ckpt.get(info.name))
