@@ -195,6 +195,24 @@ class Checkpoint:
         for name, (_, stream) in zip(names, found):
             yield name, stream
 
+    def values(self, names: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, get(name))`` for each name in turn, tensors stored one after another read as one stream
+        (``streams``), one tensor in memory at a time. An error ends the iteration, raised as ``get`` would."""
+        from .formats import arrays  # numpy is imported only when values are read
+
+        for name, stream in self.streams(names):
+            info = self.info(name)
+            dtype = dtypes.from_name(info.dtype)
+            if stream is None or not dtypes.is_readable(dtype):
+                yield name, self.get(name)
+                continue
+            raw = arrays.buffer(info.nbytes)
+            view, done = memoryview(raw), 0
+            for chunk in stream:
+                view[done:done + len(chunk)] = chunk
+                done += len(chunk)
+            yield name, arrays.from_buffer(raw, dtype, info.shape, big_endian=False)  # (streams are native order)
+
     def stored_ranges(self) -> dict[str, ByteRange]:
         """TensorFlow key -> where the tensor's stored bytes lie in a local data file, when they are its array.
 

@@ -121,6 +121,23 @@ def test_values_are_bit_identical_to_tensorflow(tf: Any, tf_ckpts: Any, label: s
 
 
 @pytest.mark.parametrize("label", ALL_LABELS)
+def test_values_read_in_storage_order_runs_are_bit_identical_to_tensorflow(tf: Any, tf_ckpts: Any,
+                                                                           label: str) -> None:
+    """``Checkpoint.values`` (runs of tensors read as one stream) and ``streams`` give TensorFlow's values and
+    bytes, whatever the order asked: storage order, name order, reversed."""
+    reader = tf_reader(tf, tf_ckpts, label)
+    with ckpttools.open_checkpoint(tf_ckpts[label]) as ckpt:
+        stored = [info.name for info in ckpt.in_storage_order(list(ckpt))]
+        assert sorted(stored) == sorted(info.name for info in ckpt)
+        for names in (stored, [info.name for info in ckpt], stored[::-1]):
+            for name, ours in ckpt.values(names):
+                assert_identical(ours, tf_value(tf, reader, tf_path(tf_ckpts, label), ckpt.info(name).key), name)
+        for name, stream in ckpt.streams(stored):
+            if stream is not None:
+                assert b"".join(stream) == as_array(reader.get_tensor(ckpt.info(name).key)).tobytes(), name
+
+
+@pytest.mark.parametrize("label", ALL_LABELS)
 def test_format_is_detected(tf_ckpts: Any, label: str) -> None:
     expected = "v1" if label in V1_LABELS else "tf2" if label in TF2_LABELS else "v2"
     with ckpttools.open_checkpoint(tf_ckpts[label]) as ckpt:

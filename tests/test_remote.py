@@ -135,6 +135,16 @@ def test_http_extract_reads_a_run_of_tensors_as_one_stream(http: RangeServer, me
         assert values[name].dtype == value.dtype and values[name].tobytes() == value.tobytes(), name
 
 
+def test_http_diff_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str) -> None:
+    """diff of a URL and its local copy: every value compared and equal, the URL's in a few requests."""
+    result = CliRunner().invoke(main, ["diff", "--all", "--json", f"{http.url}/big/medium-1", medium_tf2])
+    assert result.exit_code == 0, result.output
+    data_gets = [r for r in http.requests if r[0] == "GET" and r[1].endswith("medium-1.data-00000-of-00001")]
+    assert len(data_gets) <= 5, data_gets  # 28 before
+    report = json.loads(result.stdout)
+    assert report["equal"] and len(report["values"]) >= 26, report
+
+
 @pytest.mark.parametrize("damage", ["flip", "cut"])
 def test_http_extract_of_a_damaged_run_fails_like_a_local_one(http: RangeServer, served_root: Path, medium_tf2: str,
                                                              tmp_path: Path, damage: str) -> None:

@@ -135,6 +135,8 @@ def compare(left: Checkpoint, right: Checkpoint, options: DiffOptions = EVERY_MO
     infos_a, infos_b = _selected(left, right, options)
     result.only_in_a = [infos_a[name] for name in sorted(infos_a.keys() - infos_b.keys())]
     result.only_in_b = [infos_b[name] for name in sorted(infos_b.keys() - infos_a.keys())]
+    same: list[TensorInfo] = []  # A's side of the pairs whose values are compared
+    common: dict[str, str] = {}  # A's name -> the name both sides share
     for name in sorted(infos_a.keys() & infos_b.keys()):
         info_a, info_b = infos_a[name], infos_b[name]
         if info_a.shape != info_b.shape:
@@ -142,8 +144,13 @@ def compare(left: Checkpoint, right: Checkpoint, options: DiffOptions = EVERY_MO
         elif info_a.dtype != info_b.dtype:
             result.dtype_changed.append((info_a, info_b))
         else:
-            result.values.append(compare_values(name, left.get(info_a.name), right.get(name), options.rtol,
-                                                options.atol, progress))
+            same.append(info_a)
+            common[info_a.name] = name
+    ordered = left.in_storage_order(same)  # read as stored: runs of tensors stream as one on both sides
+    pairs = zip(left.values(info.name for info in ordered), right.values(common[info.name] for info in ordered))
+    for (name_a, a), (_, b) in pairs:
+        result.values.append(compare_values(common[name_a], a, b, options.rtol, options.atol, progress))
+    result.values.sort(key=lambda value: value.name)
     return result
 
 
