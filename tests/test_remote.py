@@ -145,6 +145,17 @@ def test_http_diff_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium
     assert report["equal"] and len(report["values"]) >= 26, report
 
 
+def test_http_show_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str) -> None:
+    """show of ten tensors stored one after another, asked in that order: the local values, in one request."""
+    names = [f"net/layers/{i}" for i in range(14, 24)]
+    far = CliRunner().invoke(main, ["show", "--json", f"{http.url}/big/medium-1", *names])
+    assert far.exit_code == 0, far.output
+    data_gets = [r for r in http.requests if r[0] == "GET" and r[1].endswith("medium-1.data-00000-of-00001")]
+    assert len(data_gets) <= 2, data_gets  # (the object graph, then the run): 11 before
+    near = CliRunner().invoke(main, ["show", "--json", medium_tf2, *names])
+    assert far.stdout.replace(http.url + "/big", os.path.dirname(medium_tf2)) == near.stdout
+
+
 @pytest.mark.parametrize("damage", ["flip", "cut"])
 def test_http_extract_of_a_damaged_run_fails_like_a_local_one(http: RangeServer, served_root: Path, medium_tf2: str,
                                                              tmp_path: Path, damage: str) -> None:

@@ -61,9 +61,10 @@ def _unmatched_text(patterns: Sequence[str], hidden: Sequence[TensorInfo]) -> st
 
 
 def read_values(ckpt: Checkpoint, infos: Sequence[TensorInfo]) -> Iterator[tuple[TensorInfo, np.ndarray]]:
-    """Each tensor with its value, read lazily: one value in memory at a time."""
-    for info in infos:
-        yield info, ckpt.get(info.name)
+    """Each tensor with its value, read lazily: one value in memory at a time, tensors stored one after
+    another read as one stream (``Checkpoint.values``)."""
+    for info, (_, value) in zip(infos, ckpt.values(info.name for info in infos)):
+        yield info, value
 
 
 def format_value(value: np.ndarray, precision: int = DEFAULT_PRECISION, full: bool = False,
