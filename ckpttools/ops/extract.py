@@ -26,7 +26,7 @@ from ..storage import sources
 from ..storage.atomic import remove_stale_partials
 from ..storage.crcscan import verified
 from ..storage.filecopy import SourceFiles, SourceTooShort, copy_range, write_all
-from ..storage.prefetch import prefetch
+from ..storage.prefetch import read_ahead
 from ..storage.spans import ByteRange
 from ..storage.url_outputs import check_output, output_path
 from .listing import list_variables
@@ -158,7 +158,7 @@ def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: b
             if stream is not None:  # the stored bytes are the array: copy them through in chunks
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
                     _write_npy_header(member, info.shape, numpy_dtype)
-                    for chunk in prefetch(stream):  # the next chunk is read while this one is written
+                    for chunk in read_ahead(stream, info.nbytes):  # the next chunk is read while this is written
                         member.write(chunk)
                         progress(len(chunk))  # by bytes, so a bar moves inside a big tensor
                 report.written.append(info)
@@ -267,7 +267,7 @@ def _append_stream(ckpt: Checkpoint, info: TensorInfo, stream: Iterator[bytes] |
             value = value.copy(order="C")
         stream = [memoryview(value.reshape(-1).view(np.uint8))]  # native order = little-endian
     written = 0
-    for chunk in prefetch(stream):
+    for chunk in read_ahead(stream, nbytes):
         write_all(out, chunk)
         written += len(chunk)
         progress(len(chunk))

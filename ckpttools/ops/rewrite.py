@@ -26,7 +26,7 @@ from ..info import METADATA
 from ..storage import sources
 from ..storage.atomic import atomic_path
 from ..storage.crcscan import verified
-from ..storage.prefetch import prefetch
+from ..storage.prefetch import read_ahead
 from ..storage.spans import ByteRange
 from ..transfer.rename import read_map_file
 from . import average
@@ -231,15 +231,15 @@ def _value(entry: Entry, values: list[np.ndarray]) -> np.ndarray:
 
 def _chunks(entry: Entry, streams: list) -> Iterator[bytes]:
     """The output bytes of a whole tensor, chunk by chunk; read ahead on a thread when there are several."""
-    ahead = prefetch if entry.source_nbytes > CHUNK else iter  # a thread per small tensor costs more than it saves
+    size = entry.source_nbytes
     if entry.average:  # one thread reads every input and averages: chunks of the inputs are not queued twice
-        return ahead(average.mean_chunks(streams, entry.dtype, entry.out_dtype))
+        return read_ahead(average.mean_chunks(streams, entry.dtype, entry.out_dtype), size)
     if entry.out_dtype != entry.dtype:
         import numpy as np
 
         source, target = dtypes.from_name(entry.dtype).numpy, dtypes.from_name(entry.out_dtype).numpy
-        return (_as_bytes(np.frombuffer(chunk, source).astype(target)) for chunk in ahead(streams[0]))
-    return ahead(streams[0])
+        return (_as_bytes(np.frombuffer(chunk, source).astype(target)) for chunk in read_ahead(streams[0], size))
+    return read_ahead(streams[0], size)
 
 
 def _as_bytes(array: np.ndarray) -> memoryview:

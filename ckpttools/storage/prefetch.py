@@ -14,6 +14,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
+WORTH_A_THREAD = 8 << 20  # bytes: a stream this small is a chunk or so, and a thread for it costs more than it saves
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
@@ -50,6 +51,12 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         worker.join()
 
 
+def read_ahead(items: Iterable[T], nbytes: int) -> Iterator[T]:
+    """``prefetch(items)`` for a stream of more than ``WORTH_A_THREAD`` bytes, the items as they come otherwise
+    (a checkpoint of 20,000 small tensors would start 20,000 threads)."""
+    return prefetch(items) if nbytes > WORTH_A_THREAD else iter(items)
+
+
 class _Failure:
     def __init__(self, error: BaseException) -> None:
         self.error = error
@@ -66,4 +73,4 @@ def _put(ready: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
-__all__ = ["prefetch"]
+__all__ = ["WORTH_A_THREAD", "prefetch", "read_ahead"]
