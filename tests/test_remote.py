@@ -177,6 +177,21 @@ def test_s3_cli_with_storage_option_endpoint(s3: str, tmp_path: Path) -> None:
 def test_redact_removes_credentials_and_signatures() -> None:
     text = "s3://k:secret@b/x and https://u:p@h/m.index?X-Amz-Signature=abc, then http://h/ok"
     assert sources.redact(text) == "s3://b/x and https://h/m.index, then http://h/ok"
+    assert sources.redact("gs://b/m.index?generation=5&sig=x: gone") == "gs://b/m.index: gone"
+
+
+def test_redact_keeps_the_glob_of_v1_shards() -> None:
+    text = "s3://b/run/model.ckpt-7-?????-of-00003: no such file"
+    assert sources.redact(text) == text
+
+
+def test_v1_sharded_directory_note_names_the_shard_pattern_like_locally(http: RangeServer, tf_ckpts) -> None:
+    """The state file names ``model.ckpt-7-?????-of-00003``: its ``?`` is a glob, not a query to hide."""
+    directory = os.path.dirname(rel_path(tf_ckpts, "v1_sharded"))
+    far = CliRunner().invoke(main, ["ls", "--json", f"{http.url}/tf/{directory}"])
+    assert far.exit_code == 0, far.output
+    note = json.loads(far.stdout)["checkpoint"]["note"]
+    assert note == f"using {http.url}/tf/{directory}/model.ckpt-7-?????-of-00003 from {http.url}/tf/{directory}/checkpoint"
 
 
 def test_storage_options_are_scoped() -> None:

@@ -25,7 +25,9 @@ _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttool
 _CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
-_QUERY = re.compile(r"(://[^\s?]*)\?[^\s,;)'\"]*")
+# a query string holding key=value pairs (every signed URL's keys are there); a bare ``?`` is kept: in
+# ``model.ckpt-7-?????-of-00003`` (V1 shards) it is a glob, not the start of a query
+_QUERY = re.compile(r"(://[^\s?]*)\?(?=[^\s,;)'\"=]*=)[^\s,;)'\"]*?(?=:?(?:[\s,;)'\"]|$))")
 
 
 class ByteSource(Protocol):
@@ -64,8 +66,9 @@ def file_name(path: str) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings
-    (signed URLs carry their keys there). Error messages pass through this before they are printed."""
+    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings of
+    ``key=value`` pairs (signed URLs carry their keys there); a glob's ``?`` stays. Error messages pass
+    through this before they are printed."""
     return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", text))
 
 
