@@ -91,6 +91,15 @@ def test_http_cli_ls_extract_diff_stats_graph(http: RangeServer, tmp_path: Path)
     assert "nodes\t950" in graph.stdout
 
 
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_http_graph_of_a_directory_uses_its_checkpoints_meta(http: RangeServer, slash: str) -> None:
+    """``dir/`` over HTTP answers with the server's HTML index: a directory, not a graph file to parse."""
+    result = CliRunner().invoke(main, ["graph", "--summary", f"{http.url}/samples/tf1_cnn{slash}"])
+    assert result.exit_code == 0, result.output
+    assert "nodes\t950" in result.stdout
+    assert f"note: using {http.url}/samples/tf1_cnn/model.ckpt-20.meta" in result.stderr
+
+
 def test_http_extract_streams_big_tensor_in_parallel_ranges(http: RangeServer, big_tf2: str, tmp_path: Path) -> None:
     out = tmp_path / "big.safetensors"
     result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", str(out)])

@@ -132,8 +132,9 @@ def isfile(url: str, options: dict) -> bool:
         found = info(url, options)
     except NotFoundError:
         return False
-    if _is_http(url) and str(found.get("url", "")).endswith("/") and not url.endswith("/"):
-        return False  # redirected to ``url/``: the server's page for a directory, not a file
+    if _is_http(url) and str(found.get("url", url)).endswith("/") and \
+            (not url.endswith("/") or str(found.get("mimetype", "")).startswith("text/html")):
+        return False  # redirected to ``url/``, or ``url/`` is an HTML page: the server's page for a directory
     return found.get("type", "file") != "directory"
 
 
