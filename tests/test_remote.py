@@ -200,7 +200,8 @@ def test_v1_sharded_directory_note_names_the_shard_pattern_like_locally(http: Ra
     far = CliRunner().invoke(main, ["ls", "--json", f"{http.url}/tf/{directory}"])
     assert far.exit_code == 0, far.output
     note = json.loads(far.stdout)["checkpoint"]["note"]
-    assert note == f"using {http.url}/tf/{directory}/model.ckpt-7-?????-of-00003 from {http.url}/tf/{directory}/checkpoint"
+    here = f"{http.url}/tf/{directory}"
+    assert note == f"using {here}/model.ckpt-7-?????-of-00003 from {here}/checkpoint"
 
 
 def test_storage_options_are_scoped() -> None:

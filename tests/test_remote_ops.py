@@ -216,6 +216,23 @@ def test_http_rewrite_to_a_local_prefix_writes_what_the_local_source_gives(http:
             (tmp_path / "near" / f"model.ckpt{suffix}").read_bytes()
 
 
+@pytest.mark.parametrize("where", ["http", "s3"])
+def test_rewrite_from_a_url_copies_the_meta_graph_like_the_local_source(request, where: str, tmp_path: Path) -> None:
+    """The source's .meta goes with the output when no variable is renamed or removed, from a URL too."""
+    base = f"{request.getfixturevalue('http').url}/samples" if where == "http" else \
+        (request.getfixturevalue("s3") and "s3://ckpts/samples")
+    out = tmp_path / "model.ckpt"
+    kept = _run("rewrite", f"{base}/tf1_cnn", "-o", str(out), "--cast", "float32=bfloat16", "--json")
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["meta"] == f"{out}.meta"
+    assert (tmp_path / "model.ckpt.meta").read_bytes() == (SAMPLES / "tf1_cnn" / "model.ckpt-20.meta").read_bytes()
+    dropped = _run("rewrite", f"{base}/tf1_cnn", "-o", str(out), "--strip-optimizer", "--force", "--json")
+    assert dropped.exit_code == 0, dropped.output
+    report = json.loads(dropped.stdout)
+    assert report["meta"] is None and not (tmp_path / "model.ckpt.meta").exists()
+    assert f"{base}/tf1_cnn/model.ckpt-20.meta not copied" in " ".join(report["notes"])
+
+
 def test_http_rewrite_failure_leaves_nothing(http: RangeServer, tmp_path: Path) -> None:
     http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
     result = _run("rewrite", f"{http.url}/big/ckpt-1", "-o", str(tmp_path / "model.ckpt"))

@@ -16,6 +16,7 @@ import glob as _glob
 import io
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -27,6 +28,7 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 # a query string holding key=value pairs (every signed URL's keys are there); a bare ``?`` is kept: in
 # ``model.ckpt-7-?????-of-00003`` (V1 shards) it is a glob, not the start of a query
+_COPY_CHUNK = 8 << 20
 _QUERY = re.compile(r"(://[^\s?]*)\?(?=[^\s,;)'\"=]*=)[^\s,;)'\"]*?(?=:?(?:[\s,;)'\"]|$))")
 
 
@@ -242,6 +244,20 @@ def read_bytes(path: str) -> bytes:
     source = open_source(path)
     try:
         return source.read_all()
+    finally:
+        source.close()
+
+
+def copy_file(path: str, destination: str) -> None:
+    """Copy the file ``path`` (local or a URL, streamed in bounded pieces) to the local ``destination``."""
+    if not is_url(path):
+        shutil.copyfile(local_path(path), destination)
+        return
+    source = open_source(path)
+    try:
+        with open(destination, "wb") as out:
+            for chunk in source.iter_chunks(0, source.size, _COPY_CHUNK):
+                out.write(chunk)
     finally:
         source.close()
 
