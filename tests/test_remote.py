@@ -91,6 +91,18 @@ def test_http_cli_ls_extract_diff_stats_graph(http: RangeServer, tmp_path: Path)
     assert "nodes\t950" in graph.stdout
 
 
+@pytest.mark.parametrize("label", ["many_keys", "big"])
+def test_http_stats_equal_the_local_ones_to_the_last_bit(http: RangeServer, tf_ckpts, big_tf2: str,
+                                                         label: str) -> None:
+    """A URL streams a tensor in other pieces than a local file: the statistics must not depend on them."""
+    local = big_tf2 if label == "big" else tf_ckpts[label]
+    url = f"{http.url}/big/ckpt-1" if label == "big" else f"{http.url}/tf/{rel_path(tf_ckpts, label)}"
+    far = CliRunner().invoke(main, ["ls", "--stats", "--all", "--json", url])
+    near = CliRunner().invoke(main, ["ls", "--stats", "--all", "--json", local])
+    assert far.exit_code == near.exit_code == 0, far.output
+    assert json.loads(far.stdout)["variables"] == json.loads(near.stdout)["variables"]
+
+
 @pytest.mark.parametrize("slash", ["", "/"])
 def test_http_graph_of_a_directory_uses_its_checkpoints_meta(http: RangeServer, slash: str) -> None:
     """``dir/`` over HTTP answers with the server's HTML index: a directory, not a graph file to parse."""
