@@ -105,6 +105,27 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once(served_root: 
         server.stop()
 
 
+def test_a_files_size_and_bytes_come_over_one_connection(served_root: Path) -> None:
+    """The HEAD for the size and the GETs for the bytes share the URL's client and its kept-alive connection,
+    until ``remote.forget`` drops the client."""
+    server = RangeServer(str(served_root), keep_alive=True).start()
+    try:
+        url = f"{server.url}/weights/cnn.npz"
+        for first in (True, False):
+            result = CliRunner().invoke(main, ["ls", "--stats", url])
+            assert result.exit_code == 0, result.output
+            assert {method for method, _, _ in server.requests} == {"HEAD", "GET"}, server.requests
+            assert server.connections == 1, server.requests
+            server.reset()
+            if first:  # the client stays: a second command reuses its connection
+                assert CliRunner().invoke(main, ["ls", "--stats", url]).exit_code == 0
+                assert server.requests and server.connections == 0
+                server.reset()
+            remote.forget()  # a new client, a new connection
+    finally:
+        server.stop()
+
+
 def test_truncated_body_is_one_line_and_leaves_no_output(http: RangeServer, tmp_path: Path) -> None:
     http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
     out = tmp_path / "big.npz"

@@ -9,9 +9,9 @@ cost more CPU than the download itself; an output written 1 MiB at a time took 4
 time of 256 KiB writes).
 Reads and sizes of plain ``http(s)://`` files go through the standard library (``http_ranges``: one copy,
 socket to ``bytes``, on the fetching thread; one HEAD for the size), everything else through fsspec.
-File metadata (``info``) and directory listings are cached per process, so resolving a checkpoint never
-asks the same question twice. Every failure becomes a ``NotFoundError`` or ``RemoteError`` naming the
-URL with any credentials removed.
+File metadata (``info``), directory listings and each URL's HTTP client are kept per process, so resolving
+a checkpoint never asks the same question twice and a file's HEAD and GETs share one connection. Every
+failure becomes a ``NotFoundError`` or ``RemoteError`` naming the URL with any credentials removed.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _INFO: dict[tuple[str, str], dict | None] = {}  # (url, options) -> info, None when it does not exist
 _LISTINGS: dict[tuple[str, str], dict[str, dict]] = {}  # (dir url, options) -> {child url: info}
+# (url, options) -> its standard-library client (None: read through fsspec), shared by the HEAD of ``info``
+# and the reads of every source of the URL, so they reuse its kept-alive connections; the most recent few
+CLIENTS = 64
+_CLIENTS: OrderedDict[tuple[str, str], http_ranges.RangeClient | None] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
 _BACKENDS = {"s3": "s3fs (pip install 'ckpttools[s3]')", "gs": "gcsfs (pip install 'ckpttools[gcs]')",
              "gcs": "gcsfs (pip install 'ckpttools[gcs]')", "http": "aiohttp (pip install 'ckpttools[http]')",
              "https": "aiohttp (pip install 'ckpttools[http]')",
@@ -196,24 +201,35 @@ def _parse_time(text: str) -> Any:
 
 
 def forget(url: str | None = None) -> None:
-    """Drop cached metadata (all of it, or one URL's): after writing, or between tests."""
-    if url is None:
-        _INFO.clear()
-        _LISTINGS.clear()
-        return
-    for known in (_INFO, _LISTINGS):
-        for key in [k for k in known if k[0] in (url, url.rpartition("/")[0])]:
-            known.pop(key, None)
+    """Drop cached metadata and clients (all of them, or one URL's): after writing, or between tests."""
+    with _CLIENTS_LOCK:
+        for known in (_INFO, _LISTINGS, _CLIENTS):
+            if url is None:
+                known.clear()
+                continue
+            for key in [k for k in known if k[0] in (url, url.rpartition("/")[0])]:
+                known.pop(key, None)
 
 
 def _range_client(url: str, options: dict) -> http_ranges.RangeClient | None:
-    """The standard-library client for a plain ``http(s)://`` file (reads, HEAD), if it can honour ``options``."""
+    """The standard-library client for a plain ``http(s)://`` file (reads, HEAD), if it can honour ``options``:
+    one per URL (the most recent ``CLIENTS``), so its size and its bytes come over the same connection."""
     if not url.startswith(("http://", "https://")):
         return None
+    key = _key(url, options)
+    with _CLIENTS_LOCK:
+        if key in _CLIENTS:
+            _CLIENTS.move_to_end(key)
+            return _CLIENTS[key]
     try:
-        return http_ranges.RangeClient(url, options)
+        client: http_ranges.RangeClient | None = http_ranges.RangeClient(url, options)
     except http_ranges.Unsupported:
-        return None
+        client = None
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.setdefault(key, client)
+        while len(_CLIENTS) > CLIENTS:
+            _CLIENTS.popitem(last=False)  # still used by the sources holding it; closed when they are
+    return client
 
 
 def _pool() -> ThreadPoolExecutor:
