@@ -169,6 +169,27 @@ def test_http_doctor_source_and_target_urls(http: RangeServer) -> None:
 # --- Keras files -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("options", [(), ("--quick",)])
+def test_http_verify_of_a_keras_file_reads_its_zip_directory_once(http: RangeServer, monkeypatch: pytest.MonkeyPatch,
+                                                                  options: tuple[str, ...]) -> None:
+    """verify opens the archive once for both the check that it opens and the member scan; the Keras reader
+    (config, weights) opens it once more: two reads of the central directory in all, whatever the mode."""
+    import zipfile
+
+    opened: list[object] = []
+
+    class CountingZipFile(zipfile.ZipFile):
+        def __init__(self, file: object, *args: object, **kwargs: object) -> None:
+            opened.append(file)
+            super().__init__(file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile, "ZipFile", CountingZipFile)
+    result = _run("verify", *options, f"{http.url}/samples/keras/small_cnn.keras")
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.stdout
+    assert len(opened) == 2, opened
+
+
 @pytest.mark.parametrize("name", KERAS)
 def test_http_and_s3_read_keras_files_like_the_local_file(http: RangeServer, s3: str, name: str) -> None:
     local = str(SAMPLES / "keras" / name)
