@@ -254,6 +254,25 @@ def test_rewrite_from_a_url_copies_the_meta_graph_like_the_local_source(request,
     assert f"{base}/tf1_cnn/model.ckpt-20.meta not copied" in " ".join(report["notes"])
 
 
+@pytest.mark.parametrize("where", ["http", "s3"])
+def test_rewrite_average_last_of_a_url_directory_averages_like_the_local_one(request, tf_ckpts, where: str,
+                                                                            tmp_path: Path) -> None:
+    """--average-last finds the newest checkpoints of a URL directory (its state file, by file name, since the
+    paths it names are the writing machine's), and averages them to the same values as locally."""
+    directory = os.path.dirname(rel_path(tf_ckpts, "tf1_cnn"))
+    base = f"{request.getfixturevalue('http').url}/tf" if where == "http" else \
+        (request.getfixturevalue("s3") and "s3://ckpts/tf")
+    (tmp_path / "far").mkdir()
+    far = _run("rewrite", f"{base}/{directory}", "--average-last", "2", "-o", str(tmp_path / "far" / "m"))
+    (tmp_path / "near").mkdir()
+    near = _run("rewrite", os.path.dirname(tf_ckpts["tf1_cnn"]), "--average-last", "2",
+                "-o", str(tmp_path / "near" / "m"))
+    assert far.exit_code == near.exit_code == 0, far.output
+    assert f"averaging 2 checkpoints: {base}/{directory}/model.ckpt-20, {base}/{directory}/model.ckpt-10" \
+        in far.stderr
+    assert_same(str(tmp_path / "far" / "m"), str(tmp_path / "near" / "m"))  # (tensors may lie in another order)
+
+
 def test_http_rewrite_failure_leaves_nothing(http: RangeServer, tmp_path: Path) -> None:
     http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
     result = _run("rewrite", f"{http.url}/big/ckpt-1", "-o", str(tmp_path / "model.ckpt"))
