@@ -112,6 +112,23 @@ def test_http_graph_of_a_directory_uses_its_checkpoints_meta(http: RangeServer, 
     assert f"note: using {http.url}/samples/tf1_cnn/model.ckpt-20.meta" in result.stderr
 
 
+def test_http_graph_of_a_directory_whose_state_file_fails_says_why(http: RangeServer) -> None:
+    http.faults["checkpoint"] = "403"
+    result = CliRunner().invoke(main, ["graph", "--summary", f"{http.url}/samples/tf1_cnn/"])
+    assert result.exit_code == EXIT_REMOTE, result.output
+    assert result.stderr == f"Error: {http.url}/samples/tf1_cnn/checkpoint: reading failed (HTTP 403, access denied)\n"
+
+
+@pytest.mark.parametrize("path", ["samples/tf1_cnn", "samples/tf1_cnn/model.ckpt-20",
+                                  "samples/tf1_cnn/model.ckpt-20.index"])
+def test_http_graph_note_names_the_meta_without_credentials(http: RangeServer, path: str) -> None:
+    url = http.url.replace("://", "://alice:pw0rd@") + f"/{path}"
+    result = CliRunner().invoke(main, ["graph", "--summary", url])
+    assert result.exit_code == 0, result.output
+    assert f"note: using {http.url}/samples/tf1_cnn/model.ckpt-20.meta" in result.stderr
+    assert "pw0rd" not in result.stderr and "alice" not in result.stderr
+
+
 def test_http_extract_streams_big_tensor_in_parallel_ranges(http: RangeServer, big_tf2: str, tmp_path: Path) -> None:
     out = tmp_path / "big.safetensors"
     result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", str(out)])
