@@ -181,6 +181,22 @@ def test_http_timeout_is_a_remote_error(http: RangeServer) -> None:
         open_checkpoint(f"{http.url}/big/ckpt-1.index", options)
 
 
+@pytest.mark.parametrize(("option", "words"), [
+    ("bogus_option=1", "unexpected keyword argument 'bogus_option'"),
+    ('client_kwargs={"trust_env": false}', "Cannot connect to host"),  # read through fsspec: nothing listens
+])
+def test_http_failure_through_fsspec_is_a_remote_error_not_a_missing_file(http: RangeServer, option: str,
+                                                                          words: str) -> None:
+    """fsspec's HTTP info reports every failure as FileNotFoundError: only a 404 behind it means no file."""
+    from remote_servers import free_port
+
+    base = http.url if option.startswith("bogus") else f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["ls", "--storage-option", option, f"{base}/big/ckpt-1"])
+    assert result.exit_code == EXIT_REMOTE, result.output
+    assert result.stderr.startswith(f"Error: {base}/big/ckpt-1.index: reading its size failed (")
+    assert words in result.stderr and len(result.stderr.splitlines()) == 1
+
+
 def test_missing_url_is_not_found(http: RangeServer) -> None:
     with pytest.raises(NotFoundError, match="nothing-here"):
         open_checkpoint(f"{http.url}/samples/nothing-here")

@@ -74,9 +74,11 @@ def call(url: str, what: str, fn: Callable[[], _T]) -> _T:
     except (NotFoundError, RemoteError, MissingDependencyError):
         raise
     except FileNotFoundError as exc:
-        status = getattr(exc.__cause__, "status", None)  # fsspec's HTTP info turns every failure into this
-        if isinstance(status, int) and status not in (404, 410):
-            raise RemoteError(f"{redact(url)}: {what} failed ({_describe(exc.__cause__)})") from None
+        cause = exc.__cause__  # fsspec's HTTP info turns every failure into this: a refused connection, a
+        status = getattr(cause, "status", None)  # timeout or an option aiohttp rejects is not a missing file
+        if isinstance(status, int) and status not in (404, 410) or \
+                (status is None and cause is not None and _is_http(url)):
+            raise RemoteError(f"{redact(url)}: {what} failed ({_describe(cause)})") from None
         raise NotFoundError(f"{redact(url)}: no such file") from None
     except PermissionError:
         raise RemoteError(f"{redact(url)}: access denied while {what} (check the credentials)") from None
