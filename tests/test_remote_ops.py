@@ -273,6 +273,23 @@ def test_rewrite_average_last_of_a_url_directory_averages_like_the_local_one(req
     assert_same(str(tmp_path / "far" / "m"), str(tmp_path / "near" / "m"))  # (tensors may lie in another order)
 
 
+def test_http_transfer_graph_imports_a_meta_at_a_url(http: RangeServer, tmp_path: Path) -> None:
+    """--graph META at a URL: TensorFlow imports a local copy; its Saver restores the source's values."""
+    tf = pytest.importorskip("tensorflow")
+    out = str(tmp_path / "model.ckpt")
+    url = f"{http.url}/samples/tf1_cnn"
+    result = _run("transfer", "--from", url, "--graph", f"{url}/model.ckpt-20.meta", "-o", out)
+    assert result.exit_code == 0, result.output
+    source = tf.train.load_checkpoint(str(SAMPLES / "tf1_cnn" / "model.ckpt-20"))
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as session:
+        v1.train.import_meta_graph(out + ".meta").restore(session, out)
+        values = {v.op.name: session.run(v) for v in v1.global_variables()}
+    assert values["cnn/conv_block1/conv/kernel"].tobytes() == source.get_tensor("cnn/conv_block1/conv/kernel").tobytes()
+    missing = _run("transfer", "--from", url, "--graph", f"{url}/nothing.meta", "-o", out, "--force")
+    assert missing.exit_code == 3 and f"{url}/nothing.meta: no such meta graph file" in missing.stderr
+
+
 def test_http_rewrite_failure_leaves_nothing(http: RangeServer, tmp_path: Path) -> None:
     http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
     result = _run("rewrite", f"{http.url}/big/ckpt-1", "-o", str(tmp_path / "model.ckpt"))
