@@ -26,9 +26,9 @@ _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttool
 _CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+_COPY_CHUNK = 8 << 20  # copy_file's pieces
 # a query string holding key=value pairs (every signed URL's keys are there); a bare ``?`` is kept: in
 # ``model.ckpt-7-?????-of-00003`` (V1 shards) it is a glob, not the start of a query
-_COPY_CHUNK = 8 << 20
 _QUERY = re.compile(r"(://[^\s?]*)\?(?=[^\s,;)'\"=]*=)[^\s,;)'\"]*?(?=:?(?:[\s,;)'\"]|$))")
 
 
