@@ -290,6 +290,24 @@ def test_http_transfer_graph_imports_a_meta_at_a_url(http: RangeServer, tmp_path
     assert missing.exit_code == 3 and f"{url}/nothing.meta: no such meta graph file" in missing.stderr
 
 
+def test_map_file_and_error_log_at_urls_are_read_like_local_files(http: RangeServer, served_root: Path,
+                                                                   tmp_path: Path) -> None:
+    side = served_root / "weights" / "side"
+    side.mkdir(exist_ok=True)
+    (side / "rules.map").write_text("# rename the scope\ncnn/=net/\n")
+    (side / "restore_error.txt").write_text("Key cnn/logits/bias not found in checkpoint\n")
+    url = f"{http.url}/weights/side"
+    for map_file in (str(side / "rules.map"), f"{url}/rules.map"):
+        plan = _run("rewrite", str(SAMPLES / "tf1_cnn"), "--map-file", map_file, "--dry-run", "--json")
+        assert plan.exit_code == 0, plan.output
+        assert "net/logits/bias" in {entry["out_key"] for entry in json.loads(plan.stdout)["plan"]["variables"]}
+    far = _run("doctor", str(SAMPLES / "tf1_cnn"), "--error", f"{url}/restore_error.txt", "--json")
+    near = _run("doctor", str(SAMPLES / "tf1_cnn"), "--error", str(side / "restore_error.txt"), "--json")
+    assert far.exit_code == near.exit_code and far.stdout.replace(url, str(side)) == near.stdout
+    missing = _run("rewrite", str(SAMPLES / "tf1_cnn"), "--map-file", f"{url}/none.map", "--dry-run")
+    assert missing.exit_code == 3 and f"{url}/none.map: no such map file" in missing.stderr
+
+
 def test_http_rewrite_failure_leaves_nothing(http: RangeServer, tmp_path: Path) -> None:
     http.faults["ckpt-1.data-00000-of-00001"] = "truncate"
     result = _run("rewrite", f"{http.url}/big/ckpt-1", "-o", str(tmp_path / "model.ckpt"))
