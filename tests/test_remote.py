@@ -217,6 +217,29 @@ def test_s3_directory_without_state_file_takes_the_newest_step(s3: str, tf_ckpts
         assert ckpt.prefix.endswith("tf1_cnn/model.ckpt-20")
 
 
+@pytest.mark.parametrize("where", ["http", "s3"])
+def test_folder_of_numbered_exports_at_a_url_uses_the_newest(request, served_root: Path, tf_ckpts,
+                                                             where: str) -> None:
+    """TF Serving's layout (export/1, export/2): the newest numbered export, found from the folder's one
+    listing, as locally."""
+    exports = served_root / "weights" / "exports"
+    for version in ("1", "2"):
+        shutil.copytree(tf_ckpts["saved_model"], exports / version, dirs_exist_ok=True)
+    if where == "http":
+        base = f"{request.getfixturevalue('http').url}/weights/exports"
+    else:
+        fs = _s3fs(request.getfixturevalue("s3"))
+        fs.put(str(exports), "ckpts/weights/", recursive=True)
+        base = "s3://ckpts/weights/exports"
+    far = CliRunner().invoke(main, ["ls", "--json", base])
+    near = CliRunner().invoke(main, ["ls", "--json", str(exports)])
+    assert far.exit_code == near.exit_code == 0, far.output
+    note = json.loads(far.stdout)["checkpoint"]["note"]
+    assert note == json.loads(near.stdout)["checkpoint"]["note"].replace(str(exports), base)
+    assert note.startswith(f"using {base}/2 (the newest of 2 numbered exports)"), note
+    assert json.loads(far.stdout)["variables"] == json.loads(near.stdout)["variables"]
+
+
 def test_s3_cli_with_storage_option_endpoint(s3: str, tmp_path: Path) -> None:
     env_endpoint = os.environ.pop("AWS_ENDPOINT_URL")
     try:

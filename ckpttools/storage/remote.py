@@ -177,6 +177,13 @@ def list_files(directory: str, options: dict) -> list[str]:
     return [url for url, entry in _LISTINGS[key].items() if entry.get("type") != "directory"]
 
 
+def list_dirs(directory: str, options: dict) -> list[str]:
+    """The directories directly in ``directory``, from the same one (cached) listing as ``list_files``."""
+    list_files(directory, options)
+    listed = _LISTINGS[_key(directory.rstrip("/"), options)]
+    return [url for url, entry in listed.items() if entry.get("type") == "directory"]
+
+
 def mtime(url: str, options: dict) -> float:
     found = info(url, options)
     for field in ("mtime", "LastModified", "updated", "last_modified", "Last-Modified"):

@@ -225,6 +225,16 @@ def list_files(directory: str) -> list[str]:
     return [entry.path for entry in os.scandir(directory) if entry.is_file()]
 
 
+def list_dirs(directory: str) -> list[str]:
+    """The paths of the directories directly in ``directory`` (remotely: from the directory's one listing)."""
+    if is_url(directory):
+        from . import remote
+
+        return remote.list_dirs(directory, current_options())
+    directory = local_path(directory)
+    return [entry.path for entry in os.scandir(directory) if entry.is_dir()]
+
+
 def glob(pattern: str) -> list[str]:
     """Paths matching a glob in one directory; remotely, filtered from one (cached) listing."""
     if is_url(pattern):
