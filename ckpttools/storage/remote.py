@@ -40,7 +40,8 @@ _POOL_LOCK = threading.Lock()
 _INFO: dict[tuple[str, str], dict | None] = {}  # (url, options) -> info, None when it does not exist
 _LISTINGS: dict[tuple[str, str], dict[str, dict]] = {}  # (dir url, options) -> {child url: info}
 # (url, options) -> its standard-library client (None: read through fsspec), shared by the HEAD of ``info``
-# and the reads of every source of the URL, so they reuse its kept-alive connections; the most recent few
+# and the reads of every source of the URL; the most recent few (connections are kept per server, in
+# ``http_ranges``)
 CLIENTS = 64
 _CLIENTS: OrderedDict[tuple[str, str], http_ranges.RangeClient | None] = OrderedDict()
 _CLIENTS_LOCK = threading.Lock()
