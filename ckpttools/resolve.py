@@ -196,7 +196,7 @@ def _saved_models_below(directory: str) -> Resolved | None:
     """A folder of SavedModels (``export/1600000000/``, or named models), one or two levels down: the
     only one, the newest of numbered versions (TF Serving's layout), or a 'did you mean' error."""
     if sources.is_url(directory):
-        return None  # one listing per directory remotely: folders of exports are not searched
+        return _export_at_url(directory)
     found = [path for level in (1, 2) for path in _subdirs(directory, level) if _is_saved_model(path)]
     if not found:
         return None
@@ -210,6 +210,28 @@ def _saved_models_below(directory: str) -> Resolved | None:
     else:
         shown = ", ".join(sorted(found)[:8]) + (", ..." if len(found) > 8 else "")
         raise NotFoundError(f"{directory}: holds {len(found)} SavedModels; did you mean {shown}?")
+    return _export(chosen, why)
+
+
+def _export_at_url(directory: str) -> Resolved | None:
+    """At a URL, only what the directory's one listing shows is looked at (each folder below would take
+    another listing): its only subdirectory, or the newest numbered one, when it holds a SavedModel."""
+    try:
+        below = sources.list_dirs(directory)
+    except CkptError:  # not listable (plain HTTP without an index page)
+        return None
+    numbered = [path for path in below if sources.file_name(path).isdigit()]
+    if len(below) == 1:
+        chosen, why = below[0], "the only SavedModel here"
+    elif numbered:
+        chosen = max(numbered, key=lambda path: int(sources.file_name(path)))
+        why = f"the newest of {len(numbered)} numbered exports"
+    else:
+        return None
+    return _export(chosen, why) if _is_saved_model(chosen) else None
+
+
+def _export(chosen: str, why: str) -> Resolved:
     resolved = _saved_model(chosen)
     return Resolved(resolved.format, resolved.prefix, note=f"using {chosen} ({why}); {resolved.note}",
                     saved_model=True)

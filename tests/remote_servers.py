@@ -121,6 +121,7 @@ class Counted:
 
     def __init__(self) -> None:
         self._requests: list[tuple[str, str, int]] = []
+        self.connections = 0  # TCP connections accepted (RangeServer)
         self.faults: dict[str, str] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -147,6 +148,7 @@ class Counted:
         with self._lock:
             self._idle.wait_for(lambda: not self._busy, timeout=10)
             self._requests.clear()
+            self.connections = 0
         self.faults.clear()
 
     @property
@@ -167,9 +169,9 @@ class KeepAliveHandler(RangeHandler):
 
 
 class RangeServer(Counted, http.server.ThreadingHTTPServer):
-    """``RangeServer(root, keep_alive=False)``; ``url``; ``requests`` [(method, path, bytes)]; ``faults``
-    {file name: fault}; ``headers_seen`` (of each GET). HTTP/1.0 (a connection per request) unless
-    ``keep_alive``."""
+    """``RangeServer(root, keep_alive=False)``; ``url``; ``requests`` [(method, path, bytes)]; ``connections``
+    (accepted); ``faults`` {file name: fault}; ``headers_seen`` (of each GET). HTTP/1.0 (a connection per
+    request) unless ``keep_alive``."""
 
     daemon_threads = True
 
@@ -185,6 +187,11 @@ class RangeServer(Counted, http.server.ThreadingHTTPServer):
     def reset(self) -> None:
         super().reset()
         self.headers_seen.clear()
+
+    def process_request(self, request: object, client_address: object) -> None:
+        with self._lock:
+            self.connections += 1
+        super().process_request(request, client_address)
 
     def start(self) -> RangeServer:
         self._thread.start()

@@ -1,7 +1,7 @@
 """Progress by bytes: extract, ls --stats and diff advance chunk by chunk, inside a tensor, to the exact total.
 
 The shard reader's chunk size is made tiny (and odd, so float32 elements straddle chunks) to see many
-chunks on the small TF-written sample; values must not change.
+chunks on the small TF-written sample; values must not change, not even in the last bit of a mean.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def test_stats_streamed_in_odd_chunks_equal_the_whole_array(tiny_chunks: int) ->
             assert (streamed.nan, streamed.inf) == (whole.nan, whole.inf)
             for got, want in ((streamed.min, whole.min), (streamed.max, whole.max)):
                 assert got == want, info.name
-            assert streamed.mean == pytest.approx(whole.mean, rel=1e-9, abs=1e-12), info.name
-            assert streamed.std == pytest.approx(whole.std, rel=1e-9, abs=1e-12), info.name
+            # the same sums in the same order, whatever the chunks: equal to the last bit
+            assert (streamed.mean, streamed.std) == (whole.mean, whole.std), info.name
 
 
 @pytest.mark.parametrize("name", ["w.npz", "w.safetensors"])

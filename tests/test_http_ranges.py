@@ -96,11 +96,30 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once(served_root: 
         client = http_ranges.RangeClient(f"{server.url}/{SHARD}", {})
         expected = (served_root / SHARD).read_bytes()
         assert client.get(0, 100) == expected[:100]
-        conn = client._local.conn
-        assert client.get(100, 200) == expected[100:200] and client._local.conn is conn  # kept alive
+        conn = client.connection()
+        assert client.get(100, 200) == expected[100:200] and client.connection() is conn  # kept alive
         conn.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed it meanwhile
         assert client.get(200, 300) == expected[200:300]
-        assert client._local.conn is not conn  # on a new connection
+        assert client.connection() is not conn  # on a new connection
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("path", ["weights/cnn.npz", "samples/tf1_cnn/model.ckpt-20"])
+def test_a_checkpoints_files_come_over_one_connection(served_root: Path, path: str) -> None:
+    """The HEAD for a file's size and the GETs for its bytes share the URL's client, and the clients of every
+    file on the server (index, data shard) share the thread's kept-alive connection to it."""
+    server = RangeServer(str(served_root), keep_alive=True).start()
+    try:
+        result = CliRunner().invoke(main, ["ls", "--stats", f"{server.url}/{path}"])
+        assert result.exit_code == 0, result.output
+        assert {method for method, _, _ in server.requests} == {"HEAD", "GET"}, server.requests
+        assert len({url for _, url, _ in server.requests}) == (1 if path.endswith(".npz") else 2), server.requests
+        assert server.connections == 1, server.requests
+        server.reset()
+        remote.forget()  # new clients: the connection stays
+        assert CliRunner().invoke(main, ["ls", "--stats", f"{server.url}/{path}"]).exit_code == 0
+        assert server.requests and server.connections == 0
     finally:
         server.stop()
 

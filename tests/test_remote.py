@@ -91,6 +91,44 @@ def test_http_cli_ls_extract_diff_stats_graph(http: RangeServer, tmp_path: Path)
     assert "nodes\t950" in graph.stdout
 
 
+@pytest.mark.parametrize("label", ["many_keys", "big"])
+def test_http_stats_equal_the_local_ones_to_the_last_bit(http: RangeServer, tf_ckpts, big_tf2: str,
+                                                         label: str) -> None:
+    """A URL streams a tensor in other pieces than a local file: the statistics must not depend on them."""
+    local = big_tf2 if label == "big" else tf_ckpts[label]
+    url = f"{http.url}/big/ckpt-1" if label == "big" else f"{http.url}/tf/{rel_path(tf_ckpts, label)}"
+    far = CliRunner().invoke(main, ["ls", "--stats", "--all", "--json", url])
+    near = CliRunner().invoke(main, ["ls", "--stats", "--all", "--json", local])
+    assert far.exit_code == near.exit_code == 0, far.output
+    assert json.loads(far.stdout)["variables"] == json.loads(near.stdout)["variables"]
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_http_graph_of_a_directory_uses_its_checkpoints_meta(http: RangeServer, slash: str) -> None:
+    """``dir/`` over HTTP answers with the server's HTML index: a directory, not a graph file to parse."""
+    result = CliRunner().invoke(main, ["graph", "--summary", f"{http.url}/samples/tf1_cnn{slash}"])
+    assert result.exit_code == 0, result.output
+    assert "nodes\t950" in result.stdout
+    assert f"note: using {http.url}/samples/tf1_cnn/model.ckpt-20.meta" in result.stderr
+
+
+def test_http_graph_of_a_directory_whose_state_file_fails_says_why(http: RangeServer) -> None:
+    http.faults["checkpoint"] = "403"
+    result = CliRunner().invoke(main, ["graph", "--summary", f"{http.url}/samples/tf1_cnn/"])
+    assert result.exit_code == EXIT_REMOTE, result.output
+    assert result.stderr == f"Error: {http.url}/samples/tf1_cnn/checkpoint: reading failed (HTTP 403, access denied)\n"
+
+
+@pytest.mark.parametrize("path", ["samples/tf1_cnn", "samples/tf1_cnn/model.ckpt-20",
+                                  "samples/tf1_cnn/model.ckpt-20.index"])
+def test_http_graph_note_names_the_meta_without_credentials(http: RangeServer, path: str) -> None:
+    url = http.url.replace("://", "://alice:pw0rd@") + f"/{path}"
+    result = CliRunner().invoke(main, ["graph", "--summary", url])
+    assert result.exit_code == 0, result.output
+    assert f"note: using {http.url}/samples/tf1_cnn/model.ckpt-20.meta" in result.stderr
+    assert "pw0rd" not in result.stderr and "alice" not in result.stderr
+
+
 def test_http_extract_streams_big_tensor_in_parallel_ranges(http: RangeServer, big_tf2: str, tmp_path: Path) -> None:
     out = tmp_path / "big.safetensors"
     result = CliRunner().invoke(main, ["extract", "--all", f"{http.url}/big/ckpt-1", "-o", str(out)])
@@ -220,6 +258,22 @@ def test_http_timeout_is_a_remote_error(http: RangeServer) -> None:
         open_checkpoint(f"{http.url}/big/ckpt-1.index", options)
 
 
+@pytest.mark.parametrize(("option", "words"), [
+    ("bogus_option=1", "unexpected keyword argument 'bogus_option'"),
+    ('client_kwargs={"trust_env": false}', "Cannot connect to host"),  # read through fsspec: nothing listens
+])
+def test_http_failure_through_fsspec_is_a_remote_error_not_a_missing_file(http: RangeServer, option: str,
+                                                                          words: str) -> None:
+    """fsspec's HTTP info reports every failure as FileNotFoundError: only a 404 behind it means no file."""
+    from remote_servers import free_port
+
+    base = http.url if option.startswith("bogus") else f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["ls", "--storage-option", option, f"{base}/big/ckpt-1"])
+    assert result.exit_code == EXIT_REMOTE, result.output
+    assert result.stderr.startswith(f"Error: {base}/big/ckpt-1.index: reading its size failed (")
+    assert words in result.stderr and len(result.stderr.splitlines()) == 1
+
+
 def test_missing_url_is_not_found(http: RangeServer) -> None:
     with pytest.raises(NotFoundError, match="nothing-here"):
         open_checkpoint(f"{http.url}/samples/nothing-here")
@@ -240,6 +294,29 @@ def test_s3_directory_without_state_file_takes_the_newest_step(s3: str, tf_ckpts
         assert ckpt.prefix.endswith("tf1_cnn/model.ckpt-20")
 
 
+@pytest.mark.parametrize("where", ["http", "s3"])
+def test_folder_of_numbered_exports_at_a_url_uses_the_newest(request, served_root: Path, tf_ckpts,
+                                                             where: str) -> None:
+    """TF Serving's layout (export/1, export/2): the newest numbered export, found from the folder's one
+    listing, as locally."""
+    exports = served_root / "weights" / "exports"
+    for version in ("1", "2"):
+        shutil.copytree(tf_ckpts["saved_model"], exports / version, dirs_exist_ok=True)
+    if where == "http":
+        base = f"{request.getfixturevalue('http').url}/weights/exports"
+    else:
+        fs = _s3fs(request.getfixturevalue("s3"))
+        fs.put(str(exports), "ckpts/weights/", recursive=True)
+        base = "s3://ckpts/weights/exports"
+    far = CliRunner().invoke(main, ["ls", "--json", base])
+    near = CliRunner().invoke(main, ["ls", "--json", str(exports)])
+    assert far.exit_code == near.exit_code == 0, far.output
+    note = json.loads(far.stdout)["checkpoint"]["note"]
+    assert note == json.loads(near.stdout)["checkpoint"]["note"].replace(str(exports), base)
+    assert note.startswith(f"using {base}/2 (the newest of 2 numbered exports)"), note
+    assert json.loads(far.stdout)["variables"] == json.loads(near.stdout)["variables"]
+
+
 def test_s3_cli_with_storage_option_endpoint(s3: str, tmp_path: Path) -> None:
     env_endpoint = os.environ.pop("AWS_ENDPOINT_URL")
     try:
@@ -254,6 +331,22 @@ def test_s3_cli_with_storage_option_endpoint(s3: str, tmp_path: Path) -> None:
 def test_redact_removes_credentials_and_signatures() -> None:
     text = "s3://k:secret@b/x and https://u:p@h/m.index?X-Amz-Signature=abc, then http://h/ok"
     assert sources.redact(text) == "s3://b/x and https://h/m.index, then http://h/ok"
+    assert sources.redact("gs://b/m.index?generation=5&sig=x: gone") == "gs://b/m.index: gone"
+
+
+def test_redact_keeps_the_glob_of_v1_shards() -> None:
+    text = "s3://b/run/model.ckpt-7-?????-of-00003: no such file"
+    assert sources.redact(text) == text
+
+
+def test_v1_sharded_directory_note_names_the_shard_pattern_like_locally(http: RangeServer, tf_ckpts) -> None:
+    """The state file names ``model.ckpt-7-?????-of-00003``: its ``?`` is a glob, not a query to hide."""
+    directory = os.path.dirname(rel_path(tf_ckpts, "v1_sharded"))
+    far = CliRunner().invoke(main, ["ls", "--json", f"{http.url}/tf/{directory}"])
+    assert far.exit_code == 0, far.output
+    note = json.loads(far.stdout)["checkpoint"]["note"]
+    here = f"{http.url}/tf/{directory}"
+    assert note == f"using {here}/model.ckpt-7-?????-of-00003 from {here}/checkpoint"
 
 
 def test_storage_options_are_scoped() -> None:

@@ -169,6 +169,27 @@ def test_http_doctor_source_and_target_urls(http: RangeServer) -> None:
 # --- Keras files -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("options", [(), ("--quick",)])
+def test_http_verify_of_a_keras_file_reads_its_zip_directory_once(http: RangeServer, monkeypatch: pytest.MonkeyPatch,
+                                                                  options: tuple[str, ...]) -> None:
+    """verify opens the archive once for both the check that it opens and the member scan; the Keras reader
+    (config, weights) opens it once more: two reads of the central directory in all, whatever the mode."""
+    import zipfile
+
+    opened: list[object] = []
+
+    class CountingZipFile(zipfile.ZipFile):
+        def __init__(self, file: object, *args: object, **kwargs: object) -> None:
+            opened.append(file)
+            super().__init__(file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile, "ZipFile", CountingZipFile)
+    result = _run("verify", *options, f"{http.url}/samples/keras/small_cnn.keras")
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.stdout
+    assert len(opened) == 2, opened
+
+
 @pytest.mark.parametrize("name", KERAS)
 def test_http_and_s3_read_keras_files_like_the_local_file(http: RangeServer, s3: str, name: str) -> None:
     local = str(SAMPLES / "keras" / name)
@@ -214,6 +235,77 @@ def test_http_rewrite_to_a_local_prefix_writes_what_the_local_source_gives(http:
     for suffix in (".index", ".data-00000-of-00001"):  # the writer is deterministic: the same bytes
         assert (tmp_path / "far" / f"model.ckpt{suffix}").read_bytes() == \
             (tmp_path / "near" / f"model.ckpt{suffix}").read_bytes()
+
+
+@pytest.mark.parametrize("where", ["http", "s3"])
+def test_rewrite_from_a_url_copies_the_meta_graph_like_the_local_source(request, where: str, tmp_path: Path) -> None:
+    """The source's .meta goes with the output when no variable is renamed or removed, from a URL too."""
+    base = f"{request.getfixturevalue('http').url}/samples" if where == "http" else \
+        (request.getfixturevalue("s3") and "s3://ckpts/samples")
+    out = tmp_path / "model.ckpt"
+    kept = _run("rewrite", f"{base}/tf1_cnn", "-o", str(out), "--cast", "float32=bfloat16", "--json")
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["meta"] == f"{out}.meta"
+    assert (tmp_path / "model.ckpt.meta").read_bytes() == (SAMPLES / "tf1_cnn" / "model.ckpt-20.meta").read_bytes()
+    dropped = _run("rewrite", f"{base}/tf1_cnn", "-o", str(out), "--strip-optimizer", "--force", "--json")
+    assert dropped.exit_code == 0, dropped.output
+    report = json.loads(dropped.stdout)
+    assert report["meta"] is None and not (tmp_path / "model.ckpt.meta").exists()
+    assert f"{base}/tf1_cnn/model.ckpt-20.meta not copied" in " ".join(report["notes"])
+
+
+@pytest.mark.parametrize("where", ["http", "s3"])
+def test_rewrite_average_last_of_a_url_directory_averages_like_the_local_one(request, tf_ckpts, where: str,
+                                                                            tmp_path: Path) -> None:
+    """--average-last finds the newest checkpoints of a URL directory (its state file, by file name, since the
+    paths it names are the writing machine's), and averages them to the same values as locally."""
+    directory = os.path.dirname(rel_path(tf_ckpts, "tf1_cnn"))
+    base = f"{request.getfixturevalue('http').url}/tf" if where == "http" else \
+        (request.getfixturevalue("s3") and "s3://ckpts/tf")
+    (tmp_path / "far").mkdir()
+    far = _run("rewrite", f"{base}/{directory}", "--average-last", "2", "-o", str(tmp_path / "far" / "m"))
+    (tmp_path / "near").mkdir()
+    near = _run("rewrite", os.path.dirname(tf_ckpts["tf1_cnn"]), "--average-last", "2",
+                "-o", str(tmp_path / "near" / "m"))
+    assert far.exit_code == near.exit_code == 0, far.output
+    assert f"averaging 2 checkpoints: {base}/{directory}/model.ckpt-20, {base}/{directory}/model.ckpt-10" \
+        in far.stderr
+    assert_same(str(tmp_path / "far" / "m"), str(tmp_path / "near" / "m"))  # (tensors may lie in another order)
+
+
+def test_http_transfer_graph_imports_a_meta_at_a_url(http: RangeServer, tmp_path: Path) -> None:
+    """--graph META at a URL: TensorFlow imports a local copy; its Saver restores the source's values."""
+    tf = pytest.importorskip("tensorflow")
+    out = str(tmp_path / "model.ckpt")
+    url = f"{http.url}/samples/tf1_cnn"
+    result = _run("transfer", "--from", url, "--graph", f"{url}/model.ckpt-20.meta", "-o", out)
+    assert result.exit_code == 0, result.output
+    source = tf.train.load_checkpoint(str(SAMPLES / "tf1_cnn" / "model.ckpt-20"))
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as session:
+        v1.train.import_meta_graph(out + ".meta").restore(session, out)
+        values = {v.op.name: session.run(v) for v in v1.global_variables()}
+    assert values["cnn/conv_block1/conv/kernel"].tobytes() == source.get_tensor("cnn/conv_block1/conv/kernel").tobytes()
+    missing = _run("transfer", "--from", url, "--graph", f"{url}/nothing.meta", "-o", out, "--force")
+    assert missing.exit_code == 3 and f"{url}/nothing.meta: no such meta graph file" in missing.stderr
+
+
+def test_map_file_and_error_log_at_urls_are_read_like_local_files(http: RangeServer, served_root: Path,
+                                                                   tmp_path: Path) -> None:
+    side = served_root / "weights" / "side"
+    side.mkdir(exist_ok=True)
+    (side / "rules.map").write_text("# rename the scope\ncnn/=net/\n")
+    (side / "restore_error.txt").write_text("Key cnn/logits/bias not found in checkpoint\n")
+    url = f"{http.url}/weights/side"
+    for map_file in (str(side / "rules.map"), f"{url}/rules.map"):
+        plan = _run("rewrite", str(SAMPLES / "tf1_cnn"), "--map-file", map_file, "--dry-run", "--json")
+        assert plan.exit_code == 0, plan.output
+        assert "net/logits/bias" in {entry["out_key"] for entry in json.loads(plan.stdout)["plan"]["variables"]}
+    far = _run("doctor", str(SAMPLES / "tf1_cnn"), "--error", f"{url}/restore_error.txt", "--json")
+    near = _run("doctor", str(SAMPLES / "tf1_cnn"), "--error", str(side / "restore_error.txt"), "--json")
+    assert far.exit_code == near.exit_code and far.stdout.replace(url, str(side)) == near.stdout
+    missing = _run("rewrite", str(SAMPLES / "tf1_cnn"), "--map-file", f"{url}/none.map", "--dry-run")
+    assert missing.exit_code == 3 and f"{url}/none.map: no such map file" in missing.stderr
 
 
 def test_http_rewrite_failure_leaves_nothing(http: RangeServer, tmp_path: Path) -> None:

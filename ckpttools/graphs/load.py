@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
-from ..errors import CkptError, CorruptFileError, NotACheckpointError, NotFoundError, bounded
+from ..errors import CkptError, CorruptFileError, NotACheckpointError, NotFoundError, RemoteError, bounded
 from ..formats import protowire
 from ..formats.protowire import LENGTH, VARINT
 from ..ops.sniff import download_mistake, saved_model_sidecar
@@ -117,7 +117,7 @@ def find_graph_file(path: str) -> tuple[str, str | None]:
     checkpoint_file = _CHECKPOINT_FILE.search(path)
     if checkpoint_file and isfile(path[: checkpoint_file.start()] + ".meta"):
         meta = path[: checkpoint_file.start()] + ".meta"
-        return meta, f"using {meta}, the graph of this checkpoint"
+        return meta, f"using {sources.redact(meta)}, the graph of this checkpoint"  # (notes are printed)
     if isfile(path):
         return path, None
     if sources.isdir(path):
@@ -126,10 +126,10 @@ def find_graph_file(path: str) -> tuple[str, str | None]:
                 return os.path.join(path, name), None
         meta = _checkpoint_meta(path)
         if meta:
-            return meta, f"using {meta}"
+            return meta, f"using {sources.redact(meta)}"
         raise NotFoundError(f"{path}: no saved_model.pb and no checkpoint with a .meta graph in this directory")
     if isfile(path + ".meta"):
-        return path + ".meta", f"using {path}.meta"
+        return path + ".meta", f"using {sources.redact(path)}.meta"
     raise NotFoundError(f"{path}: no such file or directory")
 
 
@@ -137,6 +137,8 @@ def _checkpoint_meta(directory: str) -> str | None:
     """The .meta of the checkpoint ``ckpttools ls`` would pick in ``directory``, if it has one."""
     try:
         prefix = resolve(directory).prefix
+    except RemoteError:  # the state file or listing could not be read: say so, not "no .meta"
+        raise
     except CkptError:
         return None
     return prefix + ".meta" if isfile(prefix + ".meta") else None

@@ -37,7 +37,7 @@ def newest_checkpoints(path: str, count: int) -> list[str]:
     """
     if count < 2:
         raise InputMismatchError(f"--average-last {count}: average at least 2 checkpoints")
-    directory = path if os.path.isdir(path) else os.path.dirname(resolve(path).prefix) or "."
+    directory = path.rstrip("/") if sources.isdir(path) else os.path.dirname(resolve(path).prefix) or "."
     found = _from_state_file(directory)
     if len(found) < count:  # tf.train.Checkpoint.save lists only the latest: look at every index
         found = _by_step(directory)
@@ -48,29 +48,32 @@ def newest_checkpoints(path: str, count: int) -> list[str]:
 
 
 def _from_state_file(directory: str) -> list[str]:
+    state = f"{directory}/checkpoint"
     try:
-        with open(os.path.join(directory, "checkpoint"), encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
+        if not sources.isfile(state):
+            return []
+        text = sources.read_bytes(state).decode("utf-8", errors="replace")
+    except OSError:  # unreadable (a URL that fails says so: RemoteError)
         return []
+    remote = sources.is_url(directory)  # a URL's state file names paths on the machine that wrote it
     out = []
     for named in _STATE_PATHS.findall(text):
         named = named.encode().decode("unicode_escape")
-        for candidate in (named if os.path.isabs(named) else os.path.join(directory, named),
-                          os.path.join(directory, sources.file_name(named))):
-            if os.path.isfile(candidate + ".index"):
+        here = [] if remote and os.path.isabs(named) else \
+            [named if os.path.isabs(named) else os.path.join(directory, named)]
+        for candidate in (*here, os.path.join(directory, sources.file_name(named))):
+            if sources.isfile(candidate + ".index"):
                 out.append(candidate)
                 break
     return out
 
 
 def _by_step(directory: str) -> list[str]:
-    prefixes = [entry.path[: -len(".index")] for entry in os.scandir(directory)
-                if entry.name.endswith(".index") and entry.is_file()]
+    prefixes = [path[: -len(".index")] for path in sources.list_files(directory) if path.endswith(".index")]
 
     def order(prefix: str) -> tuple[int, float]:
         match = _STEP.search(prefix)
-        return (int(match.group(1)) if match else -1, os.path.getmtime(prefix + ".index"))
+        return (int(match.group(1)) if match else -1, sources.getmtime(prefix + ".index"))
 
     return sorted(prefixes, key=order)
 

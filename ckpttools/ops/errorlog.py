@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import NotFoundError
+from ..storage import sources
 
 _MISSING = re.compile(r"Key (\S+?) not found in checkpoint")
 _SLICE_SPEC = re.compile(r"tensor_name = (\S+?); shape in shape_and_slice spec \[([^\]]*)\] does not match the "
@@ -46,8 +47,7 @@ class ErrorLog:
 def parse_error_log(path: str) -> ErrorLog:
     """Every missing key and shape mismatch in the TensorFlow error text at ``path`` (each once)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+        text = sources.read_bytes(path).decode("utf-8", errors="replace")  # a local file or a URL
     except OSError as exc:
         raise NotFoundError(f"{path}: cannot read the error log ({exc.strerror})") from None
     needs: dict[str, LoggedNeed] = {}

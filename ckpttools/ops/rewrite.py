@@ -11,7 +11,6 @@ is complete; any failure or Ctrl-C leaves nothing behind.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -261,12 +260,14 @@ def _copy_meta(base: Checkpoint, output: str, plan: Plan, report: RewriteReport,
     Otherwise an old ``OUT.meta`` (replaced with --force) goes: it would describe the old checkpoint.
     """
     meta, meta_out = base.prefix + ".meta", output + ".meta"
-    if os.path.isfile(meta) and not plan.renamed_or_removed:
+    found = sources.isfile(meta)  # the source may be a URL
+    if found and not plan.renamed_or_removed:
         with atomic_path(meta_out, force) as tmp:
-            shutil.copyfile(meta, tmp)
+            sources.copy_file(meta, tmp)
         return meta_out
-    if os.path.isfile(meta):
-        report.notes.append(f"{meta} not copied: variables were renamed or removed, the graph would not match")
+    if found:
+        report.notes.append(f"{sources.redact(meta)} not copied: variables were renamed or removed, "
+                            "the graph would not match")
     if os.path.exists(meta_out):
         os.remove(meta_out)
     return None

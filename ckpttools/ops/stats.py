@@ -83,19 +83,35 @@ def tensor_stats(array: np.ndarray) -> TensorStats | None:
     return running.result()
 
 
-def chunk_stats(chunks: Iterable[bytes], dtype: np.dtype, progress: Progress | None = None) -> TensorStats:
-    """Statistics of a tensor given as its raw bytes in chunks (an element may straddle two chunks)."""
+def chunk_stats(chunks: Iterable[bytes | memoryview], dtype: np.dtype,
+                progress: Progress | None = None) -> TensorStats:
+    """Statistics of a tensor given as its raw bytes in chunks (an element may straddle two chunks).
+
+    The values are summed in the same ``_CHUNK``-element steps as ``tensor_stats`` of the whole array,
+    whatever sizes the chunks come in (a local file and a URL deliver different ones), so the mean and
+    std are the same to the last bit wherever the tensor is read from.
+    """
     running = _Running()
-    carry = b""
+    step = _CHUNK * dtype.itemsize
+    pending = bytearray()
     for chunk in chunks:
-        if carry:
-            chunk, carry = carry + chunk, b""
-        whole = len(chunk) - len(chunk) % dtype.itemsize
-        if whole < len(chunk):
-            carry = bytes(chunk[whole:])
-        running.add(np.frombuffer(chunk, dtype=dtype, count=whole // dtype.itemsize))
+        data = memoryview(chunk).cast("B")
         if progress:
-            progress(whole)
+            progress(len(data))
+        if pending:
+            take = min(step - len(pending), len(data))
+            pending += data[:take]
+            data = data[take:]
+            if len(pending) < step:
+                continue
+            running.add(np.frombuffer(bytes(pending), dtype=dtype))
+            pending.clear()
+        whole = len(data) - len(data) % step
+        if whole:
+            running.add(np.frombuffer(data[:whole], dtype=dtype))
+        pending += data[whole:]
+    if len(pending) >= dtype.itemsize:
+        running.add(np.frombuffer(bytes(pending), dtype=dtype, count=len(pending) // dtype.itemsize))
     return running.result()
 
 

@@ -19,6 +19,8 @@ from . import problems as P
 from .problems import CheckpointReport, Problem
 from .sniff import V2_INDEX, sniff_problem, table_kind
 
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError)
+
 
 def check_v1(report: CheckpointReport, files: list[str], quick: bool) -> None:
     from ..formats.v1 import V1Reader
@@ -75,7 +77,8 @@ def check_keras(report: CheckpointReport, path: str, kind: str, quick: bool) -> 
     (config against weights), and unless ``quick`` every weight read, so a damaged dataset is found.
 
     Reading a weight checks the CRC-32 of ``model.weights.h5`` (the reader does, once), so when weights were
-    read the member scan leaves that member out instead of reading the largest member twice.
+    read the member scan leaves that member out instead of reading the largest member twice. The archive is
+    opened once, its central directory read once, for both the check that it opens and the member scan.
     """
     report.format = kind
     if kind == "keras_h5":
@@ -83,36 +86,47 @@ def check_keras(report: CheckpointReport, path: str, kind: str, quick: bool) -> 
                            P.NO_CHECKSUMS, severity=P.NOTE))
         _check_structure(report, path, read_values=not quick)
         return
-    if not _check_zip_members(report, path, True, ".keras", count=False):  # the archive opens at all
-        return
     from ..formats.keras_zip import WEIGHTS  # (imports h5py: only for .keras files)
 
-    weights_tried = _check_structure(report, path, read_values=not quick)
-    if not quick:
-        _check_zip_members(report, path, quick, ".keras", count=False, checked=(WEIGHTS,) if weights_tried else ())
+    try:
+        with sources.open_file(path) as file, zipfile.ZipFile(file) as archive:  # the archive opens at all
+            weights_tried = _check_structure(report, path, read_values=not quick)
+            if not quick:
+                _scan_members(report, archive, count=False, checked=(WEIGHTS,) if weights_tried else ())
+    except _ZIP_ERRORS as exc:
+        report.add(_unreadable_archive(path, ".keras", exc))
 
 
-def _check_zip_members(report: CheckpointReport, path: str, quick: bool, what: str, count: bool,
-                       checked: tuple[str, ...] = ()) -> bool:
-    """Stream every member through zipfile (which checks its CRC-32); False when the archive is damaged.
-    Members in ``checked`` were verified already: counted, not read again."""
+def _check_zip_members(report: CheckpointReport, path: str, quick: bool, what: str, count: bool) -> bool:
+    """Stream every member through zipfile (which checks its CRC-32); False when the archive is damaged."""
     try:
         with sources.open_file(path) as file, zipfile.ZipFile(file) as archive:
             if not quick:
-                for member in archive.infolist():
-                    if member.filename not in checked:
-                        with archive.open(member) as f:
-                            while f.read(1 << 22):
-                                pass
-                    if count:
-                        report.tensors += 1
-                    report.nbytes += member.file_size
-                report.checksums = True
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        report.add(sniff_problem(path) or Problem(path, f"not a readable {what} archive ({exc})",
-                                                  "write it again", P.CORRUPT_FILE))
+                _scan_members(report, archive, count)
+    except _ZIP_ERRORS as exc:
+        report.add(_unreadable_archive(path, what, exc))
         return False
     return True
+
+
+def _scan_members(report: CheckpointReport, archive: zipfile.ZipFile, count: bool,
+                  checked: tuple[str, ...] = ()) -> None:
+    """Read every member (zipfile checks its CRC-32). Members in ``checked`` were verified already: counted,
+    not read again."""
+    for member in archive.infolist():
+        if member.filename not in checked:
+            with archive.open(member) as f:
+                while f.read(1 << 22):
+                    pass
+        if count:
+            report.tensors += 1
+        report.nbytes += member.file_size
+    report.checksums = True
+
+
+def _unreadable_archive(path: str, what: str, exc: Exception) -> Problem:
+    return sniff_problem(path) or Problem(path, f"not a readable {what} archive ({exc})", "write it again",
+                                          P.CORRUPT_FILE)
 
 
 def check_safetensors(report: CheckpointReport, path: str) -> None:

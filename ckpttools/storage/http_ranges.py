@@ -50,8 +50,15 @@ class IncompleteBody(ConnectionError):
     """The connection ended before the body its Content-Length announced."""
 
 
+# each thread's kept-alive connections, one per server ((https, host, port)), shared by the clients of every
+# URL on that server: the files of one checkpoint (state file, index, data shards) cost one TCP (and TLS)
+# handshake per thread, not one each
+_THREAD = threading.local()
+
+
 class RangeClient:
-    """Requests for one URL (ranged or whole GETs, HEAD), one kept-alive connection per calling thread."""
+    """Requests for one URL (ranged or whole GETs, HEAD), on the calling thread's kept-alive connection to
+    its server."""
 
     def __init__(self, url: str, options: dict) -> None:
         if not _PLAIN_URL.match(url):
@@ -67,7 +74,7 @@ class RangeClient:
         self._headers, self._timeout = _settings(options)
         if parts.username is not None and "Authorization" not in self._headers:  # as aiohttp does
             self._headers["Authorization"] = _basic(unquote(parts.username), unquote(parts.password or ""))
-        self._local = threading.local()
+        self._server = (self._https, self._host.lower(), self._port)
 
     def get(self, start: int, end: int | None = None) -> bytes:
         """Bytes ``start..end`` (``end`` None: to the end of the file; fewer where the file ends; b"" when
@@ -151,23 +158,36 @@ class RangeClient:
             self._drop()
         return data
 
+    def connection(self) -> http.client.HTTPConnection | None:
+        """This thread's connection to the server, if it has one."""
+        return _connections().get(self._server)
+
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        conn = getattr(self._local, "conn", None)
+        conn = self.connection()
         if conn is not None:
+            conn.timeout = self._timeout  # (another URL's client may have opened it with another timeout)
+            if conn.sock is not None:
+                conn.sock.settimeout(self._timeout)
             return conn, conn.sock is not None
         if self._https:
             conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
                                                context=ssl.create_default_context())
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        self._local.conn = conn
+        _connections()[self._server] = conn
         return conn, False
 
     def _drop(self) -> None:
-        conn = getattr(self._local, "conn", None)
+        conn = _connections().pop(self._server, None)
         if conn is not None:
             conn.close()
-            self._local.conn = None
+
+
+def _connections() -> dict[tuple[bool, str, int | None], http.client.HTTPConnection]:
+    found = getattr(_THREAD, "connections", None)
+    if found is None:
+        found = _THREAD.connections = {}
+    return found
 
 
 def _check_status(status: int) -> None:

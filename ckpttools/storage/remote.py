@@ -9,9 +9,9 @@ cost more CPU than the download itself; an output written 1 MiB at a time took 4
 time of 256 KiB writes).
 Reads and sizes of plain ``http(s)://`` files go through the standard library (``http_ranges``: one copy,
 socket to ``bytes``, on the fetching thread; one HEAD for the size), everything else through fsspec.
-File metadata (``info``) and directory listings are cached per process, so resolving a checkpoint never
-asks the same question twice. Every failure becomes a ``NotFoundError`` or ``RemoteError`` naming the
-URL with any credentials removed.
+File metadata (``info``), directory listings and each URL's HTTP client are kept per process, so resolving
+a checkpoint never asks the same question twice and a file's HEAD and GETs share one connection. Every
+failure becomes a ``NotFoundError`` or ``RemoteError`` naming the URL with any credentials removed.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _INFO: dict[tuple[str, str], dict | None] = {}  # (url, options) -> info, None when it does not exist
 _LISTINGS: dict[tuple[str, str], dict[str, dict]] = {}  # (dir url, options) -> {child url: info}
+# (url, options) -> its standard-library client (None: read through fsspec), shared by the HEAD of ``info``
+# and the reads of every source of the URL; the most recent few (connections are kept per server, in
+# ``http_ranges``)
+CLIENTS = 64
+_CLIENTS: OrderedDict[tuple[str, str], http_ranges.RangeClient | None] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
 _BACKENDS = {"s3": "s3fs (pip install 'ckpttools[s3]')", "gs": "gcsfs (pip install 'ckpttools[gcs]')",
              "gcs": "gcsfs (pip install 'ckpttools[gcs]')", "http": "aiohttp (pip install 'ckpttools[http]')",
              "https": "aiohttp (pip install 'ckpttools[http]')",
@@ -69,9 +75,11 @@ def call(url: str, what: str, fn: Callable[[], _T]) -> _T:
     except (NotFoundError, RemoteError, MissingDependencyError):
         raise
     except FileNotFoundError as exc:
-        status = getattr(exc.__cause__, "status", None)  # fsspec's HTTP info turns every failure into this
-        if isinstance(status, int) and status not in (404, 410):
-            raise RemoteError(f"{redact(url)}: {what} failed ({_describe(exc.__cause__)})") from None
+        cause = exc.__cause__  # fsspec's HTTP info turns every failure into this: a refused connection, a
+        status = getattr(cause, "status", None)  # timeout or an option aiohttp rejects is not a missing file
+        if isinstance(status, int) and status not in (404, 410) or \
+                (status is None and cause is not None and _is_http(url)):
+            raise RemoteError(f"{redact(url)}: {what} failed ({_describe(cause)})") from None
         raise NotFoundError(f"{redact(url)}: no such file") from None
     except PermissionError:
         raise RemoteError(f"{redact(url)}: access denied while {what} (check the credentials)") from None
@@ -132,8 +140,9 @@ def isfile(url: str, options: dict) -> bool:
         found = info(url, options)
     except NotFoundError:
         return False
-    if _is_http(url) and str(found.get("url", "")).endswith("/") and not url.endswith("/"):
-        return False  # redirected to ``url/``: the server's page for a directory, not a file
+    if _is_http(url) and str(found.get("url", url)).endswith("/") and \
+            (not url.endswith("/") or str(found.get("mimetype", "")).startswith("text/html")):
+        return False  # redirected to ``url/``, or ``url/`` is an HTML page: the server's page for a directory
     return found.get("type", "file") != "directory"
 
 
@@ -169,6 +178,13 @@ def list_files(directory: str, options: dict) -> list[str]:
     return [url for url, entry in _LISTINGS[key].items() if entry.get("type") != "directory"]
 
 
+def list_dirs(directory: str, options: dict) -> list[str]:
+    """The directories directly in ``directory``, from the same one (cached) listing as ``list_files``."""
+    list_files(directory, options)
+    listed = _LISTINGS[_key(directory.rstrip("/"), options)]
+    return [url for url, entry in listed.items() if entry.get("type") == "directory"]
+
+
 def mtime(url: str, options: dict) -> float:
     found = info(url, options)
     for field in ("mtime", "LastModified", "updated", "last_modified", "Last-Modified"):
@@ -195,24 +211,35 @@ def _parse_time(text: str) -> Any:
 
 
 def forget(url: str | None = None) -> None:
-    """Drop cached metadata (all of it, or one URL's): after writing, or between tests."""
-    if url is None:
-        _INFO.clear()
-        _LISTINGS.clear()
-        return
-    for known in (_INFO, _LISTINGS):
-        for key in [k for k in known if k[0] in (url, url.rpartition("/")[0])]:
-            known.pop(key, None)
+    """Drop cached metadata and clients (all of them, or one URL's): after writing, or between tests."""
+    with _CLIENTS_LOCK:
+        for known in (_INFO, _LISTINGS, _CLIENTS):
+            if url is None:
+                known.clear()
+                continue
+            for key in [k for k in known if k[0] in (url, url.rpartition("/")[0])]:
+                known.pop(key, None)
 
 
 def _range_client(url: str, options: dict) -> http_ranges.RangeClient | None:
-    """The standard-library client for a plain ``http(s)://`` file (reads, HEAD), if it can honour ``options``."""
+    """The standard-library client for a plain ``http(s)://`` file (reads, HEAD), if it can honour ``options``:
+    one per URL (the most recent ``CLIENTS``), so its size and its bytes come over the same connection."""
     if not url.startswith(("http://", "https://")):
         return None
+    key = _key(url, options)
+    with _CLIENTS_LOCK:
+        if key in _CLIENTS:
+            _CLIENTS.move_to_end(key)
+            return _CLIENTS[key]
     try:
-        return http_ranges.RangeClient(url, options)
+        client: http_ranges.RangeClient | None = http_ranges.RangeClient(url, options)
     except http_ranges.Unsupported:
-        return None
+        client = None
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.setdefault(key, client)
+        while len(_CLIENTS) > CLIENTS:
+            _CLIENTS.popitem(last=False)  # still used by the sources holding it; closed when they are
+    return client
 
 
 def _pool() -> ThreadPoolExecutor:

@@ -16,6 +16,7 @@ import glob as _glob
 import io
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -25,7 +26,10 @@ _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttool
 _CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
-_QUERY = re.compile(r"(://[^\s?]*)\?[^\s,;)'\"]*")
+_COPY_CHUNK = 8 << 20  # copy_file's pieces
+# a query string holding key=value pairs (every signed URL's keys are there); a bare ``?`` is kept: in
+# ``model.ckpt-7-?????-of-00003`` (V1 shards) it is a glob, not the start of a query
+_QUERY = re.compile(r"(://[^\s?]*)\?(?=[^\s,;)'\"=]*=)[^\s,;)'\"]*?(?=:?(?:[\s,;)'\"]|$))")
 
 
 class ByteSource(Protocol):
@@ -64,8 +68,9 @@ def file_name(path: str) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings
-    (signed URLs carry their keys there). Error messages pass through this before they are printed."""
+    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings of
+    ``key=value`` pairs (signed URLs carry their keys there); a glob's ``?`` stays. Error messages pass
+    through this before they are printed."""
     return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", text))
 
 
@@ -220,6 +225,16 @@ def list_files(directory: str) -> list[str]:
     return [entry.path for entry in os.scandir(directory) if entry.is_file()]
 
 
+def list_dirs(directory: str) -> list[str]:
+    """The paths of the directories directly in ``directory`` (remotely: from the directory's one listing)."""
+    if is_url(directory):
+        from . import remote
+
+        return remote.list_dirs(directory, current_options())
+    directory = local_path(directory)
+    return [entry.path for entry in os.scandir(directory) if entry.is_dir()]
+
+
 def glob(pattern: str) -> list[str]:
     """Paths matching a glob in one directory; remotely, filtered from one (cached) listing."""
     if is_url(pattern):
@@ -239,6 +254,20 @@ def read_bytes(path: str) -> bytes:
     source = open_source(path)
     try:
         return source.read_all()
+    finally:
+        source.close()
+
+
+def copy_file(path: str, destination: str) -> None:
+    """Copy the file ``path`` (local or a URL, streamed in bounded pieces) to the local ``destination``."""
+    if not is_url(path):
+        shutil.copyfile(local_path(path), destination)
+        return
+    source = open_source(path)
+    try:
+        with open(destination, "wb") as out:
+            for chunk in source.iter_chunks(0, source.size, _COPY_CHUNK):
+                out.write(chunk)
     finally:
         source.close()
 

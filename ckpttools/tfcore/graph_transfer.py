@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from ..errors import CorruptFileError, NotFoundError, OutputError, TransferError
 from ..formats.state_file import update_state_file
 from ..resolve import resolve
+from ..storage import sources
 from ..storage.outputs import check_output_prefix, same_checkpoint
 from ..transfer.into import output_prefix
 from ..transfer.plan import Plan
@@ -78,10 +79,20 @@ def transfer_graph(source: str, meta: str, out: str, *, scopes: Sequence[str] = 
 
 
 def _import(meta: str):  # -> tf.compat.v1.train.Saver | None
-    if not os.path.isfile(meta):
+    if not sources.isfile(meta):
         raise NotFoundError(f"{meta}: no such meta graph file")
+    if sources.is_url(meta):  # TensorFlow reads local files only: a copy, gone once imported
+        with tempfile.TemporaryDirectory(prefix="ckpttools-meta-") as staging:
+            local = os.path.join(staging, "graph.meta")
+            sources.copy_file(meta, local)
+            return _import_file(local, meta)
+    return _import_file(sources.local_path(meta), meta)
+
+
+def _import_file(path: str, meta: str):  # -> tf.compat.v1.train.Saver | None
+    """Import the meta graph at local ``path`` (``meta`` as the user named it, for messages)."""
     try:
-        return tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+        return tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
     except DecodeError as exc:
         raise CorruptFileError(f"{meta}: not a MetaGraphDef ({exc})") from None
     except (OSError, ValueError, KeyError, tf.errors.OpError) as exc:

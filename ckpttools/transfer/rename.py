@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import NotFoundError, PatternError
+from ..storage import sources
 
 _REGEX_PREFIX = "re:"
 
@@ -83,9 +84,8 @@ def read_map_file(path: str) -> list[str]:
     Each rule is compiled here, so a bad line is reported with the file and line number.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
+        lines = sources.read_bytes(path).decode("utf-8").splitlines()  # a local file or a URL
+    except (FileNotFoundError, NotFoundError):
         raise NotFoundError(f"{path}: no such map file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NotFoundError(f"{path}: cannot read map file ({exc})") from None
