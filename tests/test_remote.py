@@ -173,6 +173,17 @@ def test_http_extract_reads_a_run_of_tensors_as_one_stream(http: RangeServer, me
         assert values[name].dtype == value.dtype and values[name].tobytes() == value.tobytes(), name
 
 
+def test_http_stats_read_a_run_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str) -> None:
+    """ls --stats of 26 tensors: the same report as for the local file, in a few requests, not one per tensor."""
+    url = f"{http.url}/big/medium-1"
+    far = CliRunner().invoke(main, ["ls", "--stats", "--all", "--json", url])
+    assert far.exit_code == 0, far.output
+    data_gets = [r for r in http.requests if r[0] == "GET" and r[1].endswith("medium-1.data-00000-of-00001")]
+    assert len(data_gets) <= 5, data_gets  # 28 before
+    near = CliRunner().invoke(main, ["ls", "--stats", "--all", "--json", medium_tf2])
+    assert json.loads(far.stdout.replace(http.url + "/big", os.path.dirname(medium_tf2))) == json.loads(near.stdout)
+
+
 def test_http_diff_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str) -> None:
     """diff of a URL and its local copy: every value compared and equal, the URL's in a few requests."""
     result = CliRunner().invoke(main, ["diff", "--all", "--json", f"{http.url}/big/medium-1", medium_tf2])
