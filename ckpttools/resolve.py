@@ -20,6 +20,7 @@ from typing import NamedTuple
 from .errors import CkptError, NotACheckpointError, NotFoundError
 from .formats.sstable import file_has_table_magic
 from .formats.textproto import unescape_text_proto
+from .formats.v1_shards import shard_of
 from .storage import sources
 from .storage.sources import isfile
 
@@ -162,7 +163,10 @@ def _has_hdf5_signature(path: str) -> bool:
 
 def _v1_file(path: str) -> Resolved | None:
     if isfile(path) and file_has_table_magic(path):
-        return Resolved("v1", path, (path,))
+        lone = shard_of(path)
+        note = None if lone is None else (f"{path} is shard {lone[0] + 1} of {lone[1]} of a V1 checkpoint; the "
+                                          f"others hold more of it: give {lone[2]} (or their directory) for all")
+        return Resolved("v1", path, (path,), note=note)
     return None
 
 

@@ -9,6 +9,7 @@ import glob
 import importlib.util
 import math
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -390,6 +391,27 @@ def test_v1_paths(tf_ckpts: Any) -> None:
     for given in (pattern, pattern.split("-?????")[0], os.path.dirname(pattern)):
         with ckpttools.open_checkpoint(given) as ckpt:
             assert ckpt.format == "v1" and len(ckpt) == 9, given
+
+
+def test_one_shard_of_a_v1_checkpoint_lists_as_tensorflow_does_and_names_the_rest(tf: Any, tf_ckpts: Any) -> None:
+    """One file of a 3-shard V1 checkpoint, given alone: its variables as TensorFlow lists them, a note giving
+    the pattern of all shards, and a partitioned variable whose other slices are in the other files refused with
+    that pattern (TensorFlow returns it with the missing rows left uninitialised)."""
+    from click.testing import CliRunner
+
+    from ckpttools.cli import main
+
+    pattern = tf_ckpts["v1_sharded"]
+    lone = pattern.replace("?????", "00001")
+    shapes = tf.train.load_checkpoint(lone).get_variable_to_shape_map()
+    with ckpttools.open_checkpoint(lone) as ckpt:
+        assert {info.name: list(info.shape) for info in ckpt} == shapes
+        assert ckpt.note and pattern in ckpt.note and "shard 2 of 3" in ckpt.note
+        with pytest.raises(ckpttools.errors.MissingDataError, match=re.escape(pattern)):
+            ckpt.get("v1/partitioned")  # (tests/tf_fixtures.py: rows 0-3 are in this file, 4-9 in the others)
+    result = CliRunner().invoke(main, ["verify", lone])
+    assert result.exit_code != 0 and "verify every shard together" in result.stdout
+    assert CliRunner().invoke(main, ["verify", pattern]).exit_code == 0
 
 
 def test_saved_model_directory(tf_ckpts: Any) -> None:

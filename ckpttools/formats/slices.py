@@ -16,6 +16,10 @@ class SliceError(ValueError):
     """The slices do not describe a valid partition of the tensor."""
 
 
+class SlicesMissing(SliceError):
+    """The slices are valid but cover less than the tensor: the rest may be in files not opened."""
+
+
 def slice_region(shape: tuple[int, ...], extents: list[tuple[int, int]]) -> tuple[tuple[slice, ...], tuple[int, ...]]:
     """The numpy index and the shape of one slice; SliceError when it lies outside ``shape``."""
     if len(extents) != len(shape):
@@ -41,7 +45,10 @@ def check_tiling(shape: tuple[int, ...], regions: list[tuple[slice, ...]]) -> No
     """
     import numpy as np
 
-    if sum(math.prod(r.stop - r.start for r in region) for region in regions) != math.prod(shape):
+    covered = sum(math.prod(r.stop - r.start for r in region) for region in regions)
+    if covered < math.prod(shape):
+        raise SlicesMissing("slices do not add up to the tensor's size")
+    if covered > math.prod(shape):
         raise SliceError("slices do not add up to the tensor's size")
     mask = np.zeros(shape, dtype=bool)
     for region in regions:

@@ -19,13 +19,14 @@ import math
 
 import numpy as np
 
-from ..errors import CorruptFileError, NotFoundError, UnsupportedError
+from ..errors import CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import SliceInfo, TensorInfo
 from . import dtypes, messages
 from .ordered_code import slice_key
 from .protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, as_int64, packed_varints
-from .slices import SliceError, check_tiling, slice_region
+from .slices import SliceError, SlicesMissing, check_tiling, slice_region
 from .sstable import Table, TableError
+from .v1_shards import shard_of
 
 # TensorProto typed-value fields: field number -> how values are stored.
 _FLOAT, _DOUBLE, _INT, _STRING, _SCOMPLEX, _INT64, _BOOL, _DCOMPLEX, _HALF = 5, 6, 7, 8, 9, 10, 11, 12, 13
@@ -109,6 +110,11 @@ class V1Reader:
             regions = [slice_region(meta.shape, extents) for extents in meta.slices]
             check_tiling(meta.shape, [index for index, _ in regions])
         except SliceError as exc:
+            lone = shard_of(self.files[0]) if len(self.files) == 1 else None
+            if lone and isinstance(exc, SlicesMissing):
+                raise MissingDataError(f"{self.files[0]}: '{name}' is partitioned across the shards of this V1 "
+                                       f"checkpoint, and this file (shard {lone[0] + 1} of {lone[1]}) holds only "
+                                       f"part of it; open them all: {lone[2]} (or their directory)") from None
             raise CorruptFileError(f"{self.files[0]}: the slices of '{name}' are invalid ({exc})") from None
         numpy_dtype = object if dtype.is_string else dtype.numpy
         full = np.empty(meta.shape, dtype=numpy_dtype)

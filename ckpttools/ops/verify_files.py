@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zipfile
 
-from ..errors import CkptError
+from ..errors import CkptError, MissingDataError
 from ..storage import sources
 from . import problems as P
 from .problems import CheckpointReport, Problem
@@ -42,6 +42,10 @@ def check_v1(report: CheckpointReport, files: list[str], quick: bool) -> None:
         for info in reader.tensors:
             try:
                 reader.read(info.key)
+            except MissingDataError as exc:  # one shard of several, opened alone: the rest is in the others
+                report.add(Problem(_file_of(exc, files), _detail(exc), "verify every shard together",
+                                   P.MISSING_SHARD, info.key))
+                continue
             except CkptError as exc:
                 report.add(Problem(_file_of(exc, files), _detail(exc), "restore this file from a good copy",
                                    P.CHECKSUM if "checksum" in str(exc) else P.CORRUPT_FILE, info.key))
