@@ -71,6 +71,11 @@ def cases(tf_ckpts, tmp_path_factory) -> dict[str, str]:
     missing = _copy_prefix(tf_ckpts["sharded"], root / "missing")
     os.remove(missing + ".data-00002-of-00003")
     paths["missing_shard"] = missing
+    resaved = _copy_prefix(tf_ckpts["tf1_cnn"], root / "resaved")  # the sharded save's data files, same prefix
+    os.remove(resaved + ".data-00000-of-00001")
+    for k in range(3):
+        shutil.copy(f"{tf_ckpts['sharded']}.data-{k:05d}-of-00003", f"{resaved}.data-{k:05d}-of-00003")
+    paths["other_save_shards"] = resaved
     flipped = _copy_prefix(tf_ckpts["tf1_cnn"], root / "flipped")
     shard, offset, size = _tensor_range(flipped, "cnn/conv_block2/conv/kernel")
     with open(shard, "r+b") as f:
@@ -162,6 +167,16 @@ def test_missing_shard_names_exactly_the_variables_tensorflow_cannot_read(cases,
     problem = _only(verify(cases["missing_shard"]), P.MISSING_SHARD)
     assert problem.file.endswith(".data-00002-of-00003")
     assert set(problem.variables) == set(verdict["failed"]) and verdict["failed"]
+
+
+def test_missing_shard_beside_data_files_of_another_save_says_so(cases, tf_verdict) -> None:
+    verdict = tf_verdict["other_save_shards"]
+    problem = _only(verify(cases["other_save_shards"]), P.MISSING_SHARD)
+    assert problem.file.endswith(".data-00000-of-00001")
+    assert set(problem.variables) == set(verdict["failed"]) and verdict["failed"]
+    assert "model.ckpt-20.data-00000-of-00003, model.ckpt-20.data-00001-of-00003" in problem.fix
+    assert "came from another save (this index wants 1 shard)" in problem.fix
+    assert "another save" not in _only(verify(cases["missing_shard"]), P.MISSING_SHARD).fix
 
 
 def test_flipped_byte_is_a_checksum_error_on_that_variable_only(cases, tf_verdict) -> None:
