@@ -396,3 +396,26 @@ def test_equal_variables_of_a_plain_module_are_not_copies(real: dict) -> None:
     with ckpttools.open_checkpoint(real["equal_module"]["path"]) as ckpt:
         roles = {info.name: info.role for info in ckpt if info.role != "metadata"}
     assert roles == {"a": "model", "b": "model", "c": "model", "d": "model"}
+
+
+# --- Keras of TF 2.0-2.2: layer configs saved as text beside the weights ----------------------------------
+
+
+def test_object_config_json_is_metadata_not_a_weight(real: dict) -> None:
+    truth = real["object_config"]
+    configs = sorted(key for key in truth["tf"] if key.endswith("/.ATTRIBUTES/OBJECT_CONFIG_JSON"))
+    assert configs == ["/.ATTRIBUTES/OBJECT_CONFIG_JSON", "layer_with_weights_1/.ATTRIBUTES/OBJECT_CONFIG_JSON"]
+    code, out, _ = run("ls", "--all", "--json", truth["path"])
+    assert code == 0
+    rows = {v["key"]: v for v in json.loads(out)["variables"]}
+    assert set(rows) == set(truth["tf"])
+    assert {rows[key]["name"] for key in configs} == {"OBJECT_CONFIG_JSON", "layer_with_weights_1/OBJECT_CONFIG_JSON"}
+    assert all(rows[key]["role"] == "metadata" for key in configs)
+    code, out, _ = run("ls", "--json", truth["path"])
+    document = json.loads(out)
+    assert {v["name"] for v in document["variables"]} == {"kernel", "layer_with_weights_1/kernel"}
+    assert document["totals"]["parameters"] == 6 + 4  # the two kernels only
+    with ckpttools.open_checkpoint(truth["path"]) as ckpt:
+        reader = tf_reader(ckpt.prefix)
+        for key in configs:
+            assert same_value(ckpt.get(rows[key]["name"]), reader.get_tensor(key))
