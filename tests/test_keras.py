@@ -35,7 +35,7 @@ BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
 READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
             "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
             "keras2_model.h5", "keras2_weights.h5", "keras2.keras", "keras2_rnn.keras", "keras2_rnn.h5",
-            "keras213.keras", "keras214_windows.keras")  # fmt: skip
+            "keras213.keras", "keras214_windows.keras", "conv_rnn.keras", "conv_rnn.weights.h5")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
