@@ -210,7 +210,25 @@ def _stored_ranges(reader: object) -> dict[str, ByteRange]:
         dtype = dtypes.from_enum(entry.dtype)
         if dtype.storage is not None and entry.size == math.prod(entry.shape) * dtype.itemsize:
             found[key] = ByteRange(paths[entry.shard_id], entry.offset, entry.size, unmask(entry.crc32c), key)
+    _check_lengths(list(found.values()))
     return found
+
+
+def _check_lengths(ranges: list[ByteRange]) -> None:
+    """Data files copied without the reader are checked as it checks them: not a failed download's leftovers."""
+    from .formats.downloads import HEAD, check_length
+
+    ends: dict[str, int] = {}
+    for stored in ranges:
+        ends[stored.path] = max(ends.get(stored.path, 0), stored.offset + stored.size)
+    for path, end in ends.items():
+        if os.path.isfile(path):
+            check_length(path, os.path.getsize(path), end, lambda path=path: _head(path, HEAD))
+
+
+def _head(path: str, size: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
 
 
 def _v1_reader(resolved: Resolved):

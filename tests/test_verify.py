@@ -61,6 +61,12 @@ def cases(tf_ckpts, tmp_path_factory) -> dict[str, str]:
     lfs = _copy_prefix(tf_ckpts["tf1_cnn"], root / "lfs")
     Path(lfs + ".data-00000-of-00001").write_text(LFS)
     paths["lfs"] = lfs
+    lfs_index = _copy_prefix(tf_ckpts["tf2_keras"], root / "lfs_index")
+    Path(lfs_index + ".index").write_text(LFS)
+    paths["lfs_index"] = lfs_index
+    lfs_tf2 = _copy_prefix(tf_ckpts["tf2_keras"], root / "lfs_tf2")
+    Path(lfs_tf2 + ".data-00000-of-00001").write_text(LFS)
+    paths["lfs_tf2"] = lfs_tf2
     html = _copy_prefix(tf_ckpts["tf1_cnn"], root / "html")
     Path(html + ".index").write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n")
     paths["html"] = html
@@ -146,6 +152,28 @@ def test_lfs_pointer_data_file(cases, tf_verdict) -> None:
     assert problem.file.endswith(".data-00000-of-00001") and "34,052-byte" in problem.what
     assert "git lfs pull" in problem.fix
     assert set(problem.variables) == set(tf_verdict["lfs"]["failed"])
+
+
+@pytest.mark.parametrize(("label", "command", "pointer"), [
+    ("lfs_index", ["ls"], ".index"),
+    ("lfs_index", ["show", "dense/kernel"], ".index"),
+    ("lfs", ["show", "cnn/conv_block1/conv/kernel"], ".data-00000-of-00001"),
+    ("lfs", ["extract", "--all", "-o", "{tmp}/x.npz"], ".data-00000-of-00001"),
+    ("lfs", ["diff", "{path}"], ".data-00000-of-00001"),
+    ("lfs_tf2", ["extract", "--all", "-o", "{tmp}/x.safetensors"], ".data-00000-of-00001"),
+    ("lfs", ["extract", "--all", "-o", "{tmp}/x.safetensors"], ".data-00000-of-00001"),
+    ("lfs", ["rewrite", "-o", "{tmp}/model.ckpt"], ".data-00000-of-00001"),
+])
+def test_every_command_names_a_git_lfs_pointer(cases, tf_verdict, tmp_path, label, command, pointer) -> None:
+    """Not only verify: reading through a pointer says what it is and how to get the file, in one line."""
+    assert not _tf_reads_all(tf_verdict[label])
+    path = cases[label]
+    args = [command[0], path, *(a.format(tmp=tmp_path, path=path) for a in command[1:])]
+    result = CliRunner().invoke(main, args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 4 and len(lines) == 1, result.stderr
+    assert f"{path}{pointer}" in lines[0] and "is a Git LFS pointer (" in lines[0] and "git lfs pull" in lines[0]
+    assert "34,052-byte file that was never downloaded" in lines[0]
 
 
 def test_html_index(cases, tf_verdict) -> None:

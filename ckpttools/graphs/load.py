@@ -29,8 +29,9 @@ from google.protobuf import text_format
 
 from ..errors import CkptError, CorruptFileError, NotACheckpointError, NotFoundError, bounded
 from ..formats import protowire
+from ..formats.downloads import download_mistake
 from ..formats.protowire import LENGTH, VARINT
-from ..ops.sniff import download_mistake, saved_model_sidecar
+from ..ops.sniff import saved_model_sidecar
 from ..resolve import resolve
 from ..storage import sources
 from ..storage.sources import isfile
