@@ -48,7 +48,7 @@ class Checkpoint:
         self.prefix = resolved.prefix
         self.saved_model = resolved.saved_model
         self.warnings: list[str] = []
-        self._reader = _READERS[resolved.format](resolved)
+        self._reader = _open_reader(resolved)
         infos = list(self._reader.tensors)
         self.format = resolved.format
         if objgraph.OBJECT_GRAPH_KEY in map(attrgetter("key"), infos):
@@ -270,6 +270,31 @@ _READERS = {
     "keras": _keras_reader,
     "keras_h5": _keras_h5_reader,
 }
+
+
+def _open_reader(resolved: Resolved):
+    """The format's reader; a weights file that a failed download left in place (a Git LFS pointer, an HTML
+    page) is named as such rather than as a damaged zip, HDF5 or safetensors file."""
+    try:
+        return _READERS[resolved.format](resolved)
+    except CorruptFileError:
+        why = _leftovers(resolved.prefix) if resolved.format in _SINGLE_FILES else None
+        if why is None:
+            raise
+        raise CorruptFileError(f"{resolved.prefix}: {why}") from None
+
+
+_SINGLE_FILES = ("npz", "safetensors", "keras", "keras_h5")
+
+
+def _leftovers(path: str) -> str | None:
+    from .formats.downloads import HEAD, mistake_text
+
+    try:
+        with sources.open_source(path) as f:
+            return mistake_text(f.read_at(0, HEAD), f.size)
+    except (OSError, NotFoundError):
+        return None
 
 
 def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None) -> Checkpoint:

@@ -176,6 +176,22 @@ def test_every_command_names_a_git_lfs_pointer(cases, tf_verdict, tmp_path, labe
     assert "34,052-byte file that was never downloaded" in lines[0]
 
 
+@pytest.mark.parametrize("name", ["model.keras", "model.weights.h5", "model.h5", "weights.npz", "model.safetensors"])
+def test_a_weights_file_that_is_a_pointer_or_a_page_says_so(tmp_path, name) -> None:
+    """Keras, npz and safetensors files are the ones most often kept in Git LFS."""
+    pointer = tmp_path / name
+    pointer.write_text(LFS)
+    result = CliRunner().invoke(main, ["ls", str(pointer)])
+    assert result.exit_code == 4
+    assert result.stderr.strip() == (f"Error: {pointer}: is a Git LFS pointer ({len(LFS)} bytes) to a 34,052-byte "
+                                     "file that was never downloaded; fetch the real file: git lfs pull (or "
+                                     "download it, not its pointer)")
+    page = tmp_path / f"page_{name}"
+    page.write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n")
+    report = verify(str(page))
+    assert [(p.cause, p.severity) for p in report.all_problems()] == [(P.HTML, P.ERROR)]
+
+
 def test_html_index(cases, tf_verdict) -> None:
     assert tf_verdict["html"]["open"] is not None
     problem = _only(verify(cases["html"]), P.HTML)
