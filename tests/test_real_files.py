@@ -419,3 +419,16 @@ def test_object_config_json_is_metadata_not_a_weight(real: dict) -> None:
         reader = tf_reader(ckpt.prefix)
         for key in configs:
             assert same_value(ckpt.get(rows[key]["name"]), reader.get_tensor(key))
+
+
+@pytest.mark.parametrize("options", [["--scopes", "layer_with_weights_1"], ["--cast", "float32=float16"]])
+def test_rewrite_keeps_object_config_text_as_it_was(real: dict, tmp_path: Path, options: list[str]) -> None:
+    """Only the object graph is rewritten to match what is kept; a layer's config text is copied as it is."""
+    truth = real["object_config"]
+    out = str(tmp_path / "cp.ckpt")
+    code, _, err = run("rewrite", truth["path"], "-o", out, *options)
+    assert code == 0, err
+    source, written = tf_reader(truth["path"]), tf_reader(out)
+    configs = [key for key in written.get_variable_to_shape_map() if key.endswith("/.ATTRIBUTES/OBJECT_CONFIG_JSON")]
+    assert configs and all(written.get_tensor(key) == source.get_tensor(key) for key in configs)
+    assert ("/.ATTRIBUTES/OBJECT_CONFIG_JSON" in configs) == (options[0] == "--cast")  # --scopes selects by name
