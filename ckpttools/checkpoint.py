@@ -48,7 +48,7 @@ class Checkpoint:
         self.prefix = resolved.prefix
         self.saved_model = resolved.saved_model
         self.warnings: list[str] = []
-        self._reader = _READERS[resolved.format](resolved)
+        self._reader = _open_reader(resolved)
         infos = list(self._reader.tensors)
         self.format = resolved.format
         if objgraph.OBJECT_GRAPH_KEY in map(attrgetter("key"), infos):
@@ -255,7 +255,25 @@ def _stored_ranges(reader: object) -> dict[str, ByteRange]:
         dtype = dtypes.from_enum(entry.dtype)
         if dtype.storage is not None and entry.size == math.prod(entry.shape) * dtype.itemsize:
             found[key] = ByteRange(paths[entry.shard_id], entry.offset, entry.size, unmask(entry.crc32c), key)
+    _check_lengths(list(found.values()))
     return found
+
+
+def _check_lengths(ranges: list[ByteRange]) -> None:
+    """Data files copied without the reader are checked as it checks them: not a failed download's leftovers."""
+    from .formats.downloads import HEAD, check_length
+
+    ends: dict[str, int] = {}
+    for stored in ranges:
+        ends[stored.path] = max(ends.get(stored.path, 0), stored.offset + stored.size)
+    for path, end in ends.items():
+        if os.path.isfile(path):
+            check_length(path, os.path.getsize(path), end, lambda path=path: _head(path, HEAD))
+
+
+def _head(path: str, size: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
 
 
 def _v1_reader(resolved: Resolved):
@@ -297,6 +315,31 @@ _READERS = {
     "keras": _keras_reader,
     "keras_h5": _keras_h5_reader,
 }
+
+
+def _open_reader(resolved: Resolved):
+    """The format's reader; a weights file that a failed download left in place (a Git LFS pointer, an HTML
+    page) is named as such rather than as a damaged zip, HDF5 or safetensors file."""
+    try:
+        return _READERS[resolved.format](resolved)
+    except CorruptFileError:
+        why = _leftovers(resolved.prefix) if resolved.format in _SINGLE_FILES else None
+        if why is None:
+            raise
+        raise CorruptFileError(f"{resolved.prefix}: {why}") from None
+
+
+_SINGLE_FILES = ("npz", "safetensors", "keras", "keras_h5")
+
+
+def _leftovers(path: str) -> str | None:
+    from .formats.downloads import HEAD, mistake_text
+
+    try:
+        with sources.open_source(path) as f:
+            return mistake_text(f.read_at(0, HEAD), f.size)
+    except (OSError, NotFoundError):
+        return None
 
 
 def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None) -> Checkpoint:

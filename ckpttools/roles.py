@@ -2,7 +2,8 @@
 
 The first rule that matches wins; TF2 keys are read without their `/.ATTRIBUTES/...` suffix.
 
-- METADATA: `_CHECKPOINTABLE_OBJECT_GRAPH`, the TF2 object graph.
+- METADATA: `_CHECKPOINTABLE_OBJECT_GRAPH`, the TF2 object graph; a TF2 key ending in
+  `/.ATTRIBUTES/OBJECT_CONFIG_JSON`, a layer's config that Keras of TF 2.0-2.2 saved as text.
 - OPTIMIZER:
   - a TF1 slot, whose last component is an optimizer's name with an optional `_N`
     (`cnn/conv/kernel/Adam_1`, `emb/part_0/Momentum`; names in `OPTIMIZER_NAMES`);
@@ -40,6 +41,7 @@ OPTIMIZER_NAMES = (
 _OPTIMIZER = "(?:" + "|".join(OPTIMIZER_NAMES) + r")(?:_\d+)?"
 
 _TF2_ATTRIBUTES = re.compile(r"/\.ATTRIBUTES/.*\Z", re.DOTALL)
+_OBJECT_CONFIG = "/.ATTRIBUTES/OBJECT_CONFIG_JSON"  # the one attribute the rules read before it is cut off
 _TF1_SLOT = rf"(?P<variable>.+)/(?P<slot>{_OPTIMIZER})"
 
 _RULES: tuple[tuple[str, str], ...] = (  # (regex, role); compiled on first use: most listings never need them
@@ -68,9 +70,9 @@ _RULES: tuple[tuple[str, str], ...] = (  # (regex, role); compiled on first use:
 # tests/test_roles_prefilter.py checks it on every name the tests know). No word holds a `/`, so a name can match
 # a rule only if one of its components holds a word: the case-insensitive word search runs once per distinct
 # component (cached), and a checkpoint's 20,000 names are built from a few hundred components.
-_RULE_WORDS = ("_CHECKPOINTABLE_OBJECT_GRAPH", *OPTIMIZER_NAMES, "_power", ".OPTIMIZER_SLOT", "optimizer",
-               "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased", "examples_seen",
-               "learning_rate", "iteration", "metrics")
+_RULE_WORDS = ("_CHECKPOINTABLE_OBJECT_GRAPH", "OBJECT_CONFIG_JSON", *OPTIMIZER_NAMES, "_power", ".OPTIMIZER_SLOT",
+               "optimizer", "OptimizeLoss", "step", "save_counter", "ExponentialMovingAverage", "biased",
+               "examples_seen", "learning_rate", "iteration", "metrics")
 _ANY_RULE = re.compile("|".join(re.escape(word) for word in sorted(set(_RULE_WORDS), key=len, reverse=True)),
                        re.IGNORECASE)
 
@@ -101,7 +103,7 @@ def _first_rule(path: str) -> str:
 
 def classify_by_every_rule(name: str) -> str:
     """``classify`` without the word prefilter: the reference the prefilter must agree with."""
-    return _first_rule(_path(name))
+    return METADATA if name.endswith(_OBJECT_CONFIG) else _first_rule(_path(name))
 
 
 def classify(name: str) -> str:
@@ -111,6 +113,8 @@ def classify(name: str) -> str:
         >>> classify("cnn/conv/kernel/Adam_1"), classify("global_step"), classify("cnn/conv/kernel")
         ('optimizer', 'training', 'model')
     """
+    if name.endswith(_OBJECT_CONFIG):
+        return METADATA
     path = _path(name)
     return _first_rule(path) if any(map(_has_rule_word, path.split("/"))) else MODEL
 

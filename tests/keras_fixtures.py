@@ -123,6 +123,51 @@ def write_keras3(out: Path) -> dict[str, dict]:
         pass
     prefix = tf.train.Checkpoint(model=sequential).write(str(out / "tf_sequential" / "ckpt"))
     manifest["tf_sequential"] = {"path": prefix}
+    manifest.update(write_loss_scale(out))
+    manifest.update(write_conv_rnn(out))
+    return manifest
+
+
+def write_conv_rnn(out: Path) -> dict[str, dict]:
+    """A ConvLSTM1D (its ``conv_lstm_cell``, one without a bias) beside a TimeDistributed layer, fitted."""
+    import keras
+
+    layers = keras.layers
+    keras.utils.set_random_seed(2)
+    frames = keras.Input((4, 6, 2), name="frames")
+    x = layers.TimeDistributed(layers.Dense(3))(frames)
+    x = layers.ConvLSTM1D(2, 3, return_sequences=True)(x)
+    x = layers.ConvLSTM1D(2, 1, use_bias=False)(x)
+    model = keras.Model(frames, layers.Flatten()(x), name="conv_rnn")
+    model.compile(keras.optimizers.Adam(name="adam"), "mse", run_eagerly=True)
+    rng = np.random.default_rng(2)
+    model.fit(rng.normal(size=(4, 4, 6, 2)), rng.normal(size=(4, 8)), epochs=1, verbose=0)
+    expected = _save_expected(out, "conv_rnn", _expected_keras3(model))
+    model.save(out / "conv_rnn.keras")
+    model.save_weights(out / "conv_rnn.weights.h5")
+    return {name: {"path": str(out / name), **expected} for name in ("conv_rnn.keras", "conv_rnn.weights.h5")}
+
+
+def write_loss_scale(out: Path) -> dict[str, dict]:
+    """A model trained with mixed precision's LossScaleOptimizer, which saves its wrapped optimizer twice.
+
+    ``inner`` holds the wrapped optimizer's variables in order, keyed by their Keras paths.
+    """
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d1"), keras.layers.Dense(2, name="d2")],
+                             name="seq")
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-2))
+    model.compile(optimizer, "mse", run_eagerly=True)
+    rng = np.random.default_rng(1)
+    model.fit(rng.normal(size=(8, 4)), rng.normal(size=(8, 2)), epochs=2, batch_size=4, verbose=0)
+    inner = {variable.path: np.asarray(variable.numpy()) for variable in optimizer.inner_optimizer.variables}
+    np.savez(out / "expected_loss_scale_inner.npz", **{f"{i:03d}|{k}": v for i, (k, v) in enumerate(inner.items())})
+    manifest = {}
+    for name in ("loss_scale.keras", "loss_scale.weights.h5"):
+        model.save(out / name) if name.endswith(".keras") else model.save_weights(out / name)
+        manifest[name] = {"path": str(out / name), "inner": str(out / "expected_loss_scale_inner.npz")}
     return manifest
 
 

@@ -274,9 +274,34 @@ def write_long_pbtxt(root: Path) -> dict:
     return {"truncated_pbtxt": {"path": str(path), "long_line": len(long_line)}}
 
 
+class _ConfiguredLayer(tf.Module):
+    """Saves its config as JSON text under the attribute ``OBJECT_CONFIG_JSON`` beside its variables, as every
+    Keras layer and model of TF 2.0-2.2 did in ``model.save_weights`` checkpoints."""
+
+    def __init__(self, units: int) -> None:
+        super().__init__()
+        self.kernel = tf.Variable(np.arange(2 * units, dtype=np.float32).reshape(2, units))
+        self._config = json.dumps({"class_name": "Dense", "config": {"units": units}})
+
+    def _serialize_to_tensors(self) -> dict:
+        return {"OBJECT_CONFIG_JSON": tf.constant(self._config)}
+
+    def _restore_from_tensors(self, restored_tensors: dict):
+        return tf.no_op()
+
+
+def write_object_config(root: Path) -> dict:
+    """A checkpoint whose root object and a child save OBJECT_CONFIG_JSON text, the root's key being
+    ``/.ATTRIBUTES/OBJECT_CONFIG_JSON`` (model.save_weights makes the model the root)."""
+    model = _ConfiguredLayer(3)
+    model.layer_with_weights_1 = _ConfiguredLayer(2)
+    prefix = tf.train.Checkpoint(model).write(str(root / "object_config" / "cp.ckpt"))
+    return {"object_config": {"path": prefix, "tf": _checkpoint_view(prefix)}}
+
+
 BUILDERS = (write_tables, write_conv_functions, write_old_placeholders, write_unicode_states,
             write_keras_metrics, write_text_vectorization, write_equal_module, write_exports,
-            write_odd_names, write_big, write_long_pbtxt)
+            write_odd_names, write_big, write_long_pbtxt, write_object_config)
 
 
 def main(outdir: str) -> None:

@@ -404,6 +404,23 @@ def test_binary_kind_is_sniffed_not_taken_from_the_name(tmp_path: Path) -> None:
     assert loaded.format == "graph_def" and len(loaded.graph_def.node) == 38
 
 
+@pytest.mark.tf
+def test_binary_saved_model_named_pbtxt_says_to_rename_it(tf_graphs: dict, tmp_path: Path) -> None:
+    """TensorFlow parses saved_model.pbtxt as text and fails on a binary one: the error says what it is."""
+    written = Path(tf_graphs["graphs"]["saved_model"]["path"])
+    binary = (written / "saved_model.pb" if written.is_dir() else written).read_bytes()
+    renamed = tmp_path / "renamed" / "saved_model.pbtxt"
+    renamed.parent.mkdir()
+    renamed.write_bytes(binary)
+    code, line = error_line(str(renamed.parent))
+    assert code == 4 and line.startswith(f"Error: {renamed}: binary protobuf, not the text TensorFlow expects")
+    assert line.endswith("it is a SavedModel (saved_model.pb): rename it to saved_model.pb")
+    damaged = tmp_path / "damaged.pbtxt"  # a binary file whose text-mode transfer dropped bytes
+    damaged.write_bytes(binary[:-100])
+    code, line = error_line(str(damaged))
+    assert code == 4 and "read as binary it is damaged too (truncated or not a graph file: field 2 needs" in line
+
+
 # --- bad input and outputs ------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
 READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
             "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
             "keras2_model.h5", "keras2_weights.h5", "keras2.keras", "keras2_rnn.keras", "keras2_rnn.h5",
-            "keras213.keras", "keras214_windows.keras")  # fmt: skip
+            "keras213.keras", "keras214_windows.keras", "conv_rnn.keras", "conv_rnn.weights.h5")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +109,48 @@ def test_keys_are_hdf5_paths_and_optimizer_state_is_hidden(kf: dict) -> None:
     with ckpttools.open_checkpoint(kf["sequential.keras"]["path"]) as ckpt:
         listed = list_variables(ckpt)
     assert all(info.role == MODEL for info in listed.shown) and len(listed.hidden) == 16
+
+
+def _h5_datasets(path: str) -> dict[str, np.ndarray]:
+    """Every dataset h5py finds in a .weights.h5 file or a .keras file's weights member."""
+    found: dict[str, np.ndarray] = {}
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset):
+            found[name] = obj[()]
+    if path.endswith(".keras"):
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+            with h5py.File(member, "r") as f:
+                f.visititems(visit)
+    else:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    return found
+
+
+@pytest.mark.parametrize("label", ("loss_scale.keras", "loss_scale.weights.h5"))
+def test_loss_scale_optimizer_wrapped_optimizer_is_listed(kf: dict, label: str) -> None:
+    """Mixed precision's LossScaleOptimizer saves the optimizer it wraps under optimizer/inner_optimizer."""
+    item = entry(kf, label)
+    code, out, _ = run("ls", "--json", "--all", item["path"])
+    assert code == 0
+    listed = {v["key"]: v for v in json.loads(out)["variables"]}
+    stored = _h5_datasets(item["path"])
+    assert set(listed) == set(stored)  # nothing in the file goes unlisted
+    inner = np.load(item["inner"])
+    keys = sorted(k for k in listed if k.startswith("optimizer/inner_optimizer/vars/"))
+    keys.sort(key=lambda k: int(k.rsplit("/", 1)[1]))
+    assert len(keys) == len(inner.files)
+    with ckpttools.open_checkpoint(item["path"]) as ckpt:
+        for key, stored_name in zip(keys, sorted(inner.files)):
+            keras_path = stored_name.split("|", 1)[1]
+            info = ckpt.info(key)
+            assert info.role == OPTIMIZER
+            assert ckpt.get(info.name).tobytes() == inner[stored_name].tobytes(), keras_path
+            if label.endswith(".keras") and keras_path.startswith("loss_scale_optimizer/"):  # slots: Keras paths
+                assert info.name == keras_path and info.slot_of is not None
+            elif label.endswith(".weights.h5"):
+                assert re.fullmatch(r"loss_scale_optimizer/adam(_\d+)?/\d+", info.name)
 
 
 def test_stored_member_is_read_in_place(kf: dict) -> None:

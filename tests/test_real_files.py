@@ -396,3 +396,39 @@ def test_equal_variables_of_a_plain_module_are_not_copies(real: dict) -> None:
     with ckpttools.open_checkpoint(real["equal_module"]["path"]) as ckpt:
         roles = {info.name: info.role for info in ckpt if info.role != "metadata"}
     assert roles == {"a": "model", "b": "model", "c": "model", "d": "model"}
+
+
+# --- Keras of TF 2.0-2.2: layer configs saved as text beside the weights ----------------------------------
+
+
+def test_object_config_json_is_metadata_not_a_weight(real: dict) -> None:
+    truth = real["object_config"]
+    configs = sorted(key for key in truth["tf"] if key.endswith("/.ATTRIBUTES/OBJECT_CONFIG_JSON"))
+    assert configs == ["/.ATTRIBUTES/OBJECT_CONFIG_JSON", "layer_with_weights_1/.ATTRIBUTES/OBJECT_CONFIG_JSON"]
+    code, out, _ = run("ls", "--all", "--json", truth["path"])
+    assert code == 0
+    rows = {v["key"]: v for v in json.loads(out)["variables"]}
+    assert set(rows) == set(truth["tf"])
+    assert {rows[key]["name"] for key in configs} == {"OBJECT_CONFIG_JSON", "layer_with_weights_1/OBJECT_CONFIG_JSON"}
+    assert all(rows[key]["role"] == "metadata" for key in configs)
+    code, out, _ = run("ls", "--json", truth["path"])
+    document = json.loads(out)
+    assert {v["name"] for v in document["variables"]} == {"kernel", "layer_with_weights_1/kernel"}
+    assert document["totals"]["parameters"] == 6 + 4  # the two kernels only
+    with ckpttools.open_checkpoint(truth["path"]) as ckpt:
+        reader = tf_reader(ckpt.prefix)
+        for key in configs:
+            assert same_value(ckpt.get(rows[key]["name"]), reader.get_tensor(key))
+
+
+@pytest.mark.parametrize("options", [["--scopes", "layer_with_weights_1"], ["--cast", "float32=float16"]])
+def test_rewrite_keeps_object_config_text_as_it_was(real: dict, tmp_path: Path, options: list[str]) -> None:
+    """Only the object graph is rewritten to match what is kept; a layer's config text is copied as it is."""
+    truth = real["object_config"]
+    out = str(tmp_path / "cp.ckpt")
+    code, _, err = run("rewrite", truth["path"], "-o", out, *options)
+    assert code == 0, err
+    source, written = tf_reader(truth["path"]), tf_reader(out)
+    configs = [key for key in written.get_variable_to_shape_map() if key.endswith("/.ATTRIBUTES/OBJECT_CONFIG_JSON")]
+    assert configs and all(written.get_tensor(key) == source.get_tensor(key) for key in configs)
+    assert ("/.ATTRIBUTES/OBJECT_CONFIG_JSON" in configs) == (options[0] == "--cast")  # --scopes selects by name

@@ -6,7 +6,7 @@ import pytest
 
 from ckpttools import roles
 from ckpttools.info import METADATA, MODEL, OPTIMIZER, TRAINING
-from ckpttools.roles import classify, slot_target
+from ckpttools.roles import classify, classify_all, classify_by_every_rule, slot_target
 
 TF1_SLOT_NAMES = [
     "cnn/conv_block1/conv/kernel/Adam",
@@ -149,6 +149,14 @@ def test_model_variables(name: str) -> None:
 def test_object_graph_is_metadata() -> None:
     assert classify("_CHECKPOINTABLE_OBJECT_GRAPH") == METADATA
     assert classify("model/_CHECKPOINTABLE_OBJECT_GRAPH") == MODEL
+
+
+def test_keras_layer_config_text_is_metadata_by_its_raw_key() -> None:
+    """When the object graph cannot be read the raw keys are classified: a layer's OBJECT_CONFIG_JSON is no weight."""
+    for key in ("/.ATTRIBUTES/OBJECT_CONFIG_JSON", "layer-0/.ATTRIBUTES/OBJECT_CONFIG_JSON"):
+        assert classify(key) == classify_by_every_rule(key) == METADATA
+    assert classify_all(["layer_with_weights-0/.ATTRIBUTES/OBJECT_CONFIG_JSON", "dense/kernel"]) == [METADATA, MODEL]
+    assert classify("layer-0/OBJECT_CONFIG_JSON/.ATTRIBUTES/VARIABLE_VALUE") == MODEL  # a variable of that name
 
 
 def test_roles_are_the_info_constants() -> None:

@@ -61,6 +61,12 @@ def cases(tf_ckpts, tmp_path_factory) -> dict[str, str]:
     lfs = _copy_prefix(tf_ckpts["tf1_cnn"], root / "lfs")
     Path(lfs + ".data-00000-of-00001").write_text(LFS)
     paths["lfs"] = lfs
+    lfs_index = _copy_prefix(tf_ckpts["tf2_keras"], root / "lfs_index")
+    Path(lfs_index + ".index").write_text(LFS)
+    paths["lfs_index"] = lfs_index
+    lfs_tf2 = _copy_prefix(tf_ckpts["tf2_keras"], root / "lfs_tf2")
+    Path(lfs_tf2 + ".data-00000-of-00001").write_text(LFS)
+    paths["lfs_tf2"] = lfs_tf2
     html = _copy_prefix(tf_ckpts["tf1_cnn"], root / "html")
     Path(html + ".index").write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n")
     paths["html"] = html
@@ -71,6 +77,11 @@ def cases(tf_ckpts, tmp_path_factory) -> dict[str, str]:
     missing = _copy_prefix(tf_ckpts["sharded"], root / "missing")
     os.remove(missing + ".data-00002-of-00003")
     paths["missing_shard"] = missing
+    resaved = _copy_prefix(tf_ckpts["tf1_cnn"], root / "resaved")  # the sharded save's data files, same prefix
+    os.remove(resaved + ".data-00000-of-00001")
+    for k in range(3):
+        shutil.copy(f"{tf_ckpts['sharded']}.data-{k:05d}-of-00003", f"{resaved}.data-{k:05d}-of-00003")
+    paths["other_save_shards"] = resaved
     flipped = _copy_prefix(tf_ckpts["tf1_cnn"], root / "flipped")
     shard, offset, size = _tensor_range(flipped, "cnn/conv_block2/conv/kernel")
     with open(shard, "r+b") as f:
@@ -143,6 +154,44 @@ def test_lfs_pointer_data_file(cases, tf_verdict) -> None:
     assert set(problem.variables) == set(tf_verdict["lfs"]["failed"])
 
 
+@pytest.mark.parametrize(("label", "command", "pointer"), [
+    ("lfs_index", ["ls"], ".index"),
+    ("lfs_index", ["show", "dense/kernel"], ".index"),
+    ("lfs", ["show", "cnn/conv_block1/conv/kernel"], ".data-00000-of-00001"),
+    ("lfs", ["extract", "--all", "-o", "{tmp}/x.npz"], ".data-00000-of-00001"),
+    ("lfs", ["diff", "{path}"], ".data-00000-of-00001"),
+    ("lfs_tf2", ["extract", "--all", "-o", "{tmp}/x.safetensors"], ".data-00000-of-00001"),
+    ("lfs", ["extract", "--all", "-o", "{tmp}/x.safetensors"], ".data-00000-of-00001"),
+    ("lfs", ["rewrite", "-o", "{tmp}/model.ckpt"], ".data-00000-of-00001"),
+])
+def test_every_command_names_a_git_lfs_pointer(cases, tf_verdict, tmp_path, label, command, pointer) -> None:
+    """Not only verify: reading through a pointer says what it is and how to get the file, in one line."""
+    assert not _tf_reads_all(tf_verdict[label])
+    path = cases[label]
+    args = [command[0], path, *(a.format(tmp=tmp_path, path=path) for a in command[1:])]
+    result = CliRunner().invoke(main, args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 4 and len(lines) == 1, result.stderr
+    assert f"{path}{pointer}" in lines[0] and "is a Git LFS pointer (" in lines[0] and "git lfs pull" in lines[0]
+    assert "34,052-byte file that was never downloaded" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.weights.h5", "model.h5", "weights.npz", "model.safetensors"])
+def test_a_weights_file_that_is_a_pointer_or_a_page_says_so(tmp_path, name) -> None:
+    """Keras, npz and safetensors files are the ones most often kept in Git LFS."""
+    pointer = tmp_path / name
+    pointer.write_text(LFS)
+    result = CliRunner().invoke(main, ["ls", str(pointer)])
+    assert result.exit_code == 4
+    assert result.stderr.strip() == (f"Error: {pointer}: is a Git LFS pointer ({len(LFS)} bytes) to a 34,052-byte "
+                                     "file that was never downloaded; fetch the real file: git lfs pull (or "
+                                     "download it, not its pointer)")
+    page = tmp_path / f"page_{name}"
+    page.write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n")
+    report = verify(str(page))
+    assert [(p.cause, p.severity) for p in report.all_problems()] == [(P.HTML, P.ERROR)]
+
+
 def test_html_index(cases, tf_verdict) -> None:
     assert tf_verdict["html"]["open"] is not None
     problem = _only(verify(cases["html"]), P.HTML)
@@ -162,6 +211,16 @@ def test_missing_shard_names_exactly_the_variables_tensorflow_cannot_read(cases,
     problem = _only(verify(cases["missing_shard"]), P.MISSING_SHARD)
     assert problem.file.endswith(".data-00002-of-00003")
     assert set(problem.variables) == set(verdict["failed"]) and verdict["failed"]
+
+
+def test_missing_shard_beside_data_files_of_another_save_says_so(cases, tf_verdict) -> None:
+    verdict = tf_verdict["other_save_shards"]
+    problem = _only(verify(cases["other_save_shards"]), P.MISSING_SHARD)
+    assert problem.file.endswith(".data-00000-of-00001")
+    assert set(problem.variables) == set(verdict["failed"]) and verdict["failed"]
+    assert "model.ckpt-20.data-00000-of-00003, model.ckpt-20.data-00001-of-00003" in problem.fix
+    assert "came from another save (this index wants 1 shard)" in problem.fix
+    assert "another save" not in _only(verify(cases["missing_shard"]), P.MISSING_SHARD).fix
 
 
 def test_flipped_byte_is_a_checksum_error_on_that_variable_only(cases, tf_verdict) -> None:

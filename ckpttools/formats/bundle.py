@@ -30,6 +30,7 @@ from ..storage import sources
 from ..storage.spans import GAP, cut
 from . import dtypes, messages
 from .crc import crc32c, unmask
+from .downloads import HEAD, check_length, mistake_text
 from .ordered_code import slice_key
 from .protowire import WireError, read_varint
 from .slices import SliceError, check_tiling, slice_region
@@ -65,7 +66,8 @@ class BundleReader:
         try:
             self._load_index(data)
         except (TableError, WireError) as exc:
-            raise CorruptFileError(f"{self.index_path}: corrupt checkpoint index ({exc})") from None
+            why = mistake_text(data[:HEAD], len(data)) or f"corrupt checkpoint index ({exc})"
+            raise CorruptFileError(f"{self.index_path}: {why}") from None
         self._files: dict[int, sources.ByteSource] = {}
         # One TensorInfo per tensor, inline for whole tensors: this runs 20,000 times for 20,000 variables.
         # (nbytes: an empty string tensor stores just a crc, so an empty tensor counts 0 bytes.)
@@ -331,8 +333,18 @@ class BundleReader:
                 f = sources.open_source(path, self._options)  # reads go straight into the tensor's buffer
             except OSError as exc:
                 raise MissingDataError(f"{path}: cannot read data shard for '{key}' ({exc.strerror})") from None
+            try:
+                check_length(path, f.size, self._shard_end(shard), lambda: f.read_at(0, HEAD))
+            except CorruptFileError:
+                f.close()
+                raise
             self._files[shard] = f
         return f
+
+    def _shard_end(self, shard: int) -> int:
+        """Where the last bytes the index promises in data shard ``shard`` end."""
+        entries = (*self._entries.values(), *self._slice_entries.values())
+        return max((e.offset + e.size for e in entries if e.shard_id == shard), default=0)
 
     def close(self) -> None:
         for f in self._files.values():

@@ -52,6 +52,8 @@ class ModelSpec:
 
 
 RNN_CELLS = {"LSTM": "LSTMCell", "GRU": "GRUCell", "SimpleRNN": "SimpleRNNCell"}  # Keras names each cell in snake_case
+# Keras 3's convolutional LSTMs keep a ``conv_lstm_cell``; tf_keras names their weights without the cell
+CONV_RNN_CELLS = {"ConvLSTM1D": "ConvLSTMCell", "ConvLSTM2D": "ConvLSTMCell", "ConvLSTM3D": "ConvLSTMCell"}
 
 
 def sublayers(layer: LayerSpec, keras2: bool = False) -> dict[str, LayerSpec]:
@@ -64,8 +66,8 @@ def sublayers(layer: LayerSpec, keras2: bool = False) -> dict[str, LayerSpec]:
     the unbuilt original as ``layer``.
     """
     config = layer.config
-    if layer.class_name in RNN_CELLS:
-        cell = RNN_CELLS[layer.class_name]
+    cell = RNN_CELLS.get(layer.class_name) or (None if keras2 else CONV_RNN_CELLS.get(layer.class_name))
+    if cell:
         return {"cell": LayerSpec(snake_case(cell), cell, config)}
     if layer.class_name == "RNN" and isinstance(config.get("cell"), dict):
         return {"cell": _layer(config["cell"], layer.name)}

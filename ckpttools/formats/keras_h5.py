@@ -111,9 +111,9 @@ class KerasH5Reader:
         metrics = tree.children.get("metrics")
         if metrics is not None:  # Keras 2 saves its compiled metrics' state (a Mean's total and count)
             self._walk(metrics, [("metrics", False)], None, None, [], False, TRAINING)
-        optimizer = _group(self._file, "optimizer/vars")
+        optimizer = tree.children.get("optimizer")
         if optimizer is not None:
-            self._add_optimizer(optimizer, trainable)
+            self._add_optimizers(optimizer, None, trainable)
 
     def _root_scope(self) -> list[str]:
         """A Sequential model builds its layers inside its own name scope (``seq/dense/kernel``); others do not.
@@ -180,14 +180,33 @@ class KerasH5Reader:
             elif train and not names:
                 trainable.append((info.name, info.shape, f"{scope}/{weight}"))
 
-    def _add_optimizer(self, group: Any, trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
+    def _add_optimizers(self, node: _Node, outer: str | None, trainable: list) -> None:
+        """The optimizer's variables and those of any optimizer saved below it.
+
+        A ``LossScaleOptimizer`` (mixed precision) keeps its own and its wrapped optimizer's variables in
+        ``optimizer/vars`` and saves the wrapped one again in ``optimizer/inner_optimizer/vars``, named
+        here inside the outer one's scope (``loss_scale_optimizer/adam/...``), where Keras puts its slots.
+        """
+        own = node.vars
+        if own is not None:
+            name = _text(own.attrs.get("name"))
+            if outer is None:  # older Keras 3 files carry no name attributes: the configured name is the same
+                prefix = name or (self.model.optimizer_name if self.model else None) or "optimizer"
+                self._add_optimizer(own, prefix, self._opt_class or prefix, trainable)
+            else:
+                prefix = f"{outer}/{name or node.key}"
+                self._add_optimizer(own, prefix, keras_names.stem(name or node.key), trainable)
+            outer = prefix
+        for child in node.children.values():
+            self._add_optimizers(child, outer or node.key, trainable)
+
+    def _add_optimizer(self, group: Any, prefix: str, class_name: str,
+                       trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
         numbers = sorted((k for k in group if isinstance(group[k], _h5py_dataset())), key=_number)
-        # older Keras 3 files carry no name attributes: the compiled optimizer's configured name is the same
-        prefix = _text(group.attrs.get("name")) or (self.model.optimizer_name if self.model else None) or "optimizer"
         shapes = [tuple(group[n].shape) for n in numbers]
         named = None
         if self.model is not None:  # the model's variable order is known only from its config
-            named = keras_names.optimizer_names(self._opt_class or prefix, prefix, shapes, trainable, self.keras2)
+            named = keras_names.optimizer_names(class_name, prefix, shapes, trainable, self.keras2)
         for i, number in enumerate(numbers):
             name, slot_of = named[i] if named else (f"{prefix}/{number}", None)
             self._add(group[number], name, OPTIMIZER, slot_of)

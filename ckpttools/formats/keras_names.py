@@ -23,7 +23,7 @@ for _cls in ("dense", "einsum_dense", "conv1d", "conv2d", "conv3d", "conv1d_tran
     LAYER_WEIGHTS[_cls] = (_CONV, frozenset({"bias"}), frozenset())
 for _cls in ("separable_conv1d", "separable_conv2d"):
     LAYER_WEIGHTS[_cls] = (("depthwise_kernel", "pointwise_kernel", "bias"), frozenset({"bias"}), frozenset())
-for _cls in ("lstm_cell", "gru_cell", "simple_rnn_cell"):
+for _cls in ("lstm_cell", "gru_cell", "simple_rnn_cell", "conv_lstm_cell"):
     LAYER_WEIGHTS[_cls] = (("kernel", "recurrent_kernel", "bias"), frozenset({"bias"}), frozenset())
 for _cls in ("layer_normalization", "group_normalization"):
     LAYER_WEIGHTS[_cls] = (("gamma", "beta"), frozenset({"gamma", "beta"}), frozenset())

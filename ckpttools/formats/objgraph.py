@@ -26,6 +26,8 @@ from ..info import METADATA, MODEL, OPTIMIZER, TensorInfo
 from .messages import ObjectNode
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+# Keras layers of TF 2.0-2.2 saved their config beside their weights (``layer-0/.ATTRIBUTES/OBJECT_CONFIG_JSON``)
+OBJECT_CONFIG_ATTRIBUTE = "/.ATTRIBUTES/OBJECT_CONFIG_JSON"
 _ATTRIBUTES = "/.ATTRIBUTES/"
 _VALUE = "VARIABLE_VALUE"
 _OPTIMIZER_MARKERS = {"_iterations", "iter", "iterations"}
@@ -54,6 +56,8 @@ def rename(infos: list[TensorInfo], nodes: list[ObjectNode], clashes: set[str] |
         name = _display_name(info.key, node_id, attr, paths)
         via_optimizer = node_id in routes and bool(routes[node_id].ancestors & optimizers)
         role = OPTIMIZER if via_optimizer or "/.OPTIMIZER_SLOT/" in info.key else MODEL
+        if info.key.endswith(OBJECT_CONFIG_ATTRIBUTE):  # a layer's config as JSON text, not a weight
+            role = METADATA
         slot_of, slot_name = slots.get(node_id, (None, None)) if node_id is not None else (None, None)
         out.append(info._replace(name=name, role=role, slot_of=slot_of, slot_name=slot_name,
                            original_name=full_names.get(info.key) or None))
@@ -108,7 +112,9 @@ def _display_name(key: str, node_id: int | None, attr: str | None, display: dict
         path = base
     else:
         path = display[node_id]
-    return path if attr in (None, "", _VALUE) else f"{path}/{attr}"
+    if attr in (None, "", _VALUE):
+        return path
+    return f"{path}/{attr}" if path else attr  # the root object's own attribute
 
 
 def optimizer_nodes(nodes: list[ObjectNode]) -> set[int]:

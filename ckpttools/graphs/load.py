@@ -29,8 +29,9 @@ from google.protobuf import text_format
 
 from ..errors import CkptError, CorruptFileError, NotACheckpointError, NotFoundError, RemoteError, bounded
 from ..formats import protowire
+from ..formats.downloads import download_mistake
 from ..formats.protowire import LENGTH, VARINT
-from ..ops.sniff import download_mistake, saved_model_sidecar
+from ..ops.sniff import saved_model_sidecar
 from ..resolve import resolve
 from ..storage import sources
 from ..storage.sources import isfile
@@ -263,6 +264,10 @@ def _parse_text(path: str, data: bytes) -> LoadedGraph:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        binary = _as_binary(path, data)
+        if binary:
+            raise CorruptFileError(f"{path}: binary protobuf, not the text TensorFlow expects of this name; {binary}"
+                                   ) from None
         raise CorruptFileError(f"{path}: not UTF-8 text (byte {exc.start}); a .pbtxt must be protobuf text") from None
     first = _FIRST_FIELD.match(text)
     field = first.group(1) if first else ""
@@ -276,6 +281,27 @@ def _parse_text(path: str, data: bytes) -> LoadedGraph:
         meta = _text_message(path, text, message_class("MetaGraphDef")(), kind)
         return LoadedGraph(path, META_GRAPH, True, meta.graph_def, meta)
     return LoadedGraph(path, GRAPH_DEF, True, _text_message(path, text, message_class("GraphDef")(), kind))
+
+
+def _as_binary(path: str, data: bytes) -> str | None:
+    """What to do with a file named as text that holds a binary graph (a ``saved_model.pb`` renamed), or None.
+
+    A binary file kept under a text name may also have had its line endings converted on the way (git's
+    ``autocrlf`` drops each ``\r`` before ``\n``), which leaves it shorter than its fields say.
+    """
+    if not data or data[0] not in (0x08, 0x0A, 0x12):  # field 1 or 2 of a SavedModel, MetaGraphDef, GraphDef
+        return None
+    try:
+        top = _top_level_fields(path, data)
+        kind = _binary_kind(path, top)
+        _check_fields(path, kind, top)
+    except CorruptFileError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        return (f"read as binary it is damaged too ({reason}): a binary file stored under a text name may have "
+                "had its line endings converted (git autocrlf); copy the original saved file")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = {SAVED_MODEL: "saved_model.pb", META_GRAPH: f"{stem}.meta"}.get(kind, f"{stem}.pb")
+    return f"it is a {_EXPECTED[kind]}: rename it to {name}"
 
 
 def _text_message(path: str, text: str, message: pb_message.Message, kind: str) -> pb_message.Message:

@@ -20,6 +20,7 @@ from ..checkpoint import Checkpoint, open_checkpoint
 from ..errors import ConfigError, MissingDataError, OutputError
 from ..formats import dtypes
 from ..formats.bundle_writer import BundleWriter, check_output_prefix, same_checkpoint
+from ..formats.objgraph import OBJECT_GRAPH_KEY
 from ..formats.state_file import update_state_file
 from ..info import METADATA
 from ..storage import sources
@@ -198,7 +199,7 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
             stream.close()  # type: ignore[attr-defined]
     import numpy as np  # here and below: a rewrite that only copies starts without numpy (0.1 s)
 
-    if entry.role == METADATA and plan.object_graph is not None:
+    if entry.key == OBJECT_GRAPH_KEY and plan.object_graph is not None:
         writer.add(entry.out_key, np.array(plan.object_graph, dtype=object), dtype="string")
     elif entry.set_value is not None:
         value = np.full(entry.shape, entry.set_value, dtypes.from_name(entry.out_dtype).numpy)

@@ -222,7 +222,7 @@ def _edit_object_graph(ckpt: Checkpoint, plan: Plan, strip_optimizer: bool) -> N
     plan.object_graph, referenced = objgraph_edit.prune(graph, written.__contains__, cut)
     kept = []
     for entry in plan.entries:
-        if entry.role == METADATA or entry.key in referenced:
+        if entry.key == OBJECT_GRAPH_KEY or entry.key in referenced:
             kept.append(entry)
         else:
             plan.dropped[entry.name] = "reachable only through removed objects of the object graph"
@@ -233,7 +233,7 @@ def _select(infos: list[TensorInfo], options: RewriteOptions, plan: Plan) -> lis
     scopes, exclude = Selector(options.scopes), Selector(options.exclude)
     kept = []
     for info in infos:
-        if info.role == METADATA:
+        if info.key == OBJECT_GRAPH_KEY:  # rewritten to match what is kept (other metadata is selected by name)
             kept.append((info, None))
         elif options.scopes and not scopes.matches(info.name):
             plan.dropped[info.name] = "not selected by --scopes"

@@ -7,19 +7,13 @@ failed download, an empty file, a V1 checkpoint where a V2 index was expected an
 
 from __future__ import annotations
 
-import re
 import struct
-from dataclasses import dataclass
 
+from ..formats.downloads import EMPTY, FIXES, HEAD, HTML, LFS_POINTER, Sniffed, download_mistake
 from ..formats.sstable import FOOTER_SIZE, MAGIC
 from ..storage import sources
 
-_HEAD = 1024
-_LFS = re.compile(rb"^version https://git-lfs\.github\.com/spec/v\d+\s*\n(?:.*\n)*?oid sha256:([0-9a-f]+)\s*\n"
-                  rb"size (\d+)", re.M)
-_HTML = re.compile(rb"^\s*(<!doctype html|<html|<\?xml|<head|<body)", re.I)
-
-EMPTY, LFS_POINTER, HTML, TEXT, TABLE, BINARY = "empty", "lfs-pointer", "html", "text", "table", "binary"
+TEXT, TABLE, BINARY = "text", "table", "binary"
 V1_TABLE, V2_INDEX = "v1", "v2-index"
 
 
@@ -36,21 +30,11 @@ def saved_model_sidecar(path: str) -> str | None:
     return None if what is None else f"{what}, not a graph or checkpoint: give its SavedModel directory"
 
 
-@dataclass(frozen=True)
-class Sniffed:
-    """The kind of a file and a phrase describing it (for an error line)."""
-
-    kind: str
-    description: str
-    size: int
-    real_size: int | None = None  # an LFS pointer's size of the real file
-
-
 def sniff(path: str) -> Sniffed:
     """Look at ``path``'s head and footer (a file or a URL); never reads more than a few kB."""
     with sources.open_source(path) as f:
         size = f.size
-        head = f.read_at(0, _HEAD)
+        head = f.read_at(0, HEAD)
         tail = f.read_at(size - 8, 8) if size >= FOOTER_SIZE else b""
     mistake = download_mistake(head, size)
     if mistake is not None:
@@ -61,23 +45,6 @@ def sniff(path: str) -> Sniffed:
         first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:60]
         return Sniffed(TEXT, f"a text file ('{first}'), not checkpoint data (a failed download?)", size)
     return Sniffed(BINARY, "binary data", size)
-
-
-def download_mistake(head: bytes, size: int) -> Sniffed | None:
-    """What a failed download leaves in place of the file (empty, a Git LFS pointer, an HTML page), from
-    its first bytes; None for anything else."""
-    if size == 0:
-        return Sniffed(EMPTY, "an empty file", 0)
-    lfs = _LFS.search(head)
-    if head.startswith(b"version https://git-lfs") and lfs:
-        real = int(lfs.group(2))
-        return Sniffed(LFS_POINTER, f"a Git LFS pointer ({size} bytes) to a {real:,}-byte file that was "
-                       "never downloaded", size, real)
-    if _HTML.match(head):
-        title = re.search(rb"<title>(.*?)</title>", head, re.I | re.S)
-        what = f" ('{title.group(1).decode('utf-8', 'replace').strip()[:60]}')" if title else ""
-        return Sniffed(HTML, f"an HTML page{what}, not checkpoint data (a failed download?)", size)
-    return None
 
 
 def table_kind(path: str) -> str | None:
@@ -115,12 +82,7 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 _CAUSES = {EMPTY: "empty", LFS_POINTER: "lfs-pointer", HTML: "html", TEXT: "text"}
-_FIXES = {
-    EMPTY: "the file was created but never written: copy it again",
-    LFS_POINTER: "fetch the real file: git lfs pull (or download it, not its pointer)",
-    HTML: "download the file itself (the link returned a web page: login, quota or 404?)",
-    TEXT: "download the file itself; this text is not checkpoint data",
-}
+_FIXES = {**FIXES, TEXT: "download the file itself; this text is not checkpoint data"}
 
 
 def sniff_problem(path: str, lost: tuple[str, ...] = ()):  # -> Problem | None

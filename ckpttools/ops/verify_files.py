@@ -86,9 +86,8 @@ def check_keras(report: CheckpointReport, path: str, kind: str, quick: bool) -> 
     """
     report.format = kind
     if kind == "keras_h5":
-        report.add(Problem(path, "HDF5 stores no checksums: the structure was checked and every weight read", "",
-                           P.NO_CHECKSUMS, severity=P.NOTE))
         _check_structure(report, path, read_values=not quick)
+        _no_checksums(report, path, "HDF5 stores no checksums: the structure was checked and every weight read")
         return
     from ..formats.keras_zip import WEIGHTS  # (imports h5py: only for .keras files)
 
@@ -135,9 +134,14 @@ def _unreadable_archive(path: str, what: str, exc: Exception) -> Problem:
 
 def check_safetensors(report: CheckpointReport, path: str) -> None:
     report.format = "safetensors"
-    report.add(Problem(path, "safetensors stores no checksums: only the header and offsets were checked", "",
-                       P.NO_CHECKSUMS, severity=P.NOTE))
     _check_structure(report, path)
+    _no_checksums(report, path, "safetensors stores no checksums: only the header and offsets were checked")
+
+
+def _no_checksums(report: CheckpointReport, path: str, what: str) -> None:
+    """Say first that the format has no checksums, when the file is one (not a web page under its name)."""
+    if report.intact:
+        report.problems.insert(0, Problem(path, what, "", P.NO_CHECKSUMS, severity=P.NOTE))
 
 
 def _check_structure(report: CheckpointReport, path: str, read_values: bool = False) -> int:

@@ -108,8 +108,8 @@ def _check_sizes(report: CheckpointReport, reader: BundleReader, parts: list[_Pa
         members = by_shard.get(shard, [])
         if not sources.isfile(path):
             lost = _keys(members)
-            report.add(Problem(path, f"missing; {_count(lost)} lost{_names(lost)}",
-                               "copy every .data-* file saved with this index", P.MISSING_SHARD, variables=lost))
+            report.add(Problem(path, f"missing; {_count(lost)} lost{_names(lost)}", _missing_fix(reader, shards),
+                               P.MISSING_SHARD, variables=lost))
             continue
         size = sources.getsize(path)
         needed = max((p.end for p in members), default=0)
@@ -129,6 +129,21 @@ def _check_sizes(report: CheckpointReport, reader: BundleReader, parts: list[_Pa
                                "the index and this data file may come from different saves", P.EXTRA_BYTES,
                                severity=P.WARNING))
     return fitting
+
+
+def _missing_fix(reader: BundleReader, shards: int) -> str:
+    """What to copy for a missing shard; data files of this prefix with another shard count are named.
+
+    Such files (``variables.data-00000-of-00002`` beside an index wanting ``-of-00001``) were written by
+    another save to the same prefix: the index and the data files come from different saves.
+    """
+    others = sorted(os.path.basename(path) for path in sources.glob(glob.escape(reader.prefix) + ".data-*")
+                    if not path.endswith(f"-of-{shards:05d}"))
+    if not others:
+        return "copy every .data-* file saved with this index"
+    return (f"{', '.join(others[:_SHOWN])} beside it came from another save (this index wants {shards} shard"
+            f"{'' if shards == 1 else 's'}): copy {os.path.basename(reader.index_path)} and its .data-* "
+            "files from the same save")
 
 
 def _check_values(report: CheckpointReport, reader: BundleReader, parts: list[_Part], workers: int | None,
