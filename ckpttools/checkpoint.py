@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .storage.spans import ByteRange
 
 
+_LEFTOVER_MAX = 64 << 10  # a Git LFS pointer is ~130 bytes, an error page a few KiB: bigger shards are not sniffed
 _DEFAULT_NAME = re.compile(r"(?:^|/)Variable(?:_\d+)?$")
 
 
@@ -143,6 +144,25 @@ class Checkpoint:
     def missing_data_files(self) -> list[str]:
         """Data files the index refers to that do not exist."""
         return [path for path in self.data_files() if not sources.isfile(path)]
+
+    def leftover_data_files(self) -> list[str]:
+        """``PATH is <what>; <fix>`` for each data shard that a failed download left in place of the real one (an
+        empty file, a Git LFS pointer, an HTML page): listing works from the index, but no value can be read.
+        Only a shard shorter than the index needs, and small, is read (its first KiB)."""
+        from .formats.downloads import HEAD, mistake_text
+
+        shard_end = getattr(self._reader, "shard_end", None)
+        found = []
+        for shard, path in enumerate(self.data_files() if shard_end else ()):
+            if not sources.isfile(path):
+                continue
+            size = sources.getsize(path)
+            if size <= _LEFTOVER_MAX and size < shard_end(shard):
+                with sources.open_source(path) as f:
+                    why = mistake_text(f.read_at(0, HEAD), size)
+                if why:
+                    found.append(f"{path} {why}")
+        return found
 
     # --- values ---------------------------------------------------------------
 

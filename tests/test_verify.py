@@ -176,6 +176,17 @@ def test_every_command_names_a_git_lfs_pointer(cases, tf_verdict, tmp_path, labe
     assert "34,052-byte file that was never downloaded" in lines[0]
 
 
+def test_ls_notes_a_data_shard_that_is_a_git_lfs_pointer(cases, tf_ckpts) -> None:
+    """ls works from the index but says at once that no value can be read, and why; not for the intact copy."""
+    result = CliRunner().invoke(main, ["ls", "--all", cases["lfs"]])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if ".data-00000-of-00001" in line]
+    assert len(notes) == 1 and "is a Git LFS pointer (" in notes[0] and "git lfs pull" in notes[0], result.stderr
+    assert "values cannot be read" in notes[0]
+    intact = CliRunner().invoke(main, ["ls", "--all", tf_ckpts["tf1_cnn"]])
+    assert intact.exit_code == 0 and ".data-" not in intact.stderr
+
+
 @pytest.mark.parametrize("name", ["model.keras", "model.weights.h5", "model.h5", "weights.npz", "model.safetensors"])
 def test_a_weights_file_that_is_a_pointer_or_a_page_says_so(tmp_path, name) -> None:
     """Keras, npz and safetensors files are the ones most often kept in Git LFS."""

@@ -29,6 +29,7 @@ def listing_notes(ckpt: Checkpoint, listing: Listing) -> list[str]:
     missing = ckpt.missing_data_files()
     if missing:
         notes.append(f"data file missing: {', '.join(missing)} (listing works; values cannot be read)")
+    notes += [f"data file {why} (listing works; values cannot be read)" for why in ckpt.leftover_data_files()]
     if listing.hidden:
         kinds = ", ".join(f"{count} {role}" for role, count in sorted(listing.hidden_roles.items()))
         nbytes = sum(info.nbytes for info in listing.hidden)

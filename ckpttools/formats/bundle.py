@@ -334,14 +334,14 @@ class BundleReader:
             except OSError as exc:
                 raise MissingDataError(f"{path}: cannot read data shard for '{key}' ({exc.strerror})") from None
             try:
-                check_length(path, f.size, self._shard_end(shard), lambda: f.read_at(0, HEAD))
+                check_length(path, f.size, self.shard_end(shard), lambda: f.read_at(0, HEAD))
             except CorruptFileError:
                 f.close()
                 raise
             self._files[shard] = f
         return f
 
-    def _shard_end(self, shard: int) -> int:
+    def shard_end(self, shard: int) -> int:
         """Where the last bytes the index promises in data shard ``shard`` end."""
         entries = (*self._entries.values(), *self._slice_entries.values())
         return max((e.offset + e.size for e in entries if e.shard_id == shard), default=0)
