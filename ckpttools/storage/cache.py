@@ -9,11 +9,26 @@ sees half an entry, and concurrent commands may share the directory.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
 
 _VERSION_FIELDS = ("generation", "ETag", "etag", "VersionId", "md5Hash", "crc32c")
+# Where remote reads are cached (None: no cache); process-wide, so reader threads see it too.
+_CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
+
+
+def cache_dir() -> str | None:
+    """The directory remote reads are cached in, or None (``--cache-dir``, ``$CKPTTOOLS_CACHE_DIR``)."""
+    return _CACHE_DIR[-1]
+
+
+def set_cache_dir(directory: str | None) -> int:
+    """Cache remote reads in ``directory`` (None: no cache) until ``reset_cache_dir(token)``."""
+    _CACHE_DIR.append(directory)
+    return len(_CACHE_DIR) - 1
+
+
+def reset_cache_dir(token: int) -> None:
+    del _CACHE_DIR[token:]
 
 
 def version_of(info: dict) -> str | None:
@@ -28,6 +43,8 @@ def version_of(info: dict) -> str | None:
 
 
 def _entry(directory: str, url: str, version: str, start: int, end: int | None) -> str:
+    import hashlib  # (here: every command learns the cache directory from this module; few read through it)
+
     digest = hashlib.sha256(f"{url}\0{version}\0{start}\0{end}".encode()).hexdigest()
     return os.path.join(directory, digest[:2], digest)
 
@@ -42,6 +59,8 @@ def get(directory: str, url: str, version: str, start: int, end: int | None) -> 
 
 def put(directory: str, url: str, version: str, start: int, end: int | None, data: bytes) -> None:
     """Store one range; a cache that cannot be written is skipped, never an error."""
+    import tempfile
+
     path = _entry(directory, url, version, start, end)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

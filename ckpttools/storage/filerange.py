@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from .sources import ByteSource
+from .byte_source import ByteSource
 
 
 class SourceFile(io.RawIOBase):

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 from ..errors import MissingDependencyError, NotFoundError, RemoteError
 from . import cache, http_ranges
-from .sources import cache_dir, redact
+from .cache import cache_dir
+from .urls import redact
 
 BLOCK = 32 << 10  # small reads (footers, headers, index blocks) are rounded out to this and cached
 CACHED_BLOCKS = 32  # 1 MiB of small-read cache per file

@@ -15,63 +15,21 @@ import contextvars
 import glob as _glob
 import io
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+
+from .byte_source import ByteSource as ByteSource
+from .cache import cache_dir as cache_dir
+from .cache import reset_cache_dir as reset_cache_dir
+from .cache import set_cache_dir as set_cache_dir
+from .urls import file_name as file_name
+from .urls import is_url as is_url
+from .urls import local_path as local_path
+from .urls import redact as redact
 
 _OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ckpttools_storage_options", default=None)
-# Where remote reads are cached (None: no cache); process-wide, so reader threads see it too.
-_CACHE_DIR: list[str | None] = [os.environ.get("CKPTTOOLS_CACHE_DIR") or None]
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|::")
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _COPY_CHUNK = 8 << 20  # copy_file's pieces
-# a query string holding key=value pairs (every signed URL's keys are there); a bare ``?`` is kept: in
-# ``model.ckpt-7-?????-of-00003`` (V1 shards) it is a glob, not the start of a query
-_QUERY = re.compile(r"(://[^\s?]*)\?(?=[^\s,;)'\"=]*=)[^\s,;)'\"]*?(?=:?(?:[\s,;)'\"]|$))")
-
-
-class ByteSource(Protocol):
-    """What every reader needs from a file: its name and size, and bytes by range."""
-
-    name: str
-
-    @property
-    def size(self) -> int: ...
-
-    def read_at(self, offset: int, size: int) -> bytes: ...
-
-    def readinto_at(self, offset: int, buffer: memoryview) -> int: ...
-
-    def iter_chunks(self, offset: int, size: int, chunk_size: int) -> Iterator[bytes | memoryview]: ...
-
-    def read_all(self) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-def is_url(path: str) -> bool:
-    """True for ``scheme://...`` and fsspec chains (``a::b``), except ``file://`` (read as a local path)."""
-    return bool(_URL.search(path)) and not path.startswith("file://")
-
-
-def local_path(path: str) -> str:
-    """``file:///x`` -> ``/x``; any other path unchanged."""
-    return path[len("file://"):] if path.startswith("file://") else path
-
-
-def file_name(path: str) -> str:
-    """The last component of a path or URL, also one written on Windows (``C:\\runs\\model.ckpt-0``), as a
-    ``checkpoint`` state file from another machine may name it."""
-    return path.replace("\\", "/").rpartition("/")[2]
-
-
-def redact(text: str) -> str:
-    """``text`` with credentials removed from every URL in it: ``user:password@`` and query strings of
-    ``key=value`` pairs (signed URLs carry their keys there); a glob's ``?`` stays. Error messages pass
-    through this before they are printed."""
-    return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", text))
 
 
 def current_options() -> dict:
@@ -98,19 +56,6 @@ def reset_options(token: contextvars.Token) -> None:
     _OPTIONS.reset(token)
 
 
-def cache_dir() -> str | None:
-    """The directory remote reads are cached in, or None (``--cache-dir``, ``$CKPTTOOLS_CACHE_DIR``)."""
-    return _CACHE_DIR[-1]
-
-
-def set_cache_dir(directory: str | None) -> int:
-    """Cache remote reads in ``directory`` (None: no cache) until ``reset_cache_dir(token)``."""
-    _CACHE_DIR.append(directory)
-    return len(_CACHE_DIR) - 1
-
-
-def reset_cache_dir(token: int) -> None:
-    del _CACHE_DIR[token:]
 
 
 def open_source(path: str, storage_options: dict | None = None) -> ByteSource:
