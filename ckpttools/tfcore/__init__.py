@@ -13,9 +13,10 @@ Example:
 from __future__ import annotations
 
 from .evaluate import ClassAccuracy, EvalResult, evaluate
+from .loop import Score, StepInfo, TrainHooks, TrainResult
 from .models import MODELS, ModelContext, ModelSpec, get_model, register_model
 from .session import graph_session, load_variables, show_tensorflow_logs, tf
-from .train import Score, StepInfo, TrainHooks, TrainResult, train
+from .train import train
 
 __all__ = ["MODELS", "ClassAccuracy", "EvalResult", "ModelContext", "ModelSpec", "Score", "StepInfo",
            "TrainHooks", "TrainResult", "evaluate", "get_model", "graph_session", "load_variables",

@@ -43,19 +43,19 @@ from ..training.cluster import (
 )
 from ..training.runconfig import RunConfig, save_run
 from .graph import build_train
-from .models import get_model
-from .session import quiet_tf_logs, tf, versions
-from .train import (
+from .loop import (
+    Loop,
     StepCallback,
+    StopFlag,
     TrainHooks,
     TrainResult,
-    _check_resumable,
-    _Loop,
-    _restore,
-    _sigint_flag,
-    _StopFlag,
+    check_resumable,
     resolve_config,
+    restore,
+    sigint_flag,
 )
+from .models import get_model
+from .session import quiet_tf_logs, tf, versions
 
 READY_WAIT_SECONDS = 0.5  # how often a worker (or a ps) checks whether the others are there
 _CHIEF_READY = "cluster/chief_ready"  # set by the chief once variables are initialised or restored
@@ -145,7 +145,7 @@ class _Replica:
         data = datasets.prepare(config.data, config.classes, config.per_class, config.validation, config.seed)
         config = resolve_config(config, data)
         if chief and resume:
-            _check_resumable(self.out, config)
+            check_resumable(self.out, config)
             check_resume_cluster(self.out, self.record(), cluster.name)
         server = _server(cluster)
         built = self._build(config, len(data.train))
@@ -172,7 +172,7 @@ class _Replica:
         step, seen = (int(v) for v in session.run([built.ops.global_step, built.ops.examples_seen]))
         built.ops.pipeline.initialize(session, data.train.images, data.train.labels, seen // cluster.num_replicas)
         total = step if init_only else config.total_steps(len(data.train))
-        with _sigint_flag(handle_sigint and chief) as stop:
+        with sigint_flag(handle_sigint and chief) as stop:
             if not chief:
                 _worker_loop(session, built.ops, total, stop)
                 return None
@@ -244,7 +244,7 @@ class _Replica:
         options = tf.compat.v1.RunOptions(timeout_in_ms=int(self.timeout * 1000))
         sync_optimizer = built.sync_optimizer
         try:
-            restored = _restore(session, built.saver, self.out) if resume else None
+            restored = restore(session, built.saver, self.out) if resume else None
             if restored is None:
                 session.run(built.init, options=options)
                 if self.hooks.warm_start:
@@ -300,7 +300,7 @@ class _Replica:
         # gradients that will not come. The process ends right after (the CLI exits hard: ``end_task``).
 
 
-class _ChiefLoop(_Loop):
+class _ChiefLoop(Loop):
     """The single-process loop, reading the global step that every trainer advances."""
 
     def step_after(self, next_step: int) -> int:
@@ -316,7 +316,7 @@ def _scores(loop: _ChiefLoop, data: Any) -> tuple[Any, Any]:
     return loop.score("test", data.test), validation
 
 
-def _worker_loop(session: Any, ops: Any, total: int, stop: _StopFlag) -> None:
+def _worker_loop(session: Any, ops: Any, total: int, stop: StopFlag) -> None:
     step = int(session.run(ops.global_step))
     while step < total and not stop.requested:
         _, step = session.run([ops.train_op, ops.global_step])

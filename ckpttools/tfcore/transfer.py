@@ -23,9 +23,10 @@ from ..transfer.plan import Plan
 from ..transfer.training import apply_training_rules
 from .distributed import serve
 from .graph import build_train
+from .loop import StepCallback, TrainHooks, TrainResult, resolve_config
 from .models import get_model
 from .session import graph_session
-from .train import StepCallback, TrainHooks, TrainResult, resolve_config, train
+from .train import train
 from .warm_start import WarmStart, target_variables, warm_start
 
 TRANSFER_FILE = "transfer.json"
