@@ -193,11 +193,13 @@ class Checkpoint:
         (in the order it saved them, not by name): read in turn, each file is read front to back, and
         ``streams`` reads them in long runs. Partitioned tensors, and other formats, keep their order, last.
         """
+        return sorted(infos, key=lambda info: self.position(info.key))
+
+    def position(self, key: str) -> tuple[float, int]:
+        """Where the bytes of TensorFlow key ``key`` begin, as (data shard, offset), for sorting; after every
+        stored tensor for a partitioned one, and the same for all in formats that do not say."""
         position = getattr(self._reader, "position", None)
-        if position is None:
-            return list(infos)
-        last = (math.inf, 0)
-        return sorted(infos, key=lambda info: position(info.key) or last)
+        return (position(key) if position else None) or (math.inf, 0)
 
     def streams(self, names: Iterable[str], chunk_size: int | None = None
                 ) -> Iterator[tuple[str, Iterator[bytes] | None]]:

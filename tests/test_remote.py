@@ -194,6 +194,23 @@ def test_http_diff_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium
     assert report["equal"] and len(report["values"]) >= 26, report
 
 
+def test_http_rewrite_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str, tmp_path: Path) -> None:
+    """rewrite --cast from a URL: the tensors in a few requests, not one each; TensorFlow reads the cast values."""
+    tf = pytest.importorskip("tensorflow")
+    out = tmp_path / "model.ckpt"
+    result = CliRunner().invoke(main, ["rewrite", f"{http.url}/big/medium-1", "-o", str(out), "--cast",
+                                       "float32=float16"])
+    assert result.exit_code == 0, result.output
+    data_gets = [r for r in http.requests if r[0] == "GET" and r[1].endswith("medium-1.data-00000-of-00001")]
+    assert len(data_gets) <= 5, data_gets  # 28 before
+    source, written = tf.train.load_checkpoint(medium_tf2), tf.train.load_checkpoint(str(out))
+    for i in range(26):
+        key = f"net/layers/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        if source.get_variable_to_dtype_map()[key] == tf.float32:
+            expected = source.get_tensor(key).astype(np.float16)
+            assert written.get_tensor(key).tobytes() == expected.tobytes(), key
+
+
 def test_http_show_reads_runs_of_tensors_as_one_stream(http: RangeServer, medium_tf2: str) -> None:
     """show of ten tensors stored one after another, asked in that order: the local values, in one request."""
     names = [f"net/layers/{i}" for i in range(14, 24)]

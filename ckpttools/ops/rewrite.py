@@ -120,11 +120,14 @@ def rewrite(
         check_output_prefix(output, force)
         _check_meta_output(output, force)
         copies = _copies(plan, base)
+        order = _write_order(plan.entries, copies, base)
+        as_run = [entry.out_key not in copies and _one_stream(entry) for entry in order]
+        runs = base.streams(entry.read_key for entry, run in zip(order, as_run) if run)
         with BundleWriter(output, num_shards=num_shards, max_shard_bytes=max_shard_bytes, force=force) as writer:
             with verified(list(copies.values())):
-                for entry in _write_order(plan.entries, copies):
+                for entry, run in zip(order, as_run):
                     _write_entry(writer, entry, plan, base, others, progress or _no_progress,
-                                 copies.get(entry.out_key))
+                                 copies.get(entry.out_key), next(runs)[1] if run else None)
         report.files = writer.finished_paths
         update_state_file(output)
         report.meta = _copy_meta(base, output, plan, report, force)
@@ -163,20 +166,27 @@ def _copies(plan: Plan, base: Checkpoint) -> dict[str, ByteRange]:
             if entry.read_key in stored and entry.streamed and not entry.slices and entry.role != METADATA}
 
 
-def _write_order(entries: list[Entry], copies: dict[str, ByteRange]) -> list[Entry]:
-    """Copies first, in the source's order (neighbours there are copied as one), then the rest in plan order.
+def _write_order(entries: list[Entry], copies: dict[str, ByteRange], base: Checkpoint) -> list[Entry]:
+    """Copies first, in the source's order (neighbours there are copied as one), then the rest in the order
+    they are stored in the source (runs of them are read as one stream).
 
     Where nothing changes, the output's data file is then the source's, byte for byte.
     """
     copied = sorted((e for e in entries if e.out_key in copies), key=lambda e: copies[e.out_key])  # path, offset
-    return copied + [e for e in entries if e.out_key not in copies]
+    return copied + sorted((e for e in entries if e.out_key not in copies), key=lambda e: base.position(e.read_key))
+
+
+def _one_stream(entry: Entry) -> bool:
+    """Whether the entry is written from one stream of the source's stored bytes (cast or not)."""
+    return not (entry.average or entry.slices or entry.set_value is not None or entry.role == METADATA)
 
 
 def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoint, others: list[Checkpoint],
-                 progress: Progress, copy: ByteRange | None = None) -> None:
+                 progress: Progress, copy: ByteRange | None = None, stream: Iterator[bytes] | None = None) -> None:
     """Write one output tensor; ``progress`` hears of its bytes as they are written (chunk by chunk when streamed).
 
     ``copy``: the tensor's source bytes, copied unchanged by the kernel (``verified`` checks them).
+    ``stream``: its stored bytes from ``base.streams`` (a run of tensors read as one), when ``_one_stream``.
     """
     if copy is not None:
         writer.add_copy(entry.out_key, entry.out_dtype, entry.shape, copy.path, copy.offset, copy.size, copy.crc)
@@ -184,8 +194,12 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
         return
     inputs = [base, *others] if entry.average else [base]
     chunk = AVERAGE_CHUNK if entry.average else None  # several inputs open at once: smaller chunks
-    streams = [] if entry.slices or entry.set_value is not None or entry.role == METADATA else \
-        [ckpt.stream(entry.read_key, chunk) for ckpt in inputs]  # by TensorFlow key: the same in every input
+    if _one_stream(entry):
+        streams = [stream]
+    elif entry.slices or entry.set_value is not None or entry.role == METADATA:
+        streams = []
+    else:  # an average: by TensorFlow key, the same in every input
+        streams = [ckpt.stream(entry.read_key, chunk) for ckpt in inputs]
     if streams and all(s is not None for s in streams) and dtypes.from_name(entry.out_dtype).storage:
         if entry.streamed and entry.source_nbytes <= CHUNK:  # one chunk: read it (checksum verified) and write it
             writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, list(streams[0]), entry.nbytes)
@@ -194,9 +208,9 @@ def _write_entry(writer: BundleWriter, entry: Entry, plan: Plan, base: Checkpoin
         chunks = _counted(_chunks(entry, streams), progress)
         writer.add_raw(entry.out_key, entry.out_dtype, entry.shape, chunks, entry.nbytes)
         return
-    for stream in streams:
-        if stream is not None:
-            stream.close()  # type: ignore[attr-defined]
+    for unused in streams:
+        if unused is not None:
+            unused.close()  # type: ignore[attr-defined]
     import numpy as np  # here and below: a rewrite that only copies starts without numpy (0.1 s)
 
     if entry.key == OBJECT_GRAPH_KEY and plan.object_graph is not None:
