@@ -141,7 +141,7 @@ class KerasH5Reader:
         """
         own = node.vars
         if own is not None and node.key:
-            name = _text(own.attrs.get("name")) or (spec.name if spec else node.key)
+            name = _text(own.attrs.get("name")) or (spec.name if spec is not None else node.key)
             chain = [*chain, (name, spec is not None and spec.model is not None)]
             train = train and (spec is None or spec.config.get("trainable", True) is not False)
             self._add_layer(own, chain, node.key, spec, trainable, train, role)
@@ -165,9 +165,9 @@ class KerasH5Reader:
         classes = [keras_names.snake_case(spec.class_name)] if spec else []
         classes += [keras_names.stem(key), keras_names.stem(chain[-1][0])]
         names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None, self.keras2)
-        prefix = "/".join(name for name, _ in chain)
+        prefix = "/".join(name for name, _ in chain if name)  # an unnamed object adds no scope (see sublayers)
         # Keras 2 names a variable by the layers that create it, leaving out the models around them
-        scope = "/".join(name for name, model in chain if not model) if self.keras2 else prefix
+        scope = "/".join(name for name, model in chain if name and not model) if self.keras2 else prefix
         for i, number in enumerate(numbers):
             weight = names[i] if names else number
             # a random generator's state is not a parameter
