@@ -167,7 +167,10 @@ def write_loss_scale(out: Path) -> dict[str, dict]:
     manifest = {}
     for name in ("loss_scale.keras", "loss_scale.weights.h5"):
         model.save(out / name) if name.endswith(".keras") else model.save_weights(out / name)
-        manifest[name] = {"path": str(out / name), "inner": str(out / "expected_loss_scale_inner.npz")}
+        manifest[name] = {"path": str(out / name), "inner": str(out / "expected_loss_scale_inner.npz"),
+                          "loaded": str(out / "expected_loss_scale_loaded.npz")}
+    loaded = keras.saving.load_model(out / "loss_scale.keras").optimizer  # every variable, by Keras' own path
+    np.savez(out / "expected_loss_scale_loaded.npz", **{v.path: np.asarray(v.numpy()) for v in loaded.variables})
     return manifest
 
 

@@ -148,10 +148,33 @@ def test_loss_scale_optimizer_wrapped_optimizer_is_listed(kf: dict, label: str) 
             info = ckpt.info(key)
             assert info.role == OPTIMIZER
             assert ckpt.get(info.name).tobytes() == inner[stored_name].tobytes(), keras_path
-            if label.endswith(".keras") and keras_path.startswith("loss_scale_optimizer/"):  # slots: Keras paths
-                assert info.name == keras_path and info.slot_of is not None
-            elif label.endswith(".weights.h5"):
+            if label.endswith(".keras"):  # Keras' paths: adam/iteration, loss_scale_optimizer/adam/<slot>
+                assert info.name == keras_path
+                assert (info.slot_of is not None) == keras_path.startswith("loss_scale_optimizer/")
+            else:
                 assert re.fullmatch(r"loss_scale_optimizer/adam(_\d+)?/\d+", info.name)
+
+
+@pytest.mark.parametrize("label", ("loss_scale.keras", "loss_scale.weights.h5"))
+def test_loss_scale_optimizer_own_variables_are_named_as_keras_names_them(kf: dict, label: str) -> None:
+    """Its step counter and scale, stored before a copy of the wrapped optimizer's variables, as Keras loads them."""
+    item = entry(kf, label)
+    loaded = np.load(item["loaded"])  # the reloaded optimizer's variables: its own are loss_scale_optimizer/<name>
+    own = [name for name in loaded.files if re.fullmatch(r"loss_scale_optimizer/\w+", name)]
+    assert own == ["loss_scale_optimizer/iteration", "loss_scale_optimizer/learning_rate",
+                   "loss_scale_optimizer/step_counter", "loss_scale_optimizer/dynamic_scale"]
+    with ckpttools.open_checkpoint(item["path"]) as ckpt:
+        for number, name in enumerate(own):
+            info = ckpt.info(name)
+            assert info.key == f"optimizer/vars/{number}" and info.role == OPTIMIZER
+            assert info.dtype == str(loaded[name].dtype) and ckpt.get(name).tobytes() == loaded[name].tobytes()
+        copies = [info for info in ckpt if info.key.startswith("optimizer/vars/") and info.name not in own]
+        assert len(copies) == len(loaded.files) - len(own)  # the wrapped optimizer's, stored again
+        for info in copies:  # named by their HDF5 path: the wrapped optimizer's group holds Keras' names
+            number = int(info.key.rsplit("/", 1)[1])
+            twin = ckpt.info(f"optimizer/inner_optimizer/vars/{number - len(own)}")
+            assert info.name == info.key and info.slot_of == twin.slot_of
+            assert ckpt.get(info.name).tobytes() == ckpt.get(twin.name).tobytes()
 
 
 def test_stored_member_is_read_in_place(kf: dict) -> None:
