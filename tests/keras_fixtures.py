@@ -167,7 +167,10 @@ def write_loss_scale(out: Path) -> dict[str, dict]:
     manifest = {}
     for name in ("loss_scale.keras", "loss_scale.weights.h5"):
         model.save(out / name) if name.endswith(".keras") else model.save_weights(out / name)
-        manifest[name] = {"path": str(out / name), "inner": str(out / "expected_loss_scale_inner.npz")}
+        manifest[name] = {"path": str(out / name), "inner": str(out / "expected_loss_scale_inner.npz"),
+                          "loaded": str(out / "expected_loss_scale_loaded.npz")}
+    loaded = keras.saving.load_model(out / "loss_scale.keras").optimizer  # every variable, by Keras' own path
+    np.savez(out / "expected_loss_scale_loaded.npz", **{v.path: np.asarray(v.numpy()) for v in loaded.variables})
     return manifest
 
 
@@ -215,7 +218,7 @@ def _tf_keras(seed: int):
     return k2
 
 
-def _keras2_trained(model, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+def _keras2_trained(model, x: np.ndarray | list[np.ndarray], y: np.ndarray) -> dict[str, np.ndarray]:
     """Train ``model`` briefly with Adam; every weight and optimizer variable by its Keras 2 name."""
     model.compile(sys.modules["tf_keras"].optimizers.Adam(), "mse", run_eagerly=True)
     model.fit(x, y, epochs=2, batch_size=4, verbose=0)
@@ -241,6 +244,34 @@ def write_keras2_rnn(out: Path) -> dict[str, dict]:
     model.save(out / "keras2_rnn.keras")
     model.save(out / "keras2_rnn.h5")
     return {label: {"path": str(out / label), **expected} for label in ("keras2_rnn.keras", "keras2_rnn.h5")}
+
+
+def write_keras2_wrappers(out: Path) -> dict[str, dict]:
+    """tf_keras TimeDistributed layers and ConvLSTM1D/2D, saved as ``.keras``, and the reloaded model's weights.
+
+    tf_keras builds the wrapped layer and the convolutional cell in the outer layer's scope
+    (``time_distributed/kernel``, ``conv_lstm1d/recurrent_kernel``), though the file stores them a level below.
+    """
+    k2 = _tf_keras(6)
+    if k2 is None:
+        return {}
+    layers = k2.layers
+    frames, clips = k2.Input((4, 6, 2)), k2.Input((3, 4, 4, 1))
+    x = layers.TimeDistributed(layers.Dense(3))(frames)
+    x = layers.TimeDistributed(layers.Dense(3, use_bias=False))(x)
+    x = layers.ConvLSTM1D(2, 3, return_sequences=True)(x)
+    x = layers.Flatten()(layers.ConvLSTM1D(2, 1, use_bias=False)(x))
+    y = layers.Flatten()(layers.ConvLSTM2D(2, 3)(clips))
+    model = k2.Model([frames, clips], layers.Dense(2)(layers.Concatenate()([x, y])))
+    rng = np.random.default_rng(6)
+    found = _keras2_trained(model, [rng.normal(size=(8, 4, 6, 2)), rng.normal(size=(8, 3, 4, 4, 1))],
+                            rng.normal(size=(8, 2)))
+    path = out / "keras2_wrappers.keras"
+    model.save(path)
+    loaded = _keras2_names(k2.models.load_model(path))  # its optimizer's slots lose their "Adam/" scope
+    np.savez(out / "expected_keras2_wrappers_loaded.npz", **loaded)
+    return {path.name: {"path": str(path), "loaded": str(out / "expected_keras2_wrappers_loaded.npz"),
+                        **_save_expected(out, "keras2_wrappers", found)}}
 
 
 def write_keras213(out: Path) -> dict[str, dict]:
@@ -305,6 +336,7 @@ def main(outdir: str) -> None:
     manifest = write_keras3(out)
     manifest.update(write_keras2(out))
     manifest.update(write_keras2_rnn(out))
+    manifest.update(write_keras2_wrappers(out))
     manifest.update(write_keras213(out))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 

@@ -35,7 +35,8 @@ BUILDER = Path(__file__).resolve().parent / "keras_fixtures.py"
 READABLE = ("sequential.keras", "sequential.weights.h5", "sequential_legacy.h5", "functional.keras",
             "functional.weights.h5", "functional_legacy.h5", "functional_deflated.keras", "bf16.keras",
             "keras2_model.h5", "keras2_weights.h5", "keras2.keras", "keras2_rnn.keras", "keras2_rnn.h5",
-            "keras213.keras", "keras214_windows.keras", "conv_rnn.keras", "conv_rnn.weights.h5")  # fmt: skip
+            "keras213.keras", "keras214_windows.keras", "conv_rnn.keras", "conv_rnn.weights.h5",
+            "keras2_wrappers.keras")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +85,7 @@ def test_every_array_is_what_keras_holds_bitwise(kf: dict, label: str) -> None:
             for i, weight in enumerate(("gamma", "moving_mean", "moving_variance")):
                 if f"batch_normalization_1/{weight}" in names:
                     names[f"batch_normalization_1/{weight}"] = f"batch_normalization_1/{i}"
-        if label in ("keras2.keras", "keras2_rnn.keras"):  # Keras 2 also saves its compiled metrics' state
+        if label in ("keras2.keras", "keras2_rnn.keras", "keras2_wrappers.keras"):  # and its compiled metrics' state
             metrics = {name for name, info in shown.items() if info.role == TRAINING}
             assert metrics == {"metrics/mean/total", "metrics/mean/count"}
             shown = {name: info for name, info in shown.items() if name not in metrics}
@@ -147,10 +148,33 @@ def test_loss_scale_optimizer_wrapped_optimizer_is_listed(kf: dict, label: str) 
             info = ckpt.info(key)
             assert info.role == OPTIMIZER
             assert ckpt.get(info.name).tobytes() == inner[stored_name].tobytes(), keras_path
-            if label.endswith(".keras") and keras_path.startswith("loss_scale_optimizer/"):  # slots: Keras paths
-                assert info.name == keras_path and info.slot_of is not None
-            elif label.endswith(".weights.h5"):
+            if label.endswith(".keras"):  # Keras' paths: adam/iteration, loss_scale_optimizer/adam/<slot>
+                assert info.name == keras_path
+                assert (info.slot_of is not None) == keras_path.startswith("loss_scale_optimizer/")
+            else:
                 assert re.fullmatch(r"loss_scale_optimizer/adam(_\d+)?/\d+", info.name)
+
+
+@pytest.mark.parametrize("label", ("loss_scale.keras", "loss_scale.weights.h5"))
+def test_loss_scale_optimizer_own_variables_are_named_as_keras_names_them(kf: dict, label: str) -> None:
+    """Its step counter and scale, stored before a copy of the wrapped optimizer's variables, as Keras loads them."""
+    item = entry(kf, label)
+    loaded = np.load(item["loaded"])  # the reloaded optimizer's variables: its own are loss_scale_optimizer/<name>
+    own = [name for name in loaded.files if re.fullmatch(r"loss_scale_optimizer/\w+", name)]
+    assert own == ["loss_scale_optimizer/iteration", "loss_scale_optimizer/learning_rate",
+                   "loss_scale_optimizer/step_counter", "loss_scale_optimizer/dynamic_scale"]
+    with ckpttools.open_checkpoint(item["path"]) as ckpt:
+        for number, name in enumerate(own):
+            info = ckpt.info(name)
+            assert info.key == f"optimizer/vars/{number}" and info.role == OPTIMIZER
+            assert info.dtype == str(loaded[name].dtype) and ckpt.get(name).tobytes() == loaded[name].tobytes()
+        copies = [info for info in ckpt if info.key.startswith("optimizer/vars/") and info.name not in own]
+        assert len(copies) == len(loaded.files) - len(own)  # the wrapped optimizer's, stored again
+        for info in copies:  # named by their HDF5 path: the wrapped optimizer's group holds Keras' names
+            number = int(info.key.rsplit("/", 1)[1])
+            twin = ckpt.info(f"optimizer/inner_optimizer/vars/{number - len(own)}")
+            assert info.name == info.key and info.slot_of == twin.slot_of
+            assert ckpt.get(info.name).tobytes() == ckpt.get(twin.name).tobytes()
 
 
 def test_stored_member_is_read_in_place(kf: dict) -> None:
@@ -239,13 +263,32 @@ def test_rnn_weights_are_named_alike_in_keras_and_legacy_h5(kf: dict) -> None:
         assert ckpt.info("Adam/m/gru/gru_cell/recurrent_kernel").slot_of == "gru/gru_cell/recurrent_kernel"
 
 
-def test_keras3_file_without_name_attributes(kf: dict, tmp_path: Path) -> None:
+def test_keras2_wrapped_layers_are_named_as_reloaded_keras_names_them(kf: dict) -> None:
+    """tf_keras stores TimeDistributed's layer and a ConvLSTM's cell a level below the names Keras gives them."""
+    item = entry(kf, "keras2_wrappers.keras")
+    loaded = np.load(item["loaded"])
+    assert {"time_distributed/kernel", "time_distributed_1/kernel", "conv_lstm1d/recurrent_kernel",
+            "conv_lstm2d/bias"} <= set(loaded.files)
+    with ckpttools.open_checkpoint(item["path"]) as ckpt:
+        shown = {info.name: info for info in ckpt if info.role == MODEL}
+        assert set(shown) == set(loaded.files)
+        for name in loaded.files:
+            assert ckpt.get(name).tobytes() == loaded[name].tobytes(), name
+        assert shown["conv_lstm1d/kernel"].key == "layers/conv_lstm1d/cell/vars/0"
+        assert shown["time_distributed/bias"].key == "layers/time_distributed/layer/vars/1"
+        assert "time_distributed_1/bias" not in shown and "conv_lstm1d_1/bias" not in shown  # use_bias=False
+        assert ckpt.info("Adam/v/conv_lstm1d/recurrent_kernel").slot_of == "conv_lstm1d/recurrent_kernel"
+
+
+@pytest.mark.parametrize("label", ("functional.keras", "conv_rnn.keras"))
+def test_keras3_file_without_name_attributes(kf: dict, tmp_path: Path, label: str) -> None:
     """Keras 3 files of 3.3 (as real ones show) have no ``name`` attribute on their ``vars`` groups.
 
     Derived from a file Keras 3 writes today by dropping those attributes: the names come from the
-    config (the LSTM's cell, the nested model, the optimizer's configured name) and stay Keras' own.
+    config (the LSTM's cell, the nested model, TimeDistributed's layer, the optimizer's configured name)
+    and stay Keras' own.
     """
-    source = Path(kf["functional.keras"]["path"])
+    source = Path(kf[label]["path"])
     weights = tmp_path / "model.weights.h5"
     with zipfile.ZipFile(source) as src:
         weights.write_bytes(src.read("model.weights.h5"))
@@ -259,7 +302,7 @@ def test_keras3_file_without_name_attributes(kf: dict, tmp_path: Path) -> None:
         dst.writestr("metadata.json", json.dumps({"keras_version": "3.3.3"}))
         dst.writestr("config.json", config)
         dst.write(weights, "model.weights.h5")
-    expected = np.load(kf["functional.keras"]["expected"])
+    expected = np.load(kf[label]["expected"])
     with ckpttools.open_checkpoint(old) as ckpt, ckpttools.open_checkpoint(source) as new:
         assert [(i.name, i.key) for i in ckpt] == [(i.name, i.key) for i in new]
         assert set(expected.files) == {info.name for info in ckpt}

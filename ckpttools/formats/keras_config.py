@@ -57,20 +57,26 @@ CONV_RNN_CELLS = {"ConvLSTM1D": "ConvLSTMCell", "ConvLSTM2D": "ConvLSTMCell", "C
 
 
 def sublayers(layer: LayerSpec, keras2: bool = False) -> dict[str, LayerSpec]:
-    """The layers a built-in RNN or Bidirectional saves below itself, keyed by attribute, in Keras' variable order.
+    """The layers a built-in RNN, Bidirectional or TimeDistributed saves below itself, keyed by attribute, in order.
 
     Files that do not record objects' names (Keras 2, older Keras 3) need them to name weights: an
     RNN's ``cell`` is ``lstm_cell``... under the RNN's config, whose flags (``use_bias``) its weights follow;
     Bidirectional's copies are ``forward_<layer>`` and ``backward_<layer>`` (Keras 3 keeps a given backward
     layer's name and strips a ``forward_``/``backward_`` the config already holds), tf_keras also keeps
-    the unbuilt original as ``layer``.
+    the unbuilt original as ``layer``; TimeDistributed's ``layer`` is its configured layer. A layer named
+    ``""`` adds nothing to its weights' names: tf_keras builds a convolutional LSTM's cell and
+    TimeDistributed's layer in the outer layer's scope (``conv_lstm1d/kernel``, ``time_distributed/kernel``).
     """
     config = layer.config
-    cell = RNN_CELLS.get(layer.class_name) or (None if keras2 else CONV_RNN_CELLS.get(layer.class_name))
+    cell = RNN_CELLS.get(layer.class_name) or CONV_RNN_CELLS.get(layer.class_name)
     if cell:
-        return {"cell": LayerSpec(snake_case(cell), cell, config)}
+        unscoped = keras2 and layer.class_name in CONV_RNN_CELLS
+        return {"cell": LayerSpec("" if unscoped else snake_case(cell), cell, config)}
     if layer.class_name == "RNN" and isinstance(config.get("cell"), dict):
         return {"cell": _layer(config["cell"], layer.name)}
+    if layer.class_name == "TimeDistributed" and isinstance(config.get("layer"), dict):
+        inner = _layer(config["layer"], layer.name)
+        return {"layer": replace(inner, name="") if keras2 else inner}
     if layer.class_name != "Bidirectional" or not isinstance(config.get("layer"), dict):
         return {}
     inner = _layer(config["layer"], layer.name)

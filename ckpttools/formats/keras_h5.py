@@ -141,7 +141,7 @@ class KerasH5Reader:
         """
         own = node.vars
         if own is not None and node.key:
-            name = _text(own.attrs.get("name")) or (spec.name if spec else node.key)
+            name = _text(own.attrs.get("name")) or (spec.name if spec is not None else node.key)
             chain = [*chain, (name, spec is not None and spec.model is not None)]
             train = train and (spec is None or spec.config.get("trainable", True) is not False)
             self._add_layer(own, chain, node.key, spec, trainable, train, role)
@@ -165,9 +165,9 @@ class KerasH5Reader:
         classes = [keras_names.snake_case(spec.class_name)] if spec else []
         classes += [keras_names.stem(key), keras_names.stem(chain[-1][0])]
         names = keras_names.layer_weight_names(classes, len(numbers), spec.config if spec else None, self.keras2)
-        prefix = "/".join(name for name, _ in chain)
+        prefix = "/".join(name for name, _ in chain if name)  # an unnamed object adds no scope (see sublayers)
         # Keras 2 names a variable by the layers that create it, leaving out the models around them
-        scope = "/".join(name for name, model in chain if not model) if self.keras2 else prefix
+        scope = "/".join(name for name, model in chain if name and not model) if self.keras2 else prefix
         for i, number in enumerate(numbers):
             weight = names[i] if names else number
             # a random generator's state is not a parameter
@@ -180,36 +180,48 @@ class KerasH5Reader:
             elif train and not names:
                 trainable.append((info.name, info.shape, f"{scope}/{weight}"))
 
-    def _add_optimizers(self, node: _Node, outer: str | None, trainable: list) -> None:
-        """The optimizer's variables and those of any optimizer saved below it.
+    def _add_optimizers(self, node: _Node, outer: str | None, trainable: list) -> list[TensorInfo]:
+        """The optimizer's variables and those of any optimizer saved below it; returns the optimizer's own.
 
         A ``LossScaleOptimizer`` (mixed precision) keeps its own and its wrapped optimizer's variables in
         ``optimizer/vars`` and saves the wrapped one again in ``optimizer/inner_optimizer/vars``, named
-        here inside the outer one's scope (``loss_scale_optimizer/adam/...``), where Keras puts its slots.
+        here as Keras names it: its iteration ``adam/iteration``, its slots in the outer one's scope
+        (``loss_scale_optimizer/adam/dense_kernel_momentum``). The outer one's own variables are
+        ``loss_scale_optimizer/step_counter``...; its copies of the wrapped ones keep their HDF5 paths.
         """
-        own = node.vars
+        own, found = node.vars, []
+        children = dict(node.children)
         if own is not None:
             name = _text(own.attrs.get("name"))
             if outer is None:  # older Keras 3 files carry no name attributes: the configured name is the same
                 prefix = name or (self.model.optimizer_name if self.model else None) or "optimizer"
-                self._add_optimizer(own, prefix, self._opt_class or prefix, trainable)
+                class_name, heads = self._opt_class or prefix, None
             else:
                 prefix = f"{outer}/{name or node.key}"
-                self._add_optimizer(own, prefix, keras_names.stem(name or node.key), trainable)
+                class_name, heads = keras_names.stem(name or node.key), name
+            wrapped = children.pop("inner_optimizer", None)
+            inner = self._add_optimizers(wrapped, prefix, trainable) if wrapped is not None else []
+            found = self._add_optimizer(own, prefix, class_name, trainable, inner, heads)
             outer = prefix
-        for child in node.children.values():
+        for child in children.values():
             self._add_optimizers(child, outer or node.key, trainable)
+        return found
 
-    def _add_optimizer(self, group: Any, prefix: str, class_name: str,
-                       trainable: list[tuple[str, tuple[int, ...], str]]) -> None:
+    def _add_optimizer(self, group: Any, prefix: str, class_name: str, trainable: list, wrapped: list[TensorInfo],
+                       heads: str | None) -> list[TensorInfo]:
         numbers = sorted((k for k in group if isinstance(group[k], _h5py_dataset())), key=_number)
         shapes = [tuple(group[n].shape) for n in numbers]
         named = None
-        if self.model is not None:  # the model's variable order is known only from its config
-            named = keras_names.optimizer_names(class_name, prefix, shapes, trainable, self.keras2)
+        loss_scale = keras_names.loss_scale_names(shapes, [info.shape for info in wrapped]) if wrapped else None
+        if loss_scale is not None:  # the copies: the wrapped optimizer's names are taken by its own group
+            named = [(f"{prefix}/{n}", None) for n in loss_scale] + [(None, info.slot_of) for info in wrapped]
+        elif self.model is not None:  # the model's variable order is known only from its config
+            named = keras_names.optimizer_names(class_name, prefix, shapes, trainable, self.keras2, heads)
+        added = []
         for i, number in enumerate(numbers):
             name, slot_of = named[i] if named else (f"{prefix}/{number}", None)
-            self._add(group[number], name, OPTIMIZER, slot_of)
+            added.append(self._add(group[number], name or group[number].name.lstrip("/"), OPTIMIZER, slot_of))
+        return added
 
     # --- legacy Keras 2 -----------------------------------------------------------------------------
 

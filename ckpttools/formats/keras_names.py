@@ -60,6 +60,10 @@ KERAS2_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 
+# Keras 3 ``LossScaleOptimizer.variables``: its own, then (stored again) those of the optimizer it wraps
+LOSS_SCALE_OWN = ("iteration", "learning_rate", "step_counter", "dynamic_scale")
+
+
 def snake_case(name: str) -> str:
     """Keras' ``naming.to_snake_case``: ``BatchNormalization`` -> ``batch_normalization``, ``PReLU`` -> ``p_re_lu``."""
     name = re.sub(r"\W+", "", name)
@@ -120,16 +124,29 @@ def is_trainable_weight(classes: Sequence[str], name: str) -> bool:
     return True
 
 
+def loss_scale_names(shapes: Sequence[tuple[int, ...]], wrapped: Sequence[tuple[int, ...]]) -> list[str] | None:
+    """Names of a ``LossScaleOptimizer``'s own variables, stored before a copy of the wrapped optimizer's ones.
+
+    ``shapes`` are the outer optimizer's stored variables, ``wrapped`` the inner one's: None unless the
+    file holds exactly the four scalars of ``LOSS_SCALE_OWN`` followed by variables shaped as the wrapped ones.
+    """
+    own = len(LOSS_SCALE_OWN)
+    if len(shapes) != own + len(wrapped) or any(s != () for s in shapes[:own]) or list(shapes[own:]) != list(wrapped):
+        return None
+    return list(LOSS_SCALE_OWN)
+
+
 def optimizer_names(optimizer: str, prefix: str, shapes: Sequence[tuple[int, ...]],
                     trainable: Sequence[tuple[str, tuple[int, ...], str]], keras2: bool = False,
-                    ) -> list[tuple[str, str | None]] | None:
+                    heads_prefix: str | None = None) -> list[tuple[str, str | None]] | None:
     """``(name, slot_of)`` for each stored optimizer variable, or None when the layout is not the known one.
 
     ``trainable`` is the model's trainable variables (shown name, shape, Keras' own name) in order: a slot
     is named after Keras' name and linked to the shown one. Every slot's shape must
     match its variable's, so a guess that does not fit the file is never shown. Keras 3 names slots
     ``adam/dense_kernel_momentum`` after ``iteration`` and ``learning_rate``; Keras 2 (``keras2``)
-    ``Adam/m/dense/kernel`` after ``iteration``.
+    ``Adam/m/dense/kernel`` after ``iteration``. ``heads_prefix`` scopes ``iteration`` and ``learning_rate``
+    where it differs from the slots' (an optimizer wrapped by a ``LossScaleOptimizer``: ``adam/iteration``).
     """
     key = snake_case(optimizer).replace("_", "")
     if keras2:
@@ -152,7 +169,8 @@ def optimizer_names(optimizer: str, prefix: str, shapes: Sequence[tuple[int, ...
     head = list(heads[: len(shapes) - len(slots) * len(trainable)])
     if not head or len(shapes) - len(head) != len(slots) * len(trainable) or any(s != () for s in shapes[: len(head)]):
         return None
-    out: list[tuple[str, str | None]] = [(name if keras2 else f"{prefix}/{name}", None) for name in head]
+    out: list[tuple[str, str | None]] = [(name if keras2 else f"{heads_prefix or prefix}/{name}", None)
+                                         for name in head]
     position = len(head)
     for shown, var_shape, own in trainable:
         for slot in slots:
