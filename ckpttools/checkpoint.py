@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from .storage.spans import ByteRange
 
 
-_LEFTOVER_MAX = 64 << 10  # a Git LFS pointer is ~130 bytes, an error page a few KiB: bigger shards are not sniffed
 _DEFAULT_NAME = re.compile(r"(?:^|/)Variable(?:_\d+)?$")
 
 
@@ -148,20 +147,16 @@ class Checkpoint:
     def leftover_data_files(self) -> list[str]:
         """``PATH is <what>; <fix>`` for each data shard that a failed download left in place of the real one (an
         empty file, a Git LFS pointer, an HTML page): listing works from the index, but no value can be read.
-        Only a shard shorter than the index needs, and small, is read (its first KiB)."""
-        from .formats.downloads import HEAD, mistake_text
+        Only a shard shorter than the index needs is read (its first KiB), as the reader checks it."""
+        from .formats.downloads import explained, file_mistake
 
         shard_end = getattr(self._reader, "shard_end", None)
         found = []
         for shard, path in enumerate(self.data_files() if shard_end else ()):
-            if not sources.isfile(path):
-                continue
-            size = sources.getsize(path)
-            if size <= _LEFTOVER_MAX and size < shard_end(shard):
-                with sources.open_source(path) as f:
-                    why = mistake_text(f.read_at(0, HEAD), size)
-                if why:
-                    found.append(f"{path} {why}")
+            if sources.isfile(path) and sources.getsize(path) < shard_end(shard):
+                mistake = file_mistake(path)
+                if mistake is not None:
+                    found.append(f"{path} {explained(mistake)}")
         return found
 
     # --- values ---------------------------------------------------------------
@@ -345,23 +340,15 @@ def _open_reader(resolved: Resolved):
     try:
         return _READERS[resolved.format](resolved)
     except CorruptFileError:
-        why = _leftovers(resolved.prefix) if resolved.format in _SINGLE_FILES else None
-        if why is None:
+        from .formats.downloads import explained, file_mistake
+
+        mistake = file_mistake(resolved.prefix) if resolved.format in _SINGLE_FILES else None
+        if mistake is None:
             raise
-        raise CorruptFileError(f"{resolved.prefix}: {why}") from None
+        raise CorruptFileError(f"{resolved.prefix}: {explained(mistake)}") from None
 
 
 _SINGLE_FILES = ("npz", "safetensors", "keras", "keras_h5")
-
-
-def _leftovers(path: str) -> str | None:
-    from .formats.downloads import HEAD, mistake_text
-
-    try:
-        with sources.open_source(path) as f:
-            return mistake_text(f.read_at(0, HEAD), f.size)
-    except (OSError, NotFoundError):
-        return None
 
 
 def open_checkpoint(path: str | os.PathLike, storage_options: dict | None = None) -> Checkpoint:

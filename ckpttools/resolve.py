@@ -137,16 +137,13 @@ def _weights_file(kind: str, path: str) -> Resolved:
 
 def _not_a_checkpoint_hint(path: str) -> str:
     """Why: a failed download's leftovers (web page, LFS pointer, empty file) or a graph file."""
-    from .ops.sniff import download_mistake, saved_model_sidecar  # only on this error path
+    from .formats.downloads import file_mistake  # only on this error path
+    from .ops.sniff import saved_model_sidecar
 
     sidecar = saved_model_sidecar(path)
     if sidecar is not None:
         return f": it is {sidecar}"
-    try:
-        with sources.open_source(path) as f:
-            mistake = download_mistake(f.read_at(0, 1024), sources.getsize(path))
-    except (OSError, NotFoundError):
-        mistake = None
+    mistake = file_mistake(path)
     if mistake is not None:
         return f": it is {mistake.description.replace(', not checkpoint data', '')}"
     return " (a graph: use 'ckpttools graph')" if path.endswith((".pb", ".pbtxt")) else ""

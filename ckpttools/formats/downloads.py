@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import CorruptFileError
+from ..errors import CorruptFileError, NotFoundError
 
 HEAD = 1024  # enough of a file's start to tell these apart
 _LFS = re.compile(rb"^version https://git-lfs\.github\.com/spec/v\d+\s*\n(?:.*\n)*?oid sha256:([0-9a-f]+)\s*\n"
@@ -52,10 +52,27 @@ def download_mistake(head: bytes, size: int) -> Sniffed | None:
     return None
 
 
+def file_mistake(path: str) -> Sniffed | None:
+    """``download_mistake`` of the file (or URL) at ``path``, from its first ``HEAD`` bytes; None also when it
+    cannot be read (whoever asked reports that)."""
+    from ..storage import sources
+
+    try:
+        with sources.open_source(path) as f:
+            return download_mistake(f.read_at(0, HEAD), f.size)
+    except (OSError, NotFoundError):
+        return None
+
+
 def mistake_text(head: bytes, size: int) -> str | None:
     """``is <what>; <fix>`` for a failed download's leftovers, to follow a file name in an error; else None."""
     found = download_mistake(head, size)
-    return None if found is None else f"is {found.description}; {FIXES[found.kind]}"
+    return None if found is None else explained(found)
+
+
+def explained(found: Sniffed) -> str:
+    """``is <what>; <fix>``: what a failed download left, to follow the file's name."""
+    return f"is {found.description}; {FIXES[found.kind]}"
 
 
 def check_length(path: str, size: int, needed: int, head: Callable[[], bytes]) -> None:
