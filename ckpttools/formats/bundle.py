@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, CorruptFileError, MissingDataError, NotFoundError, UnsupportedError
 from ..info import MODEL, SliceInfo, TensorInfo
 from ..storage import sources
-from ..storage.spans import GAP, cut
+from ..storage.spans import GAP, read_span
 from . import dtypes, messages
 from .crc import crc32c, unmask
 from .downloads import HEAD, check_length, mistake_text
@@ -235,12 +234,9 @@ class BundleReader:
         f = self._open(first.shard_id, path, first_key)
         for key, entry in run:
             self._shard_path(key, entry)  # (offsets and sizes checked)
-        start, end = first.offset, run[-1][1].offset + run[-1][1].size
-        chunks = f.iter_chunks(start, min(end, f.size) - start, chunk_size)  # (a short file: the rest get none)
-        pieces = cut(chunks, start, [entry for _, entry in run])
-        for index, group in groupby(pieces, key=itemgetter(0)):
+        for index, pieces in read_span(f, [entry for _, entry in run], chunk_size):
             key, entry = run[index]
-            yield key, self._checked(key, entry, path, (piece for _, piece in group), f.size)
+            yield key, self._checked(key, entry, path, pieces, f.size)
 
     def _raw_entry(self, key: str) -> messages.BundleEntry | None:
         """The entry of ``key`` if its stored bytes are exactly its array's memory: a whole (unpartitioned)

@@ -15,13 +15,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import groupby
-from operator import itemgetter
 
 from ..errors import ChecksumError, MissingDataError
 from ..formats.crc import crc32c
 from . import sources
-from .spans import ByteRange, cut, spans
+from .spans import ByteRange, read_span, spans
 
 CHUNK_SIZE = 4 << 20
 
@@ -125,11 +123,10 @@ def _check_group(group: list[ByteRange], chunk_size: int, advance: Callable[[int
 def _check_span(f: sources.ByteSource, span: list[ByteRange], chunk_size: int, advance: Callable[[int], None]
                 ) -> list[tuple[ByteRange, str]]:
     """Stream a span's bytes once (one request stream remotely), feeding each range's crc32c as they pass."""
-    start, end = span[0].offset, span[-1].offset + span[-1].size
     failures = []
-    for index, pieces in groupby(cut(f.iter_chunks(start, end - start, chunk_size), start, span), key=itemgetter(0)):
+    for index, pieces in read_span(f, span, chunk_size):
         r, crc, got = span[index], 0, 0
-        for _, piece in pieces:
+        for piece in pieces:
             crc = crc32c(piece, crc)
             got += len(piece)
             advance(len(piece))

@@ -11,7 +11,12 @@ runs of tensors this way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from itertools import groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .byte_source import ByteSource
 
 GAP = 1 << 20  # ranges this close are read as one stream (the gap's bytes are read and skipped)
 
@@ -81,4 +86,15 @@ def cut(chunks: Iterable[bytes | memoryview], start: int, extents: Sequence[Exte
         yield rest, b""
 
 
-__all__ = ["GAP", "ByteRange", "Extent", "cut", "spans"]
+def read_span(source: ByteSource, extents: Sequence[Extent | ByteRange], chunk_size: int
+              ) -> Iterator[tuple[int, Iterator[bytes | memoryview]]]:
+    """``(index, pieces)`` for each extent of a span (in order, in one file), its bytes read from ``source`` as
+    one stream and cut as they pass (``cut``); nothing is asked for past the file's end, so an extent there
+    gets no bytes. Take each extent's pieces before the next."""
+    start, end = extents[0].offset, extents[-1].offset + extents[-1].size
+    chunks = source.iter_chunks(start, max(0, min(end, source.size) - start), chunk_size)
+    for index, group in groupby(cut(chunks, start, extents), key=itemgetter(0)):
+        yield index, (piece for _, piece in group)
+
+
+__all__ = ["GAP", "ByteRange", "Extent", "cut", "read_span", "spans"]
