@@ -196,21 +196,22 @@ class Checkpoint:
         position = getattr(self._reader, "position", None)
         return (position(key) if position else None) or (math.inf, 0)
 
-    def streams(self, names: Iterable[str], chunk_size: int | None = None
-                ) -> Iterator[tuple[str, Iterator[bytes] | None]]:
+    def streams(self, names: Iterable[str | None], chunk_size: int | None = None
+                ) -> Iterator[tuple[str | None, Iterator[bytes] | None]]:
         """``(name, stream(name))`` for each name in turn, tensors stored one after another read as one stream:
         for a URL one pipeline of ranged requests for the run, not a round trip per tensor. Use each stream
-        up, or leave it, before taking the next.
+        up, or leave it, before taking the next. A None in ``names`` holds a place (a tensor the caller reads
+        otherwise): it gets ``(None, None)`` and neither reads nor ends a run.
         """
         names = list(names)
         streams = getattr(self._reader, "streams", None)
+        keys = [self.info(name).key for name in names if name is not None]
         if streams is None:
-            yield from ((name, None) for name in names)
-            return
-        keys = [self.info(name).key for name in names]
-        found = streams(keys) if chunk_size is None else streams(keys, chunk_size)
-        for name, (_, stream) in zip(names, found):
-            yield name, stream
+            found: Iterator = iter(())
+        else:
+            found = streams(keys) if chunk_size is None else streams(keys, chunk_size)
+        for name in names:
+            yield name, None if name is None else next(found, (None, None))[1]
 
     def values(self, names: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:
         """``(name, get(name))`` for each name in turn, tensors stored one after another read as one stream

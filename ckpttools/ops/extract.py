@@ -149,12 +149,11 @@ def _open_output(tmp: str, buffering: int = -1) -> BinaryIO:
 def _write_npz(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, compress: bool, report: ExtractReport,
                progress: Progress) -> None:
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    as_stored = [info.dtype not in _WIDENED and dtypes.from_name(info.dtype).numpy is not None for info in chosen]
-    streams = ckpt.streams(info.name for info, stored in zip(chosen, as_stored) if stored)
+    streams = ckpt.streams(None if info.dtype in _WIDENED or dtypes.from_name(info.dtype).numpy is None else info.name
+                           for info in chosen)  # (widened values are converted: read whole)
     with _open_output(tmp) as f, zipfile.ZipFile(f, "w", compression=method, allowZip64=True) as archive:
-        for info, stored in zip(chosen, as_stored):
+        for info, (_, stream) in zip(chosen, streams):
             numpy_dtype = dtypes.from_name(info.dtype).numpy
-            stream = next(streams)[1] if stored else None
             if stream is not None:  # the stored bytes are the array: copy them through in chunks
                 with archive.open(info.name + ".npy", "w", force_zip64=True) as member:
                     _write_npy_header(member, info.shape, numpy_dtype)
@@ -229,17 +228,17 @@ def _write_safetensors(ckpt: Checkpoint, chosen: list[TensorInfo], tmp: str, rep
     stored = ckpt.stored_ranges()
     copies = {info.name: stored[info.key] for info, _ in kept if info.key in stored}
     checked = [copy for copy in copies.values() if copy.size]  # as the reader, no checksum for no bytes
-    streams = ckpt.streams(info.name for info, _ in kept if info.name not in copies)
+    streams = ckpt.streams(None if info.name in copies else info.name for info, _ in kept)
     # unbuffered: tensors are appended to its descriptor directly
     with _open_output(tmp, buffering=0) as f, SourceFiles() as files, verified(checked):
         out = f.fileno()
         write_all(out, len(encoded).to_bytes(8, "little") + encoded)
-        for info, nbytes in kept:
+        for (info, nbytes), (_, stream) in zip(kept, streams):
             copy = copies.get(info.name)
             if copy is not None:
                 _append_copy(files, copy, out, progress)
             else:
-                _append_stream(ckpt, info, next(streams)[1], nbytes, out, progress)
+                _append_stream(ckpt, info, stream, nbytes, out, progress)
             report.written.append(info)
 
 

@@ -121,13 +121,13 @@ def rewrite(
         _check_meta_output(output, force)
         copies = _copies(plan, base)
         order = _write_order(plan.entries, copies, base)
-        as_run = [entry.out_key not in copies and _one_stream(entry) for entry in order]
-        runs = base.streams(entry.read_key for entry, run in zip(order, as_run) if run)
+        runs = base.streams(entry.read_key if entry.out_key not in copies and _one_stream(entry) else None
+                            for entry in order)
         with BundleWriter(output, num_shards=num_shards, max_shard_bytes=max_shard_bytes, force=force) as writer:
             with verified(list(copies.values())):
-                for entry, run in zip(order, as_run):
+                for entry, (_, stream) in zip(order, runs):
                     _write_entry(writer, entry, plan, base, others, progress or _no_progress,
-                                 copies.get(entry.out_key), next(runs)[1] if run else None)
+                                 copies.get(entry.out_key), stream)
         report.files = writer.finished_paths
         update_state_file(output)
         report.meta = _copy_meta(base, output, plan, report, force)

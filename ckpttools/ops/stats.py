@@ -128,10 +128,9 @@ def variables_stats(ckpt: Checkpoint, infos: Iterable[TensorInfo], progress: Pro
     URL instead of a round trip per tensor)."""
     ordered = ckpt.in_storage_order(infos)
     dtypes_of = [_streamed_dtype(info) for info in ordered]
-    streams = ckpt.streams(info.name for info, dtype in zip(ordered, dtypes_of) if dtype is not None)
+    streams = ckpt.streams(None if dtype is None else info.name for info, dtype in zip(ordered, dtypes_of))
     found: dict[str, TensorStats | None] = {}
-    for info, dtype in zip(ordered, dtypes_of):
-        stream = next(streams)[1] if dtype is not None else None
+    for info, dtype, (_, stream) in zip(ordered, dtypes_of, streams):
         try:
             found[info.name] = _stats(ckpt, info, stream, dtype, progress)
         except UnsupportedError:  # listed, but its dtype cannot be decoded: no stats, keep going
